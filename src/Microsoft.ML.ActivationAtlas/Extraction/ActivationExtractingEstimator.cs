@@ -91,6 +91,9 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         _options = options.Clone();
     }
 
+    /// <summary>The image size the network takes (what <c>ResizeImages</c> must produce); compiles the network on first use.</summary>
+    public (int Width, int Height) ImageSize => (Compiled().Engine.Converter.Width, Compiled().Engine.Converter.Height);
+
     /// <summary>Checks the input column and returns the transformer (the network is compiled once and shared).</summary>
     /// <param name="input">The data (only its schema is read).</param>
     public ActivationExtractingTransformer Fit(IDataView input)

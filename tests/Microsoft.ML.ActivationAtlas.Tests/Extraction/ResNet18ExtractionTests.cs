@@ -51,7 +51,7 @@ public sealed class ResNet18SamplingTests
     public void RandomPositionsAreSeededInsideTheMarginAlignedAcrossLayersAndIndependentOfBatchSize()
     {
         var ml = new MLContext(seed: 1);
-        var images = ExtractionData.Cifar(ml, perClass: 2);
+        var images = ExtractionData.Cifar(ml, perClass: 1);
         var twoLayers = new ActivationExtractingEstimator.Options
         {
             Model = PretrainedModels.ResNet18,
@@ -63,10 +63,10 @@ public sealed class ResNet18SamplingTests
         var t = ml.Transforms.ExtractActivations(twoLayers).Fit(images);
         var view = t.Transform(images);
         var pos = ExtractionData.Positions(view);
-        Assert.Equal(20, pos.Count);
+        Assert.Equal(10, pos.Count);
         Assert.All(pos, p => Assert.InRange(p[0], 1, 5));
         Assert.All(pos, p => Assert.InRange(p[1], 1, 5));
-        Assert.True(pos.Select(p => p[0] * 7 + p[1]).Distinct().Count() > 5, "positions should vary between images");
+        Assert.True(pos.Select(p => p[0] * 7 + p[1]).Distinct().Count() > 3, "positions should vary between images");
 
         // Each layer's vector is that layer's activation at the same position: compare with AllPositions.
         var grid = ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
@@ -79,7 +79,7 @@ public sealed class ResNet18SamplingTests
         }).Fit(images).Transform(images);
         var gridLast = ExtractionData.Column(grid, "Last");
         var gridBefore = ExtractionData.Column(grid, "Before");
-        Assert.Equal(20 * 49, gridLast.Count);
+        Assert.Equal(10 * 49, gridLast.Count);
         var last = ExtractionData.Column(view, "Last");
         var before = ExtractionData.Column(view, "Before");
         var expectedLast = pos.Select((p, i) => gridLast[i * 49 + p[0] * 7 + p[1]]).ToList();
