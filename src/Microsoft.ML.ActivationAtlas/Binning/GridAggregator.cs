@@ -110,33 +110,44 @@ internal static class GridAggregator
         }
         progress?.Report(0.5);
 
-        // Means, top classes and examples of the kept cells, level by level.
+        // Means of the kept cells, level by level.
+        var kept = new int[levels.Count][];
+        var meanAct = new float[levels.Count][];
+        var meanAttr = new float[levels.Count][];
+        for (int l = 0; l < levels.Count; l++)
+        {
+            var level = data[l];
+            var keep = Enumerable.Range(0, level.Codes.Length).Where(k => level.Counts[k] >= settings.MinimumCount).ToArray();
+            kept[l] = keep;
+            var ma = meanAct[l] = new float[(long)keep.Length * dim];
+            var mt = meanAttr[l] = new float[(long)keep.Length * classes];
+            Parallel.For(0, keep.Length, po, j =>
+            {
+                float inv = 1f / level.Counts[keep[j]];
+                TensorPrimitives.Multiply(level.SumActivation.AsSpan(keep[j] * dim, dim), inv, ma.AsSpan(j * dim, dim));
+                TensorPrimitives.Multiply(level.SumAttribution.AsSpan(keep[j] * classes, classes), inv, mt.AsSpan(j * classes, classes));
+            });
+        }
+
+        // Examples: one pass over the rows in Z order, in parallel over the coarsest cells; each row is compared with
+        // the mean of its cell at every level while it is in cache.
+        var examples = NearestExamples(data, kept, meanAct, levels, start, order, finestCodes, activations, dim, settings.Examples, po);
+        progress?.Report(0.9);
+
         var result = new AtlasLevel[levels.Count];
         for (int l = 0; l < levels.Count; l++)
         {
-            cancellationToken.ThrowIfCancellationRequested();
             var level = data[l];
             int size = levels.Sizes[l];
-            int twoShift = 2 * level.Shift;
-            var kept = Enumerable.Range(0, level.Codes.Length).Where(k => level.Counts[k] >= settings.MinimumCount).ToArray();
-            var meanAct = new float[(long)kept.Length * dim];
-            var meanAttr = new float[(long)kept.Length * classes];
-            var cells = new AtlasCell[kept.Length];
-            Parallel.For(0, kept.Length, po, j =>
+            var keep = kept[l];
+            var cells = new AtlasCell[keep.Length];
+            for (int j = 0; j < keep.Length; j++)
             {
-                int k = kept[j];
-                float inv = 1f / level.Counts[k];
-                var ma = meanAct.AsSpan(j * dim, dim);
-                TensorPrimitives.Multiply(level.SumActivation.AsSpan(k * dim, dim), inv, ma);
-                var mt = meanAttr.AsSpan(j * classes, classes);
-                TensorPrimitives.Multiply(level.SumAttribution.AsSpan(k * classes, classes), inv, mt);
-                int code = level.Codes[k];
-                int from = start[code << twoShift], to = start[(code + 1) << twoShift];
-                var examples = Nearest(order, from, to, activations, dim, ma, settings.Examples);
-                var top = TopClasses(mt, settings.TopClasses, settings.ClassNames);
-                var (x, y) = GridLevels.FromMorton(code);
-                cells[j] = new AtlasCell(size, x, y, level.Counts[k], meanAct.AsMemory(j * dim, dim), meanAttr.AsMemory(j * classes, classes), top, examples);
-            });
+                int k = keep[j];
+                var top = TopClasses(meanAttr[l].AsSpan(j * classes, classes), settings.TopClasses, settings.ClassNames);
+                var (x, y) = GridLevels.FromMorton(level.Codes[k]);
+                cells[j] = new AtlasCell(size, x, y, level.Counts[k], meanAct[l].AsMemory(j * dim, dim), meanAttr[l].AsMemory(j * classes, classes), top, examples[l][j]);
+            }
             Array.Sort(cells, (a, b) => a.Y != b.Y ? a.Y.CompareTo(b.Y) : a.X.CompareTo(b.X));
             var counts = new int[size * size];
             for (int k = 0; k < level.Codes.Length; k++)
@@ -145,37 +156,86 @@ internal static class GridAggregator
                 counts[y * size + x] = level.Counts[k];
             }
             result[l] = new AtlasLevel(size, cells, counts);
-            progress?.Report(0.5 + 0.5 * (l + 1) / levels.Count);
         }
+        progress?.Report(1.0);
         return new GridAtlas(result, dim, classes, settings.ClassNames, n);
     }
 
-    /// <summary>The <paramref name="count"/> rows of <c>order[from..to)</c> nearest <paramref name="mean"/> (ties: lower row first).</summary>
-    private static int[] Nearest(int[] order, int from, int to, float[] activations, int dim, ReadOnlySpan<float> mean, int count)
+    private static int[][][] NearestExamples(Level[] data, int[][] kept, float[][] means, GridLevels levels, int[] start, int[] order,
+        int[] finestCodes, float[] activations, int dim, int count, ParallelOptions po)
     {
-        count = Math.Min(count, to - from);
-        if (count <= 0)
-            return [];
-        var rows = new int[count];
-        var dist = new float[count];
-        int filled = 0;
-        for (int m = from; m < to; m++)
+        int levelCount = levels.Count;
+        var rows = new int[levelCount][];
+        var dist = new float[levelCount][];
+        var filled = new int[levelCount][];
+        var keptCodes = new int[levelCount][];
+        for (int l = 0; l < levelCount; l++)
         {
-            int row = order[m];
-            float d = TensorPrimitives.Distance(activations.AsSpan(row * dim, dim), mean);
-            if (filled == count && !Before(d, row, dist[count - 1], rows[count - 1]))
-                continue;
-            int p = filled < count ? filled++ : count - 1;
-            while (p > 0 && Before(d, row, dist[p - 1], rows[p - 1]))
-            {
-                dist[p] = dist[p - 1];
-                rows[p] = rows[p - 1];
-                p--;
-            }
-            dist[p] = d;
-            rows[p] = row;
+            rows[l] = new int[kept[l].Length * count];
+            dist[l] = new float[kept[l].Length * count];
+            filled[l] = new int[kept[l].Length];
+            keptCodes[l] = kept[l].Select(k => data[l].Codes[k]).ToArray();
         }
-        return rows;
+        if (count > 0)
+        {
+            var top = data[0];
+            int topShift = 2 * top.Shift;
+            Parallel.For(0, top.Codes.Length, po, g =>
+            {
+                int code0 = top.Codes[g];
+                var pointer = new int[levelCount];
+                for (int l = 0; l < levelCount; l++)
+                {
+                    int first = code0 << (2 * (data[0].Shift - data[l].Shift));
+                    int p = Array.BinarySearch(keptCodes[l], first);
+                    pointer[l] = p >= 0 ? p : ~p;
+                }
+                for (int m = start[code0 << topShift], end = start[(code0 + 1) << topShift]; m < end; m++)
+                {
+                    int row = order[m];
+                    int fine = finestCodes[row];
+                    var act = activations.AsSpan(row * dim, dim);
+                    for (int l = 0; l < levelCount; l++)
+                    {
+                        int code = fine >> (2 * data[l].Shift);
+                        var codes = keptCodes[l];
+                        int p = pointer[l];
+                        while (p < codes.Length && codes[p] < code)
+                            p++;
+                        pointer[l] = p;
+                        if (p >= codes.Length || codes[p] != code)
+                            continue; // the cell is below the minimum count
+                        float d = TensorPrimitives.Distance(act, means[l].AsSpan(p * dim, dim));
+                        Insert(rows[l].AsSpan(p * count, count), dist[l].AsSpan(p * count, count), ref filled[l][p], row, d);
+                    }
+                }
+            });
+        }
+        var result = new int[levelCount][][];
+        for (int l = 0; l < levelCount; l++)
+        {
+            result[l] = new int[kept[l].Length][];
+            for (int j = 0; j < kept[l].Length; j++)
+                result[l][j] = rows[l].AsSpan(j * count, filled[l][j]).ToArray();
+        }
+        return result;
+    }
+
+    /// <summary>Keeps the nearest rows, nearest first (ties: lower row first).</summary>
+    private static void Insert(Span<int> rows, Span<float> dist, ref int filled, int row, float d)
+    {
+        int count = rows.Length;
+        if (filled == count && !Before(d, row, dist[count - 1], rows[count - 1]))
+            return;
+        int p = filled < count ? filled++ : count - 1;
+        while (p > 0 && Before(d, row, dist[p - 1], rows[p - 1]))
+        {
+            dist[p] = dist[p - 1];
+            rows[p] = rows[p - 1];
+            p--;
+        }
+        dist[p] = d;
+        rows[p] = row;
 
         static bool Before(float d, int row, float otherD, int otherRow) => d < otherD || (d == otherD && row < otherRow);
     }
