@@ -1,3 +1,4 @@
+using Microsoft.ML.ActivationAtlas.Common;
 using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.Data;
 
@@ -121,7 +122,7 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
             };
             builder.AddColumn(c.Name, type);
         }
-        return SchemaShapeFactory.Create(Compiled().GetOutputSchema(builder.ToSchema()));
+        return SchemaShapes.FromSchema(Compiled().GetOutputSchema(builder.ToSchema()));
     }
 
     private ActivationExtractingTransformer Compiled() => _compiled ??= new ActivationExtractingTransformer(_mlContext, _options);
