@@ -16,6 +16,12 @@ internal static class SharedData
     /// <summary>Gradient-conformance fixtures, one folder per model.</summary>
     public static string GradientFixtures => Path.Combine(Root, "fixtures", "onnx-gradients");
 
+    /// <summary>The ResNet18 package's network (copied to the test output by the package, else from the NuGet cache).</summary>
+    public static string ResNet18ModelPath => PackageFile("ResNet18Onnx", "ResNet18.onnx");
+
+    /// <summary>The ResNet18 package's preprocessing model.</summary>
+    public static string ResNet18PreprocessPath => PackageFile("ResNetPrepOnnx", "ResNetPreprocess.onnx");
+
     /// <summary>The fixture model names.</summary>
     public static IReadOnlyList<string> FixtureModels { get; } =
         ["googlenet", "squeezenet1_1", "mobilenet_v2", "shufflenet_v2_x0_5", "lrn_inception_stem"];
@@ -31,6 +37,19 @@ internal static class SharedData
                 list.Add((file, label));
         }
         return list;
+    }
+
+    private static string PackageFile(string folder, string file)
+    {
+        string local = System.IO.Path.Combine(AppContext.BaseDirectory, "DnnImageModels", folder, file);
+        if (File.Exists(local))
+            return local;
+        string home = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string cached = System.IO.Path.Combine(home, "microsoft.ml.dnnimagefeaturizer.resnet18", "0.23.1", "tools", "DnnImageModels", folder, file);
+        if (File.Exists(cached))
+            return cached;
+        throw new FileNotFoundException($"The ResNet18 package file {folder}/{file} was found neither in the test output nor in the NuGet cache.");
     }
 
     private static string Find()

@@ -1,0 +1,238 @@
+using Google.Protobuf;
+using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
+using static Microsoft.ML.ActivationAtlas.Gradients.Internal.NodeAttributes;
+
+namespace Microsoft.ML.ActivationAtlas.Gradients.Internal;
+
+/// <summary>
+/// Appends nodes and constants to a graph under fresh, collision-free names, with the small compositions
+/// (shapes, broadcast reductions, index scatters) that the derivative rules share.
+/// </summary>
+internal sealed class GraphEmitter
+{
+    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TensorProto> _constants = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _constantCache = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _shapeCache = new(StringComparer.Ordinal);
+    private readonly string _prefix;
+    private int _counter;
+
+    public GraphEmitter(GraphProto graph, int opset, string prefix)
+    {
+        Graph = graph;
+        Opset = opset;
+        _prefix = prefix;
+        foreach (var i in graph.Input) _names.Add(i.Name);
+        foreach (var o in graph.Output) _names.Add(o.Name);
+        foreach (var t in graph.Initializer)
+        {
+            _names.Add(t.Name);
+            _constants[t.Name] = t;
+        }
+        foreach (var n in graph.Node)
+        {
+            _names.Add(n.Name);
+            foreach (var o in n.Output) _names.Add(o);
+            if (n.OpType == "Constant" && n.Output.Count == 1 && Find(n, "value") is { T: { } value })
+                _constants[n.Output[0]] = value;
+        }
+    }
+
+    /// <summary>The graph nodes are appended to.</summary>
+    public GraphProto Graph { get; }
+
+    /// <summary>The default-domain opset the graph is written for.</summary>
+    public int Opset { get; }
+
+    /// <summary>A name not used anywhere in the graph yet.</summary>
+    public string Fresh(string hint)
+    {
+        string clean = new string(hint.Select(c => char.IsLetterOrDigit(c) || c == '_' || c == '/' || c == '.' ? c : '_').ToArray());
+        string name;
+        do name = $"{_prefix}{clean}_{_counter++}";
+        while (!_names.Add(name));
+        return name;
+    }
+
+    /// <summary>Marks an externally chosen name as taken.</summary>
+    public void Reserve(string name) => _names.Add(name);
+
+    /// <summary>True when the name is already used in the graph.</summary>
+    public bool IsTaken(string name) => _names.Contains(name);
+
+    /// <summary>The constant value of a tensor (an initializer or a Constant node's output), or null.</summary>
+    public TensorProto? ConstantValue(string tensor) => _constants.TryGetValue(tensor, out var t) ? t : null;
+
+    public string Emit(string op, IEnumerable<string> inputs, params AttributeProto[] attributes)
+        => EmitMulti(op, inputs, 1, attributes)[0];
+
+    public string[] EmitMulti(string op, IEnumerable<string> inputs, int outputCount, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = Fresh(op) };
+        node.Input.AddRange(inputs);
+        var outputs = new string[outputCount];
+        for (int i = 0; i < outputCount; i++)
+            outputs[i] = Fresh(op.ToLowerInvariant());
+        node.Output.AddRange(outputs);
+        node.Attribute.AddRange(attributes);
+        Graph.Node.Add(node);
+        return outputs;
+    }
+
+    /// <summary>Adds a node whose output name is given.</summary>
+    public void EmitNamed(string op, IEnumerable<string> inputs, string output, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = Fresh(op) };
+        node.Input.AddRange(inputs);
+        node.Output.Add(output);
+        node.Attribute.AddRange(attributes);
+        Graph.Node.Add(node);
+    }
+
+    // ---- constants -------------------------------------------------------------------------------------
+
+    public string Int64s(params long[] values) => Int64Tensor(values, [values.Length]);
+
+    public string Int64Scalar(long value) => Int64Tensor([value], []);
+
+    private string Int64Tensor(long[] values, long[] dims)
+    {
+        string key = "i64:" + string.Join(",", dims) + ":" + string.Join(",", values);
+        if (_constantCache.TryGetValue(key, out var name))
+            return name;
+        var t = new TensorProto { Name = Fresh("const"), DataType = (int)TensorProto.Types.DataType.Int64 };
+        t.Dims.AddRange(dims);
+        t.Int64Data.AddRange(values);
+        return AddInitializer(key, t);
+    }
+
+    public string FloatScalar(float value) => FloatTensor([value], []);
+
+    public string FloatTensor(float[] values, long[] dims)
+    {
+        string? key = values.Length <= 16
+            ? "f32:" + string.Join(",", dims) + ":" + string.Join(",", values.Select(v => BitConverter.SingleToInt32Bits(v)))
+            : null;
+        if (key is not null && _constantCache.TryGetValue(key, out var name))
+            return name;
+        var t = new TensorProto { Name = Fresh("const"), DataType = (int)TensorProto.Types.DataType.Float };
+        t.Dims.AddRange(dims);
+        var bytes = new byte[values.Length * sizeof(float)];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        t.RawData = ByteString.CopyFrom(bytes);
+        return AddInitializer(key, t);
+    }
+
+    private string AddInitializer(string? key, TensorProto t)
+    {
+        Graph.Initializer.Add(t);
+        _constants[t.Name] = t;
+        if (key is not null)
+            _constantCache[key] = t.Name;
+        return t.Name;
+    }
+
+    // ---- small compositions --------------------------------------------------------------------------
+
+    public string Shape(string x)
+    {
+        if (_shapeCache.TryGetValue(x, out var s))
+            return s;
+        s = Emit("Shape", [x]);
+        _shapeCache[x] = s;
+        return s;
+    }
+
+    /// <summary>The shape of <paramref name="x"/> from dimension <paramref name="start"/> on (1-D int64).</summary>
+    public string ShapeFrom(string x, int start)
+        => Emit("Slice", [Shape(x), Int64s(start), Int64s(long.MaxValue), Int64s(0)]);
+
+    public string Mul(string a, string b) => Emit("Mul", [a, b]);
+    public string Add(string a, string b) => Emit("Add", [a, b]);
+    public string Sub(string a, string b) => Emit("Sub", [a, b]);
+    public string Div(string a, string b) => Emit("Div", [a, b]);
+    public string Neg(string a) => Emit("Neg", [a]);
+    public string Where(string condition, string a, string b) => Emit("Where", [condition, a, b]);
+    public string Reshape(string x, string shape) => Emit("Reshape", [x, shape]);
+    public string Expand(string x, string shape) => Emit("Expand", [x, shape]);
+    public string Flat(string x) => Reshape(x, Int64s(-1));
+    public string Zero => FloatScalar(0f);
+    public string One => FloatScalar(1f);
+
+    /// <summary>Sums a list of contributions (Sum for several, the one itself otherwise).</summary>
+    public string Sum(IReadOnlyList<string> terms)
+        => terms.Count == 1 ? terms[0] : Emit("Sum", terms);
+
+    /// <summary>A float tensor of zeros shaped like <paramref name="x"/>.</summary>
+    public string ZerosLike(string x)
+        => Emit("ConstantOfShape", [Shape(x)], Tensor("value", FloatValue(0f)));
+
+    /// <summary>The element count of <paramref name="x"/> as a float scalar.</summary>
+    public string SizeAsFloat(string x)
+        => Emit("Cast", [Emit("Size", [x])], Int("to", (long)TensorProto.Types.DataType.Float));
+
+    /// <summary>
+    /// Sums a gradient over the axes along which <paramref name="operand"/> was broadcast in the forward op, and
+    /// gives it the operand's shape. Works for any rank, with shapes known only when the graph runs.
+    /// </summary>
+    public string ReduceToShapeOf(string grad, string operand)
+    {
+        string gradShape = Shape(grad);
+        string operandShape = Shape(operand);
+        // Left-pad the operand's shape with ones to the gradient's rank.
+        string rankDiff = Emit("Sub", [Emit("Shape", [gradShape]), Emit("Shape", [operandShape])]);
+        string ones = Emit("ConstantOfShape", [rankDiff], Tensor("value", Int64Value(1)));
+        string padded = Emit("Concat", [ones, operandShape], Int("axis", 0));
+        string differs = Emit("Not", [Emit("Equal", [padded, gradShape])]);
+        string axes = Flat(Emit("NonZero", [differs]));
+        string reduced = Emit("ReduceSum", [grad, axes], Int("keepdims", 1), Int("noop_with_empty_axes", 1));
+        return Reshape(reduced, operandShape);
+    }
+
+    /// <summary>Int64 tensor shaped like <paramref name="x"/> holding each element's flat (row-major) index.</summary>
+    public string FlatIndexOf(string x)
+    {
+        string count = Emit("Size", [x]);
+        string range = Emit("Range", [Int64Scalar(0), count, Int64Scalar(1)]);
+        return Reshape(range, Shape(x));
+    }
+
+    /// <summary>
+    /// A tensor shaped like <paramref name="like"/>, zero except that <paramref name="values"/> are added at
+    /// the flat indices <paramref name="flatIndices"/> (any shape, same element count as the values).
+    /// </summary>
+    public string ScatterAdd(string like, string flatIndices, string values)
+    {
+        string zeros = Emit("ConstantOfShape", [Reshape(Emit("Size", [like]), Int64s(1))], Tensor("value", FloatValue(0f)));
+        string scattered = Emit("ScatterElements", [zeros, Flat(flatIndices), Flat(values)],
+            Int("axis", 0), String("reduction", "add"));
+        return Reshape(scattered, Shape(like));
+    }
+
+    /// <summary>Reduces over the given axes (attribute or input form, whichever the opset wants).</summary>
+    public string ReduceMean(string x, long[] axes, bool keepDims)
+        => Opset >= 18
+            ? Emit("ReduceMean", [x, Int64s(axes)], Int("keepdims", keepDims ? 1 : 0))
+            : Emit("ReduceMean", [x], Ints("axes", axes), Int("keepdims", keepDims ? 1 : 0));
+
+    public string ReduceSum(string x, long[] axes, bool keepDims)
+        => Emit("ReduceSum", [x, Int64s(axes)], Int("keepdims", keepDims ? 1 : 0));
+
+    public string Unsqueeze(string x, long[] axes) => Emit("Unsqueeze", [x, Int64s(axes)]);
+
+    public static TensorProto FloatValue(float v)
+    {
+        var t = new TensorProto { DataType = (int)TensorProto.Types.DataType.Float };
+        t.Dims.Add(1);
+        t.FloatData.Add(v);
+        return t;
+    }
+
+    public static TensorProto Int64Value(long v)
+    {
+        var t = new TensorProto { DataType = (int)TensorProto.Types.DataType.Int64 };
+        t.Dims.Add(1);
+        t.Int64Data.Add(v);
+        return t;
+    }
+}

@@ -1,0 +1,28 @@
+namespace Microsoft.ML.ActivationAtlas.Gradients;
+
+/// <summary>What a forward-mode (Jacobian-vector product, "tangent") graph computes, and the names it adds.</summary>
+public sealed class JvpOptions
+{
+    /// <summary>The tensor the tangent is applied at (a hidden tensor or a graph input). Required.</summary>
+    public string At { get; set; } = "";
+
+    /// <summary>
+    /// The tensors whose directional derivatives the graph returns. Default: empty, the model's graph outputs.
+    /// </summary>
+    public IList<string> Outputs { get; set; } = new List<string>();
+
+    /// <summary>
+    /// Make <see cref="At"/> an input of the new graph instead of computing it from the model's inputs.
+    /// Default: false.
+    /// </summary>
+    public bool CutAtTangentPoint { get; set; }
+
+    /// <summary>Name of the added tangent input, shaped like <see cref="At"/> (one tangent per example row). Default: <c>jvp_tangent</c>.</summary>
+    public string TangentName { get; set; } = "jvp_tangent";
+
+    /// <summary>
+    /// Suffix of the added outputs: the directional derivative of output <c>o</c> is named <c>o + TangentSuffix</c>.
+    /// Default: <c>_tangent</c>.
+    /// </summary>
+    public string TangentSuffix { get; set; } = "_tangent";
+}

@@ -1,0 +1,135 @@
+using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
+
+namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
+
+/// <summary>
+/// Broadcasting binary arithmetic (Add, Sub, Mul, Div, Max, Min, Pow with a constant exponent) and variadic Sum.
+/// Reverse mode sums each operand's gradient over the axes it was broadcast along.
+/// </summary>
+internal static class ElementwiseRules
+{
+    public static void Register(RuleTable table)
+    {
+        table.Add("Add", (ctx, n, dy) => Binary(ctx, n, dy[0], d => d, d => d), AddJvp);
+        table.Add("Sub", (ctx, n, dy) => Binary(ctx, n, dy[0], d => d, d => ctx.G.Neg(d)), SubJvp);
+        table.Add("Mul", (ctx, n, dy) => Binary(ctx, n, dy[0], d => ctx.G.Mul(d, n.Input[1]), d => ctx.G.Mul(d, n.Input[0])), MulJvp);
+        table.Add("Div", (ctx, n, dy) => Binary(ctx, n, dy[0],
+            d => ctx.G.Div(d, n.Input[1]),
+            d => ctx.G.Neg(ctx.G.Div(ctx.G.Mul(d, n.Output[0]), n.Input[1]))), DivJvp);
+        table.Add("Max", (ctx, n, dy) => Select(ctx, n, dy[0], "GreaterOrEqual"), (ctx, n, dx) => SelectJvp(ctx, n, dx, "GreaterOrEqual"));
+        table.Add("Min", (ctx, n, dy) => Select(ctx, n, dy[0], "LessOrEqual"), (ctx, n, dx) => SelectJvp(ctx, n, dx, "LessOrEqual"));
+        table.Add("Pow", PowVjp, PowJvp);
+        table.Add("Sum", SumVjp, SumJvp);
+    }
+
+    private static string?[] Binary(RuleContext ctx, NodeProto n, string? dy, Func<string, string> left, Func<string, string> right)
+    {
+        var result = new string?[2];
+        if (dy is null)
+            return result;
+        if (ctx.IsActive(n.Input[0]))
+            result[0] = ctx.G.ReduceToShapeOf(left(dy), n.Input[0]);
+        if (ctx.IsActive(n.Input[1]))
+            result[1] = ctx.G.ReduceToShapeOf(right(dy), n.Input[1]);
+        return result;
+    }
+
+    private static string?[] AddJvp(RuleContext ctx, NodeProto n, string?[] d)
+        => [(d[0], d[1]) switch
+        {
+            (null, null) => null,
+            (null, _) => d[1],
+            (_, null) => d[0],
+            _ => ctx.G.Add(d[0]!, d[1]!),
+        }];
+
+    private static string?[] SubJvp(RuleContext ctx, NodeProto n, string?[] d)
+        => [(d[0], d[1]) switch
+        {
+            (null, null) => null,
+            (null, _) => ctx.G.Neg(d[1]!),
+            (_, null) => d[0],
+            _ => ctx.G.Sub(d[0]!, d[1]!),
+        }];
+
+    private static string?[] MulJvp(RuleContext ctx, NodeProto n, string?[] d)
+    {
+        var g = ctx.G;
+        string? a = d[0] is null ? null : g.Mul(d[0]!, n.Input[1]);
+        string? b = d[1] is null ? null : g.Mul(n.Input[0], d[1]!);
+        return [a is null ? b : b is null ? a : g.Add(a, b)];
+    }
+
+    private static string?[] DivJvp(RuleContext ctx, NodeProto n, string?[] d)
+    {
+        // d(a/b) = (da - y db) / b
+        var g = ctx.G;
+        if (d[0] is null && d[1] is null)
+            return [null];
+        string numerator = d[1] is null ? d[0]! : d[0] is null ? g.Neg(g.Mul(n.Output[0], d[1]!)) : g.Sub(d[0]!, g.Mul(n.Output[0], d[1]!));
+        return [g.Div(numerator, n.Input[1])];
+    }
+
+    /// <summary>Max/Min: the gradient goes to the operand that was selected (the first one on ties).</summary>
+    private static string?[] Select(RuleContext ctx, NodeProto n, string? dy, string comparison)
+    {
+        var result = new string?[n.Input.Count];
+        if (dy is null)
+            return result;
+        if (n.Input.Count != 2)
+            throw RuleContext.Unsupported(n, "only two operands are supported.");
+        var g = ctx.G;
+        string firstWins = g.Emit(comparison, [n.Input[0], n.Input[1]]);
+        if (ctx.IsActive(n.Input[0]))
+            result[0] = g.ReduceToShapeOf(g.Where(firstWins, dy, g.Zero), n.Input[0]);
+        if (ctx.IsActive(n.Input[1]))
+            result[1] = g.ReduceToShapeOf(g.Where(firstWins, g.Zero, dy), n.Input[1]);
+        return result;
+    }
+
+    private static string?[] SelectJvp(RuleContext ctx, NodeProto n, string?[] d, string comparison)
+    {
+        if (n.Input.Count != 2)
+            throw RuleContext.Unsupported(n, "only two operands are supported.");
+        var g = ctx.G;
+        string firstWins = g.Emit(comparison, [n.Input[0], n.Input[1]]);
+        return [g.Where(firstWins, d[0] ?? g.Zero, d[1] ?? g.Zero)];
+    }
+
+    private static string PowFactor(RuleContext ctx, NodeProto n)
+    {
+        if (ctx.IsActive(n.Input[1]))
+            throw RuleContext.Unsupported(n, "an exponent that depends on the differentiation point is not supported.");
+        var g = ctx.G;
+        string exponent = g.Emit("Cast", [n.Input[1]], Internal.NodeAttributes.Int("to", (long)TensorProto.Types.DataType.Float));
+        return g.Mul(exponent, g.Emit("Pow", [n.Input[0], g.Sub(exponent, g.One)]));
+    }
+
+    private static string?[] PowVjp(RuleContext ctx, NodeProto n, string?[] dy)
+    {
+        var result = new string?[2];
+        if (dy[0] is not null && ctx.IsActive(n.Input[0]))
+            result[0] = ctx.G.ReduceToShapeOf(ctx.G.Mul(dy[0]!, PowFactor(ctx, n)), n.Input[0]);
+        return result;
+    }
+
+    private static string?[] PowJvp(RuleContext ctx, NodeProto n, string?[] d)
+        => [d[0] is null ? null : ctx.G.Mul(d[0]!, PowFactor(ctx, n))];
+
+    private static string?[] SumVjp(RuleContext ctx, NodeProto n, string?[] dy)
+    {
+        var result = new string?[n.Input.Count];
+        if (dy[0] is null)
+            return result;
+        for (int i = 0; i < n.Input.Count; i++)
+            if (ctx.IsActive(n.Input[i]))
+                result[i] = ctx.G.ReduceToShapeOf(dy[0]!, n.Input[i]);
+        return result;
+    }
+
+    private static string?[] SumJvp(RuleContext ctx, NodeProto n, string?[] d)
+    {
+        var terms = d.Where(t => t is not null).Select(t => t!).ToList();
+        return [terms.Count == 0 ? null : ctx.G.Sum(terms)];
+    }
+}

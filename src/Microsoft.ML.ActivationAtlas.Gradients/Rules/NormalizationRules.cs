@@ -1,0 +1,95 @@
+using Microsoft.ML.ActivationAtlas.Gradients.Internal;
+using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
+using static Microsoft.ML.ActivationAtlas.Gradients.Internal.NodeAttributes;
+
+namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
+
+/// <summary>BatchNormalization (inference: a per-channel scale) and LRN (across channels).</summary>
+internal static class NormalizationRules
+{
+    public static void Register(RuleTable table)
+    {
+        table.Add("BatchNormalization", BatchNorm, BatchNorm);
+        table.Add("LRN", LrnVjp, LrnJvp);
+    }
+
+    /// <summary>
+    /// Inference batch normalization is y = k x + c per channel with k = scale / sqrt(var + eps); its derivative in
+    /// both modes is another batch normalization with scale k, zero bias and mean, unit variance, no epsilon.
+    /// </summary>
+    private static string?[] BatchNorm(RuleContext ctx, NodeProto n, string?[] d)
+    {
+        var result = new string?[Math.Max(n.Input.Count, n.Output.Count)];
+        if (d[0] is null || !ctx.IsActive(n.Input[0]))
+            return result;
+        for (int i = 1; i < n.Input.Count; i++)
+            if (ctx.IsActive(n.Input[i]))
+                throw RuleContext.Unsupported(n, "parameters that depend on the differentiation point are not supported.");
+        if (GetInt(n, "training_mode", 0) != 0)
+            throw RuleContext.Unsupported(n, "training_mode=1 (batch statistics) is not supported.");
+        var g = ctx.G;
+        float epsilon = GetFloat(n, "epsilon", 1e-5f);
+        string k = g.Div(n.Input[1], g.Emit("Sqrt", [g.Add(n.Input[4], g.FloatScalar(epsilon))]));
+        string zeros = g.Mul(n.Input[3], g.Zero);
+        string ones = g.Add(zeros, g.One);
+        result[0] = g.Emit("BatchNormalization", [d[0]!, k, zeros, zeros, ones], Float("epsilon", 0f));
+        return result;
+    }
+
+    private sealed record Lrn(long Size, float Alpha, float Beta, float Bias, string S);
+
+    /// <summary>S = bias + alpha/size * (window sum over channels of x^2), recomputed in the graph.</summary>
+    private static Lrn Prepare(RuleContext ctx, NodeProto n)
+    {
+        var g = ctx.G;
+        long size = GetInt(n, "size", 0);
+        if (size <= 0)
+            throw RuleContext.Unsupported(n, "the size attribute is missing.");
+        float alpha = GetFloat(n, "alpha", 1e-4f), beta = GetFloat(n, "beta", 0.75f), bias = GetFloat(n, "bias", 1f);
+        string x = n.Input[0];
+        string windowSum = ChannelWindowSum(g, g.Mul(x, x), size, transposed: false);
+        string s = g.Add(g.Mul(windowSum, g.FloatScalar(alpha / size)), g.FloatScalar(bias));
+        return new Lrn(size, alpha, beta, bias, s);
+    }
+
+    /// <summary>
+    /// Sums a [N,C,H,W] tensor over the LRN window of channels [c - floor((size-1)/2), c + ceil((size-1)/2)]
+    /// (or its mirror image, for the transposed operation) by a 3-D convolution with a kernel of ones.
+    /// </summary>
+    private static string ChannelWindowSum(GraphEmitter g, string x, long size, bool transposed)
+    {
+        long before = (size - 1) / 2, after = size - 1 - before;
+        if (transposed) (before, after) = (after, before);
+        string kernel = g.FloatTensor(Enumerable.Repeat(1f, (int)size).ToArray(), [1, 1, size, 1, 1]);
+        string volume = g.Unsqueeze(x, [1]);
+        string summed = g.Emit("Conv", [volume, kernel], Ints("kernel_shape", [size, 1, 1]), Ints("pads", [before, 0, 0, after, 0, 0]));
+        return g.Emit("Squeeze", [summed, g.Int64s(1)]);
+    }
+
+    private static string?[] LrnVjp(RuleContext ctx, NodeProto n, string?[] dy)
+    {
+        if (dy[0] is null || !ctx.IsActive(n.Input[0]))
+            return [null];
+        var g = ctx.G;
+        var p = Prepare(ctx, n);
+        // dx = dy * S^-beta - (2 alpha beta / size) * x * WindowSumT(dy * y / S)
+        string direct = g.Mul(dy[0]!, g.Emit("Pow", [p.S, g.FloatScalar(-p.Beta)]));
+        string t = g.Div(g.Mul(dy[0]!, n.Output[0]), p.S);
+        string spread = ChannelWindowSum(g, t, p.Size, transposed: true);
+        string cross = g.Mul(g.Mul(n.Input[0], spread), g.FloatScalar(2f * p.Alpha * p.Beta / p.Size));
+        return [g.Sub(direct, cross)];
+    }
+
+    private static string?[] LrnJvp(RuleContext ctx, NodeProto n, string?[] dx)
+    {
+        if (dx[0] is null)
+            return [null];
+        var g = ctx.G;
+        var p = Prepare(ctx, n);
+        // dy = dx * S^-beta - (2 alpha beta / size) * (y / S) * WindowSum(x * dx)
+        string direct = g.Mul(dx[0]!, g.Emit("Pow", [p.S, g.FloatScalar(-p.Beta)]));
+        string spread = ChannelWindowSum(g, g.Mul(n.Input[0], dx[0]!), p.Size, transposed: false);
+        string cross = g.Mul(g.Mul(g.Div(n.Output[0], p.S), spread), g.FloatScalar(2f * p.Alpha * p.Beta / p.Size));
+        return [g.Sub(direct, cross)];
+    }
+}
