@@ -48,7 +48,7 @@ internal sealed class UmapBenchmark : IBenchmark
         {
             if (p.Stage != lastStage)
             {
-                Console.Error.WriteLine($"  {clock.Elapsed.TotalSeconds,7:0.0}s {p.Stage}");
+                Console.Error.WriteLine($"  {clock.Elapsed.TotalSeconds,7:0.0}s (cpu {(Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds,6:0.0}s) {p.Stage}");
                 lastStage = p.Stage;
             }
         });
