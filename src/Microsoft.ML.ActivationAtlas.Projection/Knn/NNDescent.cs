@@ -159,6 +159,11 @@ internal static class NNDescent
             for (int l = c * LeavesPerChunk; l < l1; l++)
             {
                 var leaf = tree.Leaf(l);
+                if (l + 1 < l1)
+                {
+                    foreach (int r in tree.Leaf(l + 1))
+                        data.Prefetch(r);
+                }
                 for (int a = 0; a < leaf.Length; a++)
                 {
                     int p = leaf[a];

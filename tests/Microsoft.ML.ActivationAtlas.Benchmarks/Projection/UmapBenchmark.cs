@@ -87,12 +87,15 @@ internal sealed class UmapBenchmark : IBenchmark
             ["cpu_seconds"] = Math.Round(cpuSeconds, 2),
             ["knn_seconds"] = Math.Round(model.KnnSeconds, 2),
             ["sgd_seconds"] = Math.Round(model.OptimizeSeconds, 2),
-            ["transform_seconds"] = Math.Round(transformSeconds, 2),
-            ["transform_cpu_seconds"] = Math.Round(transformCpu, 2),
-            ["transform_rows"] = Math.Min(transformN, n),
             ["peak_memory_gb"] = Math.Round(peak / 1e9, 2),
             ["input_gb"] = Math.Round(data.Length * 4.0 / 1e9, 2),
         };
+        if (transformN > 0)
+        {
+            result["transform_seconds"] = Math.Round(transformSeconds, 2);
+            result["transform_cpu_seconds"] = Math.Round(transformCpu, 2);
+            result["transform_rows"] = Math.Min(transformN, n);
+        }
         var (trust, acc) = Score(data, dims, labels, model.Embedding, seed);
         result["trustworthiness"] = Math.Round(trust, 4);
         result["knn_accuracy"] = Math.Round(acc, 4);
