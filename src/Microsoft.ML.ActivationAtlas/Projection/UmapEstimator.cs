@@ -37,7 +37,10 @@ public sealed class UmapEstimator : IEstimator<UmapTransformer>
         {
             throw new ArgumentException($"{stage} (column '{_options.InputColumnName}'): {e.Message}", e);
         }
-        return new UmapTransformer(model, _options.InputColumnName!, _options.OutputColumnName, ProjectionColumns.Fingerprint(data));
+        return new UmapTransformer(model, _options.InputColumnName!, _options.OutputColumnName, ProjectionColumns.Fingerprint(data))
+        {
+            Progress = _options.Progress,
+        };
     }
 
     /// <summary>The input schema plus the layout column (a float vector of <see cref="Options.NumberOfComponents"/>).</summary>
