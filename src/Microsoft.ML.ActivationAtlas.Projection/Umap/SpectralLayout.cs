@@ -1,0 +1,207 @@
+using Microsoft.ML.ActivationAtlas.Projection.Internal;
+using Microsoft.ML.ActivationAtlas.Projection.Sparse;
+
+namespace Microsoft.ML.ActivationAtlas.Projection.Umap;
+
+/// <summary>
+/// umap-learn's spectral initialisation: the eigenvectors of the normalised Laplacian <c>I - D^-1/2 W D^-1/2</c>
+/// with the smallest non-trivial eigenvalues (found here as the largest of <c>D^-1/2 W D^-1/2</c> after deflating the
+/// known top eigenvector <c>sqrt(degree)</c>, by restarted Lanczos with full reorthogonalisation). Disconnected
+/// components are laid out separately around a meta-layout, as <c>multi_component_layout</c> does; a component whose
+/// eigen-solve fails falls back to a random layout.
+/// </summary>
+internal static class SpectralLayout
+{
+    public static float[] Compute(CsrGraph graph, int dim, int seed, CancellationToken ct)
+    {
+        int n = graph.Rows;
+        var (count, labels) = ConnectedComponents(graph);
+        var result = new float[n * dim];
+        var rng = Rng.ForStream(seed, 5);
+        if (count == 1)
+        {
+            var all = Enumerable.Range(0, n).ToArray();
+            if (!TryEigenLayout(graph, all, dim, seed, result, 1.0, new double[dim], ct))
+                RandomLayout(all, dim, 10.0, new double[dim], result, ref rng);
+            return result;
+        }
+
+        // Meta layout of the components.
+        var meta = new double[count * dim];
+        if (count <= 2 * dim)
+        {
+            int half = (count + 1) / 2;
+            for (int c = 0; c < count; c++)
+            {
+                int axis = c % half;
+                if (axis < dim)
+                    meta[c * dim + axis] = c < half ? 1 : -1;
+            }
+        }
+        else
+        {
+            // Components spread on a circle/line by index, then jittered: a cheap, deterministic stand-in for
+            // umap-learn's spectral embedding of component centroids.
+            for (int c = 0; c < count; c++)
+            {
+                double angle = 2 * Math.PI * c / count;
+                meta[c * dim] = Math.Cos(angle);
+                if (dim > 1)
+                    meta[c * dim + 1] = Math.Sin(angle);
+                for (int d = 2; d < dim; d++)
+                    meta[c * dim + d] = rng.NextDouble() - 0.5;
+            }
+        }
+        var members = new List<int>[count];
+        for (int c = 0; c < count; c++)
+            members[c] = new List<int>();
+        for (int i = 0; i < n; i++)
+            members[labels[i]].Add(i);
+        for (int c = 0; c < count; c++)
+        {
+            ct.ThrowIfCancellationRequested();
+            double minDist = double.PositiveInfinity;
+            for (int o = 0; o < count; o++)
+            {
+                if (o == c)
+                    continue;
+                double s = 0;
+                for (int d = 0; d < dim; d++)
+                    s += (meta[c * dim + d] - meta[o * dim + d]) * (meta[c * dim + d] - meta[o * dim + d]);
+                if (s > 0)
+                    minDist = Math.Min(minDist, Math.Sqrt(s));
+            }
+            double range = double.IsFinite(minDist) ? minDist / 2 : 1.0;
+            var rows = members[c].ToArray();
+            var center = meta.AsSpan(c * dim, dim).ToArray();
+            if (rows.Length < 2 * dim || rows.Length <= dim + 1 || !TryEigenLayout(graph, rows, dim, seed + c, result, range, center, ct))
+                RandomLayout(rows, dim, range, center, result, ref rng);
+        }
+        return result;
+    }
+
+    private static void RandomLayout(int[] rows, int dim, double range, double[] center, float[] result, ref Rng rng)
+    {
+        foreach (int r in rows)
+        {
+            for (int d = 0; d < dim; d++)
+                result[r * dim + d] = (float)(center[d] + (rng.NextDouble() * 2 - 1) * range);
+        }
+    }
+
+    /// <summary>Spectral layout of the sub-graph on <paramref name="rows"/>, scaled to max |x| = range, shifted to center.</summary>
+    private static bool TryEigenLayout(CsrGraph graph, int[] rows, int dim, int seed, float[] result, double range, double[] center, CancellationToken ct)
+    {
+        int m = rows.Length;
+        if (m <= dim + 1)
+            return false;
+        var local = new int[graph.Rows];
+        Array.Fill(local, -1);
+        for (int i = 0; i < m; i++)
+            local[rows[i]] = i;
+        var degree = new double[m];
+        for (int i = 0; i < m; i++)
+        {
+            int r = rows[i];
+            for (int e = graph.RowPointers[r]; e < graph.RowPointers[r + 1]; e++)
+            {
+                if (local[graph.ColumnIndices[e]] >= 0)
+                    degree[i] += graph.Values[e];
+            }
+        }
+        var invSqrt = new double[m];
+        var trivial = new double[m];
+        double tn = 0;
+        for (int i = 0; i < m; i++)
+        {
+            if (degree[i] <= 0)
+                return false;
+            invSqrt[i] = 1 / Math.Sqrt(degree[i]);
+            trivial[i] = Math.Sqrt(degree[i]);
+            tn += degree[i];
+        }
+        tn = Math.Sqrt(tn);
+        for (int i = 0; i < m; i++)
+            trivial[i] /= tn;
+
+        void MatVec(double[] x, double[] y)
+        {
+            Parallel.For(0, (m + 4095) / 4096, b =>
+            {
+                int i1 = Math.Min(m, (b + 1) * 4096);
+                for (int i = b * 4096; i < i1; i++)
+                {
+                    int r = rows[i];
+                    double s = 0;
+                    for (int e = graph.RowPointers[r]; e < graph.RowPointers[r + 1]; e++)
+                    {
+                        int j = local[graph.ColumnIndices[e]];
+                        if (j >= 0)
+                            s += graph.Values[e] * invSqrt[j] * x[j];
+                    }
+                    y[i] = s * invSqrt[i];
+                }
+            });
+        }
+
+        var vectors = Lanczos.TopEigenvectors(MatVec, m, dim, trivial, seed, ct);
+        if (vectors is null)
+            return false;
+        double maxAbs = 0;
+        foreach (double v in vectors)
+        {
+            if (!double.IsFinite(v))
+                return false;
+            maxAbs = Math.Max(maxAbs, Math.Abs(v));
+        }
+        if (maxAbs == 0)
+            return false;
+        double scale = range / maxAbs;
+        for (int i = 0; i < m; i++)
+        {
+            for (int d = 0; d < dim; d++)
+                result[rows[i] * dim + d] = (float)(vectors[d * m + i] * scale + center[d]);
+        }
+        return true;
+    }
+
+    /// <summary>Connected components by union-find.</summary>
+    public static (int Count, int[] Labels) ConnectedComponents(CsrGraph graph)
+    {
+        int n = graph.Rows;
+        var parent = new int[n];
+        for (int i = 0; i < n; i++)
+            parent[i] = i;
+        int Find(int x)
+        {
+            while (parent[x] != x)
+            {
+                parent[x] = parent[parent[x]];
+                x = parent[x];
+            }
+            return x;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            for (int e = graph.RowPointers[i]; e < graph.RowPointers[i + 1]; e++)
+            {
+                int a = Find(i), b = Find(graph.ColumnIndices[e]);
+                if (a != b)
+                    parent[Math.Max(a, b)] = Math.Min(a, b);
+            }
+        }
+        var labels = new int[n];
+        var map = new Dictionary<int, int>();
+        for (int i = 0; i < n; i++)
+        {
+            int root = Find(i);
+            if (!map.TryGetValue(root, out int label))
+            {
+                label = map.Count;
+                map[root] = label;
+            }
+            labels[i] = label;
+        }
+        return (map.Count, labels);
+    }
+}

@@ -1,0 +1,27 @@
+using Microsoft.ML.ActivationAtlas.Binning;
+using Microsoft.ML.ActivationAtlas.Histogram;
+
+namespace Microsoft.ML;
+
+/// <summary>Catalog extension for concept histograms.</summary>
+public static class ConceptHistogramCatalog
+{
+    /// <summary>
+    /// Counts how many rows of <paramref name="data"/> (already transformed by a fitted atlas pipeline, so it has the
+    /// <c>BinToGrid</c> cell column) land in each cell of every grid. Finest counts are taken in one pass; coarser grids
+    /// sum their children.
+    /// </summary>
+    /// <param name="catalog">The data catalog.</param>
+    /// <param name="data">The new dataset, transformed by the fitted pipeline.</param>
+    /// <param name="cellColumnName">The cell column. Default <c>GridCell</c>.</param>
+    /// <param name="cancellationToken">Cancels the pass.</param>
+    public static ConceptHistogram ConceptHistogram(this DataOperationsCatalog catalog, IDataView data, string cellColumnName = "GridCell", CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(data);
+        var col = BinningCatalog.CellColumn(data.Schema, cellColumnName);
+        var levels = new GridLevels(BinningCatalog.GridSizesOf(col));
+        var codes = BinningCatalog.FinestCodes(data, col, levels, cancellationToken);
+        return new ConceptHistogram(levels, GridBinner.Counts(codes, levels), codes.Length);
+    }
+}
