@@ -67,6 +67,7 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
     public AttributionTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        _ = GetOutputSchema(SchemaShapes.FromSchema(input.Schema));
         var t = new AttributionTransformer(_mlContext, _options);
         _ = t.GetOutputSchema(input.Schema);
         return t;
