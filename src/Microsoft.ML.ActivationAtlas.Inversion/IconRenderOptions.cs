@@ -49,6 +49,13 @@ public sealed class IconRenderOptions
     /// <summary>The layer position [y, x] whose activation is optimised; null for the centre (lucid: size / 2).</summary>
     public (int Y, int X)? Position { get; set; }
 
+    /// <summary>
+    /// Compute the objective's seed inside the network's gradient graph when the model supports it
+    /// (<see cref="Network.IObjectiveGradientModel"/>): one network run per step instead of two for the cosine objective
+    /// (default true).
+    /// </summary>
+    public bool ObjectiveInGraph { get; set; } = true;
+
     internal void Validate()
     {
         static void Positive(int v, string name)

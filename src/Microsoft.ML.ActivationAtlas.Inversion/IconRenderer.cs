@@ -86,6 +86,10 @@ public sealed class IconRenderer
         var values = new double[count];
         var po = new ParallelOptions { CancellationToken = ct };
         var clean = new TransformChain();
+        var inGraph = _options.ObjectiveInGraph && _model is IObjectiveGradientModel m && m.SupportsObjective(Objective) ? m : null;
+        var packedTargets = new float[count * c];
+        for (int i = 0; i < count; i++)
+            targets[start + i].CopyTo(packedTargets, i * c);
 
         for (int attempt = 0; attempt < _options.Attempts; attempt++)
         {
@@ -106,18 +110,23 @@ public sealed class IconRenderer
                     icon.Chain.Draw(_transforms, icon.Random, s, s, nh, nw);
                     icon.Chain.Forward(icon.Image, input.AsSpan(i * inputSize, inputSize));
                 });
-                if (!Objective.IsLinear)
+                if (inGraph is not null)
+                {
+                    RunObjectiveBackward(inGraph, input, count, packedTargets, layer, inputGrad);
+                    EvaluateAll(layer, targets, start, count, values);
+                }
+                else if (!Objective.IsLinear)
                 {
                     RunForward(input, count, layer);
                     FillSeeds(layer, targets, start, count, seed, values);
+                    RunBackward(input, count, seed, layer, inputGrad);
                 }
                 else
                 {
                     FillSeeds(null, targets, start, count, seed, values);
-                }
-                RunBackward(input, count, seed, layer, inputGrad);
-                if (Objective.IsLinear)
+                    RunBackward(input, count, seed, layer, inputGrad);
                     EvaluateAll(layer, targets, start, count, values);
+                }
                 Parallel.For(0, count, po, i =>
                 {
                     var icon = icons[i];
@@ -193,6 +202,18 @@ public sealed class IconRenderer
         {
             int n = Math.Min(max, count - b);
             _model.Forward(input.AsSpan(b * inputSize, n * inputSize), n, layer.AsSpan(b * layerSize, n * layerSize));
+        }
+    }
+
+    private void RunObjectiveBackward(IObjectiveGradientModel model, float[] input, int count, float[] targets, float[] layer, float[] inputGrad)
+    {
+        int inputSize = 3 * _model.InputHeight * _model.InputWidth, c = _model.LayerChannels, layerSize = c * _model.LayerHeight * _model.LayerWidth;
+        int max = Math.Max(1, _model.MaxBatchSize);
+        for (int b = 0; b < count; b += max)
+        {
+            int n = Math.Min(max, count - b);
+            model.BackwardObjective(Objective, _py, _px, input.AsSpan(b * inputSize, n * inputSize), n, targets.AsSpan(b * c, n * c),
+                layer.AsSpan(b * layerSize, n * layerSize), inputGrad.AsSpan(b * inputSize, n * inputSize));
         }
     }
 

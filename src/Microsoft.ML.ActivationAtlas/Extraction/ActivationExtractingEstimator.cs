@@ -1,3 +1,4 @@
+using Microsoft.ML.ActivationAtlas.Common;
 using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.Data;
 
@@ -91,6 +92,9 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         _options = options.Clone();
     }
 
+    /// <summary>The image size the network takes (what <c>ResizeImages</c> must produce); compiles the network on first use.</summary>
+    public (int Width, int Height) ImageSize => (Compiled().Engine.Converter.Width, Compiled().Engine.Converter.Height);
+
     /// <summary>Checks the input column and returns the transformer (the network is compiled once and shared).</summary>
     /// <param name="input">The data (only its schema is read).</param>
     public ActivationExtractingTransformer Fit(IDataView input)
@@ -118,7 +122,7 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
             };
             builder.AddColumn(c.Name, type);
         }
-        return SchemaShapeFactory.Create(Compiled().GetOutputSchema(builder.ToSchema()));
+        return SchemaShapes.FromSchema(Compiled().GetOutputSchema(builder.ToSchema()));
     }
 
     private ActivationExtractingTransformer Compiled() => _compiled ??= new ActivationExtractingTransformer(_mlContext, _options);
