@@ -11,6 +11,7 @@ namespace Microsoft.ML.ActivationAtlas.Cli.Building;
 internal static class AtlasFolder
 {
     public const string RowsFile = "rows.json";
+    public const string ModelFile = "model.zip";
     public const string SettingsFile = "build.json";
     public const string CacheFolder = "cache";
 
@@ -18,12 +19,19 @@ internal static class AtlasFolder
 
     public sealed record BuildSettings(string Model, string Layer, int[] Grids, string ClassValues, string[] ClassNames);
 
-    /// <summary>Checks <paramref name="outDir"/> is free and returns the work folder beside it.</summary>
-    public static string PrepareWork(string outDir)
+    /// <summary>Fails when <paramref name="outDir"/> exists.</summary>
+    public static void EnsureFree(string outDir)
     {
         string full = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar);
         if (Directory.Exists(full) || File.Exists(full))
             throw new IOException($"The output folder '{outDir}' already exists; choose another --out or remove it.");
+    }
+
+    /// <summary>Checks <paramref name="outDir"/> is free and returns the work folder beside it (kept from an interrupted run).</summary>
+    public static string PrepareWork(string outDir)
+    {
+        EnsureFree(outDir);
+        string full = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar);
         string work = full + ".partial";
         Directory.CreateDirectory(work);
         return work;

@@ -5,6 +5,7 @@ using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Projection;
 using Microsoft.ML.ActivationAtlas.Rendering;
 using Microsoft.ML.Data;
+using Microsoft.ML.ActivationAtlas.Persistence;
 
 namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
 
@@ -15,10 +16,9 @@ internal sealed class BuildCommand : ICommand
 
     public string Summary => "build an activation atlas of a layer from a folder of images";
 
-    public string Usage => """
+    public string Usage => $"""
         usage: atlas build --model <file.onnx|resnet18> --layer <name> --images <folder> --out <dir> [options]
 
-          --model <m>        an ONNX CNN (input [N,3,H,W]) or 'resnet18' (the ImageNet ResNet18 of ML.NET)
           --layer <name>     the 4-D layer tensor, e.g. ReLU393_Output_0 for resnet18
           --images <folder>  images, searched recursively; a first-level sub-folder name is the image's label
           --out <dir>        the atlas folder to create (must not exist)
@@ -33,12 +33,15 @@ internal sealed class BuildCommand : ICommand
           --min-count <n>    cells with fewer images are left out (default 1)
           --batch <n>        images per ONNX Runtime call (default 32)
 
-        Writes <out>/atlas.png, <out>/index.html (+ icons/, examples/, classes/), <out>/atlas.json and <out>/rows.json.
+        {ModelArguments.Usage}
+        Writes <out>/atlas.png, <out>/index.html (+ icons/, examples/, classes/), <out>/atlas.json, <out>/model.zip (the fitted pipeline) and <out>/rows.json.
         Work happens in <out>.partial; rerunning the same command after an interruption reuses finished stages.
         """;
 
     public int Run(CommandArgs args, CancellationToken cancellationToken)
     {
+        var model = ModelArguments.Model(args);
+        var session = ModelArguments.Session(args);
         string modelArg = args.Required("model");
         string layer = args.Required("layer");
         string imagesDir = args.Required("images");
@@ -60,76 +63,109 @@ internal sealed class BuildCommand : ICommand
             throw new UsageException($"option --png-grid: {pngGrid} is not one of the grids ({string.Join(",", grids)})");
         _ = new GridLevels(grids);
 
-        var model = PretrainedModels.ByName(modelArg)
-            ?? (File.Exists(modelArg) ? ActivationModel.FromFile(modelArg) : throw new FileNotFoundException($"The model '{modelArg}' is neither 'resnet18' nor an existing ONNX file."));
-        string work = AtlasFolder.PrepareWork(outDir);
-        var cache = new StageCache(Path.Combine(work, AtlasFolder.CacheFolder));
+        // Check everything that can be checked before any work.
+        AtlasFolder.EnsureFree(outDir);
+        ImageSet images;
         var total = System.Diagnostics.Stopwatch.StartNew();
-        Console.Error.WriteLine($"atlas build: {model.Description}, layer {layer} -> {outDir} (work folder {work})");
-
-        // 1. Images.
-        ImageFolder images;
         using (var p = new ConsoleProgress("images"))
         {
-            images = ImageFolder.Scan(imagesDir, samples, seed);
+            images = ImageSet.Scan(imagesDir, samples, seed);
             p.Done($"{images.Paths.Count:N0} images");
         }
+        string work = AtlasFolder.PrepareWork(outDir);
+        var cache = new StageCache(Path.Combine(work, AtlasFolder.CacheFolder));
+        Console.Error.WriteLine($"atlas build: {model.Description}, layer {layer} -> {outDir} (work folder {work})");
         string imagesKey = $"{images.Fingerprint()}|{samples}|{seed}";
 
-        // 2. Activations.
+        // Activations: images -> ResNet/ONNX layer, one row per image.
         var ml = new MLContext(seed);
+        var input = ml.Data.LoadFromEnumerable(images.Paths.Select(p => new ImageRow { ImagePath = p }));
+        var (width, height) = InputSize(model);
+        var extraction = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResizeImages("Image", width, height, "Image"))
+            .Append(ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+            {
+                Model = model,
+                Layers = [layer],
+                OutputColumnNames = ["Activation"],
+                Sampling = sampling == "mean" ? ActivationSampling.SpatialMean : ActivationSampling.RandomPosition,
+                Seed = seed,
+                BatchSize = batch,
+                ImagePathColumnName = "ImagePath",
+                Session = session,
+            }))
+            .Fit(input);
         string actKey = $"{imagesKey}|{model.Description}|{layer}|{sampling}";
         if (!cache.TryLoad("activations", actKey, out var activations, out int rows, out int dim))
         {
             using var p = new ConsoleProgress("activations");
-            (activations, rows, dim) = Extract(ml, model, layer, images, sampling, seed, batch, p, cancellationToken);
+            (activations, rows, dim) = ReadWithProgress(extraction.Transform(input), "Activation", images.Paths.Count, p, cancellationToken);
             cache.Save("activations", actKey, activations, rows, dim);
             p.Done($"{rows:N0} x {dim}");
         }
         else
-            Console.Error.WriteLine($"  activations  reused from {cache.Folder} ({rows:N0} x {dim})");
+            Console.Error.WriteLine($"  activations  reused ({rows:N0} x {dim})");
         if (rows != images.Paths.Count)
             throw new InvalidOperationException($"Extraction returned {rows} rows for {images.Paths.Count} images.");
 
-        // 3. Class values: the labels (sub-folder names) as one-hot scores.
+        // Class values: the labels (first-level sub-folder names) as one-hot scores, so cells show their label shares.
         var classNames = images.Labels.Where(l => l.Length > 0).Distinct().Order(StringComparer.Ordinal).ToArray();
-        float[]? classValues = null;
-        if (classNames.Length > 0)
+        var classValues = new float[rows * classNames.Length];
+        for (int i = 0; i < rows && classNames.Length > 0; i++)
         {
-            classValues = new float[rows * classNames.Length];
-            for (int i = 0; i < rows; i++)
-            {
-                int k = Array.IndexOf(classNames, images.Labels[i]);
-                if (k >= 0)
-                    classValues[i * classNames.Length + k] = 1f;
-            }
+            int k = Array.IndexOf(classNames, images.Labels[i]);
+            if (k >= 0)
+                classValues[i * classNames.Length + k] = 1f;
         }
 
-        // 4. Layout.
+        // Layout: UMAP of the activations (cosine), fitted once and kept as a stage model.
+        var activationView = Matrices.View(rows, ("Activation", activations, dim));
         string layoutKey = $"{actKey}|umap|{neighbors}|{minDist.ToString(CultureInfo.InvariantCulture)}|{seed}";
-        if (!cache.TryLoad("layout", layoutKey, out var layout, out _, out _))
+        string layoutModel = Path.Combine(cache.Folder, "layout.zip");
+        UmapTransformer umap;
+        if (cache.IsDone("layout", layoutKey) && File.Exists(layoutModel))
         {
-            using var p = new ConsoleProgress("umap");
-            var options = Projection.Umap.UmapOptions.ForAtlas with { Neighbors = neighbors, MinDist = (float)minDist, Seed = seed };
-            var umap = new Projection.Umap.UmapReducer(options).Fit(activations, rows, dim, new SyncProgress<ProjectionProgress>(x => p.Report(x.Fraction)), cancellationToken);
-            layout = umap.Embedding;
-            cache.Save("layout", layoutKey, layout, rows, 2);
-            p.Done();
+            umap = ((IEnumerable<ITransformer>)ml.Model.LoadAtlas(layoutModel, out _)).OfType<UmapTransformer>().Single();
+            Console.Error.WriteLine("  umap         reused");
         }
         else
-            Console.Error.WriteLine("  umap         reused");
+        {
+            using var p = new ConsoleProgress("umap");
+            umap = ml.Transforms.ProjectToUmap(new UmapEstimator.Options
+            {
+                OutputColumnName = "Layout",
+                InputColumnName = "Activation",
+                NumberOfNeighbors = neighbors,
+                MinDist = (float)minDist,
+                Metric = DistanceMetric.Cosine,
+                Seed = seed,
+                Progress = new SyncProgress<ProjectionProgress>(x => p.Report(x.Fraction)),
+                CancellationToken = cancellationToken,
+            }).Fit(activationView);
+            umap.Progress = null;
+            ml.Model.SaveAtlas(new TransformerChain<ITransformer>(umap), activationView.Schema, layoutModel);
+            cache.MarkDone("layout", layoutKey);
+            p.Done();
+        }
+        var layout = Matrices.Read(umap.Transform(activationView), "Layout", out _, out _, cancellationToken);
 
-        // 5. Grid.
+        // Grid and aggregation.
         GridAtlas atlas;
+        BinToGridTransformer grid;
         using (var p = new ConsoleProgress("grid"))
         {
-            var codes = GridBinner.FinestCodes(layout, GridNormalization.Fit(layout, 1, 99, 0.1f), new GridLevels(grids), cancellationToken);
-            atlas = GridAggregator.Aggregate(codes, activations, dim, classValues, classNames.Length, new GridLevels(grids),
-                new GridAggregator.Settings(minCount, 5, 4, classNames), p, cancellationToken);
-            p.Done($"{string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells"))}");
+            var view = Matrices.View(rows, ("Activation", activations, dim), ("Layout", layout, 2), ("Labels", classValues, classNames.Length));
+            grid = ml.Transforms.BinToGrid(new BinToGridEstimator.Options { GridSizes = grids }).Fit(view);
+            atlas = ml.Data.AggregateAtlas(grid.Transform(view), new AtlasAggregationOptions
+            {
+                AttributionColumnName = classNames.Length > 0 ? "Labels" : null,
+                ClassNames = classNames,
+                MinimumCount = minCount,
+            }, p, cancellationToken);
+            p.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
         }
 
-        // 6. Icons: each cell's nearest example image.
+        // Icons: each cell's nearest example image.
         AtlasIcons icons;
         using (var p = new ConsoleProgress("icons"))
         {
@@ -137,7 +173,7 @@ internal sealed class BuildCommand : ICommand
             p.Done($"{icons.Count:N0} icons");
         }
 
-        // 7. Outputs, written into the work folder, which becomes <out> when complete.
+        // Outputs, written into the work folder, which becomes <out> when complete.
         using (var p = new ConsoleProgress("outputs"))
         {
             foreach (var sub in new[] { "icons", "examples", "classes" })
@@ -154,8 +190,11 @@ internal sealed class BuildCommand : ICommand
                 IconPixels = iconSize,
                 ImagePathOfRow = row => images.Paths[row],
             });
-            p.Report(0.8);
+            p.Report(0.7);
             AtlasJsonWriter.Write(atlas, Path.Combine(work, "atlas.json"), modelName, layer);
+            // The fitted pipeline: image path -> activation -> layout -> grid cell, for new images (atlas histogram).
+            var pipeline = new TransformerChain<ITransformer>(((IEnumerable<ITransformer>)extraction).Append(umap).Append(grid).ToArray());
+            ml.Model.SaveAtlas(pipeline, input.Schema, Path.Combine(work, AtlasFolder.ModelFile));
             AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.RowsFile), new AtlasFolder.RowList(images.Root, images.Paths.ToArray(), images.Labels.ToArray()));
             AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.SettingsFile), new AtlasFolder.BuildSettings(modelName, layer, grids, "label share", classNames));
             p.Done();
@@ -165,28 +204,13 @@ internal sealed class BuildCommand : ICommand
         return 0;
     }
 
-    private static (float[] Data, int Rows, int Dim) Extract(MLContext ml, ActivationModel model, string layer, ImageFolder images,
-        string sampling, int seed, int batch, IProgress<double> progress, CancellationToken cancellationToken)
+    /// <summary>Reads a float-vector column, reporting progress per row.</summary>
+    internal static (float[] Data, int Rows, int Dim) ReadWithProgress(IDataView data, string columnName, int expectedRows, IProgress<double> progress, CancellationToken cancellationToken)
     {
-        var (width, height) = InputSize(model);
-        var input = ml.Data.LoadFromEnumerable(images.Paths.Select(p => new ImageRow { ImagePath = p }));
-        var pipeline = ml.Transforms.LoadImages("Image", null, "ImagePath")
-            .Append(ml.Transforms.ResizeImages("Image", width, height, "Image"))
-            .Append(ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
-            {
-                Model = model,
-                Layers = [layer],
-                OutputColumnNames = ["Activation"],
-                Sampling = sampling == "mean" ? ActivationSampling.SpatialMean : ActivationSampling.RandomPosition,
-                Seed = seed,
-                BatchSize = batch,
-                ImagePathColumnName = "ImagePath",
-            }));
-        var transformed = pipeline.Fit(input).Transform(input);
-        var column = transformed.Schema["Activation"];
+        var column = data.Schema[columnName];
         int dim = ((VectorDataViewType)column.Type).Size;
-        var data = new List<float>(images.Paths.Count * Math.Max(dim, 1));
-        using var cursor = transformed.GetRowCursor([column]);
+        var values = new List<float>(expectedRows * Math.Max(dim, 1));
+        using var cursor = data.GetRowCursor([column]);
         var getter = cursor.GetGetter<VBuffer<float>>(column);
         VBuffer<float> row = default;
         int rows = 0;
@@ -195,13 +219,13 @@ internal sealed class BuildCommand : ICommand
             cancellationToken.ThrowIfCancellationRequested();
             getter(ref row);
             dim = row.Length;
-            data.AddRange(row.DenseValues());
-            progress.Report(++rows / (double)images.Paths.Count);
+            values.AddRange(row.DenseValues());
+            progress.Report(++rows / (double)Math.Max(1, expectedRows));
         }
-        return (data.ToArray(), rows, dim);
+        return (values.ToArray(), rows, dim);
     }
 
-    private static (int Width, int Height) InputSize(ActivationModel model)
+    internal static (int Width, int Height) InputSize(ActivationModel model)
     {
         var input = model.Network.Graph.Input.FirstOrDefault();
         var dims = input?.Type?.TensorType?.Shape?.Dim;
@@ -222,13 +246,13 @@ internal sealed class BuildCommand : ICommand
         }
     }
 
-    private sealed class ImageRow
+    internal sealed class ImageRow
     {
         public string ImagePath { get; set; } = "";
     }
 
     /// <summary>Reports on the calling thread (Progress&lt;T&gt; posts to a thread pool and can report after the stage ended).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
     {
         public void Report(T value) => report(value);
     }

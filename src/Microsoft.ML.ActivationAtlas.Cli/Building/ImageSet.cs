@@ -6,11 +6,11 @@ namespace Microsoft.ML.ActivationAtlas.Cli.Building;
 /// The images of a folder (searched recursively, sorted by path): each image's label is the name of its first-level
 /// sub-folder (e.g. <c>cifar10-test/ship/0001.jpg</c> is a ship), empty for images directly in the folder.
 /// </summary>
-internal sealed class ImageFolder
+internal sealed class ImageSet
 {
     private static readonly string[] Extensions = [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"];
 
-    private ImageFolder(string root, IReadOnlyList<string> paths, IReadOnlyList<string> labels)
+    private ImageSet(string root, IReadOnlyList<string> paths, IReadOnlyList<string> labels)
     {
         Root = root;
         Paths = paths;
@@ -27,7 +27,7 @@ internal sealed class ImageFolder
     /// Lists the images, takes a seeded random sample of <paramref name="samples"/> of them (all when 0), and checks
     /// that each one is a readable image (its header decodes); unreadable files are an error naming them.
     /// </summary>
-    public static ImageFolder Scan(string folder, int samples, int seed)
+    public static ImageSet Scan(string folder, int samples, int seed)
     {
         string root = Path.GetFullPath(folder);
         if (!Directory.Exists(root))
@@ -64,7 +64,7 @@ internal sealed class ImageFolder
             int slash = rel.IndexOfAny(['/', '\\']);
             return slash > 0 ? rel[..slash] : "";
         }).ToArray();
-        return new ImageFolder(root, all, labels);
+        return new ImageSet(root, all, labels);
     }
 
     /// <summary>A stable fingerprint of the listing (paths, sizes and times), for stage caching.</summary>
