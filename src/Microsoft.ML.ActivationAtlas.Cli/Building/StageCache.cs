@@ -34,6 +34,18 @@ internal sealed class StageCache(string folder)
         return true;
     }
 
+    /// <summary>The cached matrix of <paramref name="stage"/>, whatever settings it was computed with.</summary>
+    public bool TryLoadAny(string stage, out float[] data, out int rows, out int columns)
+    {
+        data = [];
+        rows = columns = 0;
+        string meta = Path.Combine(Folder, stage + ".json");
+        if (!File.Exists(meta))
+            return false;
+        var m = JsonSerializer.Deserialize<Meta>(File.ReadAllText(meta));
+        return m is not null && TryLoad(stage, m.Key, out data, out rows, out columns);
+    }
+
     /// <summary>Stores a finished stage.</summary>
     public void Save(string stage, string key, float[] data, int rows, int columns)
     {
