@@ -19,7 +19,7 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
     /// <summary>Settings of the attribution. Defaults are documented on each member.</summary>
     public sealed class Options
     {
-        /// <summary>The classifier network (required), e.g. one built with <see cref="ClassifierHead.Attach"/>.</summary>
+        /// <summary>The classifier network (required), e.g. one built with <c>ClassifierHead.Attach</c>.</summary>
         public ActivationModel? Model { get; set; }
 
         /// <summary>The layer whose activation vectors are attributed (required): tensor or friendly name, 4-D.</summary>
