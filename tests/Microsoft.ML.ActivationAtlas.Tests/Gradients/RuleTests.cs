@@ -171,4 +171,45 @@ public sealed class RuleTests
         Assert.Contains("my_erf", e.Message);
         Assert.Equal(["Erf"], GradientGraphBuilder.FindUnsupportedOperators(model, "x", ["y"]));
     }
+
+    [Fact]
+    public void WhiteningMatrixIsAppliedToTheDirection()
+    {
+        var model = Model(13, b => b.NodeWithOutputs("Identity", ["x"], ["y"]), ("x", [2, 2, 3, 3]));
+        var x = Random(36, 4);
+        float Objective(FeatureObjective objective)
+        {
+            var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", Objective = objective });
+            using var s = OnnxSessionFactory.Create(vjp);
+            return s.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = new(x, [2, 2, 3, 3]) })["vjp_objective"].Data[1];
+        }
+        // direction x S with S = [[2, 1], [0, 0.5]] is [2*1 + 0*3, 1*1 + 0.5*3] = [2, 2.5] for direction [1, 3].
+        float whitened = Objective(FeatureObjective.Direction([1f, 3f], [2f, 1f, 0f, 0.5f]));
+        float plain = Objective(FeatureObjective.Direction([2f, 2.5f]));
+        Assert.Equal(plain, whitened, 5);
+        double expected = Enumerable.Range(0, 9).Average(p => 2.0 * x[18 + p] + 2.5 * x[27 + p]);
+        Assert.Equal(expected, plain, 4);
+    }
+
+    [Fact]
+    public void ClassNamesComeFromOptionLabelsFileOrMetadata()
+    {
+        var model = Model(13, b => b.NodeWithOutputs("Identity", ["x"], ["y"]), ("x", [1, 3]));
+        Assert.Equal(["class_0", "class_1", "class_2"], Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 3, null, null));
+        Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Write(model, ["cat", "dog", "ship"]);
+        Assert.Equal(["cat", "dog", "ship"], Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 3, null, null));
+        string labels = Path.Combine(Path.GetTempPath(), $"labels-{Guid.NewGuid():N}.txt");
+        File.WriteAllLines(labels, ["a", "b", "c", ""]);
+        try
+        {
+            Assert.Equal(["a", "b", "c"], Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 3, null, labels));
+            var e = Assert.Throws<ArgumentException>(() => Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 4, null, labels));
+            Assert.Contains(labels, e.Message);
+        }
+        finally
+        {
+            File.Delete(labels);
+        }
+        Assert.Equal(["x", "y", "z"], Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 3, ["x", "y", "z"], null));
+    }
 }
