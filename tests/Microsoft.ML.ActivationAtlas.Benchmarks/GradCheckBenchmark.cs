@@ -12,7 +12,7 @@ internal sealed class GradCheckBenchmark : IBenchmark
 {
     public string Name => "gradcheck";
 
-    public string Description => "gradient graphs vs a fixture's references: --fixture <dir>";
+    public string Description => "gradient graphs vs a fixture's references: --fixture <dir> [--double (float64 evaluation)]";
 
     public int Run(string[] args)
     {
@@ -23,12 +23,14 @@ internal sealed class GradCheckBenchmark : IBenchmark
             return 2;
         }
         string folder = a.Get("fixture", "");
-        var result = GradientFixtureCheck.Run(folder);
+        bool precise = a.Has("double");
+        var result = GradientFixtureCheck.Run(folder, doublePrecision: precise);
         Console.WriteLine($"layer value max rel err {result.LayerMaxRelativeError.ToString("E2", CultureInfo.InvariantCulture)}");
         Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["benchmark"] = "gradcheck",
             ["model"] = result.Model,
+            ["precision"] = precise ? "float64" : "float32",
             ["vjp_max_rel_err"] = double.IsNaN(result.VjpMaxRelativeError) ? null : result.VjpMaxRelativeError,
             ["attribution_max_rel_err"] = double.IsNaN(result.AttributionMaxRelativeError) ? null : result.AttributionMaxRelativeError,
             ["unsupported_ops"] = result.UnsupportedOperators,
