@@ -91,4 +91,31 @@ public sealed class PreprocessingTests
         Assert.Contains("2x1", new PixelConverter(ImagePreprocessing.Identity, 2, 2).FromImage(a, new float[12]));
         Assert.Throws<ArgumentException>(() => new PixelConverter(new ImagePreprocessing { Std = [1, 0, 1] }, 1, 1));
     }
+
+    [Fact]
+    public void PreprocessingModelRunsBeforeTheNetworkEvenWithAnotherOpsetVersion()
+    {
+        // Preprocessing at opset 8 (x * 2 - 1), network at opset 13: they cannot be fused, so two sessions run.
+        var pre = new ModelProto { IrVersion = 3, Graph = new GraphProto { Name = "pre" } };
+        pre.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 8 });
+        var b = new OnnxGraphBuilder(pre.Graph);
+        b.Input("raw", 1, 3, 2, 2);
+        string doubled = b.Node("Mul", ["raw", b.Constant("two", 2f)]);
+        b.Output(b.Node("Sub", [doubled, b.Constant("one", 1f)]), 1, 3, 2, 2);
+
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(new[] { new ExtractionData.PixelRow { Pixels = s_pixels } });
+        var net = ActivationModel.FromBytes(PassThroughModel(interleaved: false), ImagePreprocessing.Identity, OnnxModelIO.ToBytes(pre));
+        var view = ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+        {
+            Model = net,
+            Layers = ["identity_out"],
+            InputColumnName = "Pixels",
+            Sampling = ActivationSampling.AllPositions,
+        }).Fit(data).Transform(data);
+        var rows = ExtractionData.Column(view, "Activations");
+        for (int pos = 0; pos < 4; pos++)
+            for (int c = 0; c < 3; c++)
+                Assert.Equal(s_pixels[c * 4 + pos] * 2 - 1, rows[pos][c], 4);
+    }
 }
