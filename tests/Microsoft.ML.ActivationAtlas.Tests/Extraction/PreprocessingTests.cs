@@ -118,4 +118,26 @@ public sealed class PreprocessingTests
             for (int c = 0; c < 3; c++)
                 Assert.Equal(s_pixels[c * 4 + pos] * 2 - 1, rows[pos][c], 4);
     }
+
+    [Fact]
+    public void EstimatorReportsTheOutputSchemaShape()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(new[] { new ExtractionData.PixelRow { Pixels = s_pixels } });
+        var estimator = ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+        {
+            Model = ActivationModel.FromBytes(PassThroughModel(interleaved: false), ImagePreprocessing.Identity),
+            Layers = ["identity_out"],
+            InputColumnName = "Pixels",
+            Sampling = ActivationSampling.Center,
+        });
+        var shape = estimator.GetOutputSchema(Common.SchemaShapes.FromSchema(data.Schema));
+        var acts = shape.Single(c => c.Name == "Activations");
+        Assert.Equal(SchemaShape.Column.VectorKind.Vector, acts.Kind);
+        Assert.Equal(NumberDataViewType.Single, acts.ItemType);
+        var pos = shape.Single(c => c.Name == "Position");
+        Assert.Equal(NumberDataViewType.Int32, pos.ItemType);
+        Assert.Contains(shape, c => c.Name == "Pixels");
+        Assert.Equal((2, 2), estimator.ImageSize);
+    }
 }
