@@ -49,6 +49,19 @@ public sealed class IconRenderOptions
     /// <summary>The layer position [y, x] whose activation is optimised; null for the centre (lucid: size / 2).</summary>
     public (int Y, int X)? Position { get; set; }
 
+    /// <summary>
+    /// Apply the objective to the layer's activation averaged over all positions instead of one position (lucid's
+    /// <c>channel</c> and <c>direction</c> objectives); <see cref="Position"/> is then ignored (default false).
+    /// </summary>
+    public bool AveragePositions { get; set; }
+
+    /// <summary>
+    /// Compute the objective's seed inside the network's gradient graph when the model supports it
+    /// (<see cref="Network.IObjectiveGradientModel"/>): one network run per step instead of two for the cosine objective
+    /// (default true).
+    /// </summary>
+    public bool ObjectiveInGraph { get; set; } = true;
+
     internal void Validate()
     {
         static void Positive(int v, string name)

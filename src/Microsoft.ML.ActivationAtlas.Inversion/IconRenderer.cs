@@ -86,6 +86,10 @@ public sealed class IconRenderer
         var values = new double[count];
         var po = new ParallelOptions { CancellationToken = ct };
         var clean = new TransformChain();
+        var inGraph = _options.ObjectiveInGraph && !_options.AveragePositions && _model is IObjectiveGradientModel m && m.SupportsObjective(Objective) ? m : null;
+        var packedTargets = new float[count * c];
+        for (int i = 0; i < count; i++)
+            targets[start + i].CopyTo(packedTargets, i * c);
 
         for (int attempt = 0; attempt < _options.Attempts; attempt++)
         {
@@ -106,18 +110,23 @@ public sealed class IconRenderer
                     icon.Chain.Draw(_transforms, icon.Random, s, s, nh, nw);
                     icon.Chain.Forward(icon.Image, input.AsSpan(i * inputSize, inputSize));
                 });
-                if (!Objective.IsLinear)
+                if (inGraph is not null)
+                {
+                    RunObjectiveBackward(inGraph, input, count, packedTargets, layer, inputGrad);
+                    EvaluateAll(layer, targets, start, count, values);
+                }
+                else if (!Objective.IsLinear)
                 {
                     RunForward(input, count, layer);
                     FillSeeds(layer, targets, start, count, seed, values);
+                    RunBackward(input, count, seed, layer, inputGrad);
                 }
                 else
                 {
                     FillSeeds(null, targets, start, count, seed, values);
-                }
-                RunBackward(input, count, seed, layer, inputGrad);
-                if (Objective.IsLinear)
+                    RunBackward(input, count, seed, layer, inputGrad);
                     EvaluateAll(layer, targets, start, count, values);
+                }
                 Parallel.For(0, count, po, i =>
                 {
                     var icon = icons[i];
@@ -153,11 +162,17 @@ public sealed class IconRenderer
 
     private float[] ActivationAt(float[] layer, int i)
     {
-        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth;
+        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, plane = lh * lw;
         var a = new float[c];
-        int o = i * c * lh * lw + _py * lw + _px;
+        if (_options.AveragePositions)
+        {
+            for (int ch = 0; ch < c; ch++)
+                a[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan((i * c + ch) * plane, plane)) / plane;
+            return a;
+        }
+        int o = i * c * plane + _py * lw + _px;
         for (int ch = 0; ch < c; ch++)
-            a[ch] = layer[o + ch * lh * lw];
+            a[ch] = layer[o + ch * plane];
         return a;
     }
 
@@ -179,6 +194,13 @@ public sealed class IconRenderer
             var scratch = new float[2 * c];
             var activation = layer is null ? new float[c] : ActivationAt(layer, i);
             values[i] = Objective.Evaluate(activation, targets[start + i], grad, scratch);
+            if (_options.AveragePositions)
+            {
+                int plane = lh * lw;
+                for (int ch = 0; ch < c; ch++)
+                    seed.AsSpan(i * layerSize + ch * plane, plane).Fill(-grad[ch] / plane);
+                return;
+            }
             int o = i * layerSize + _py * lw + _px;
             for (int ch = 0; ch < c; ch++)
                 seed[o + ch * lh * lw] = -grad[ch];
@@ -193,6 +215,18 @@ public sealed class IconRenderer
         {
             int n = Math.Min(max, count - b);
             _model.Forward(input.AsSpan(b * inputSize, n * inputSize), n, layer.AsSpan(b * layerSize, n * layerSize));
+        }
+    }
+
+    private void RunObjectiveBackward(IObjectiveGradientModel model, float[] input, int count, float[] targets, float[] layer, float[] inputGrad)
+    {
+        int inputSize = 3 * _model.InputHeight * _model.InputWidth, c = _model.LayerChannels, layerSize = c * _model.LayerHeight * _model.LayerWidth;
+        int max = Math.Max(1, _model.MaxBatchSize);
+        for (int b = 0; b < count; b += max)
+        {
+            int n = Math.Min(max, count - b);
+            model.BackwardObjective(Objective, _py, _px, input.AsSpan(b * inputSize, n * inputSize), n, targets.AsSpan(b * c, n * c),
+                layer.AsSpan(b * layerSize, n * layerSize), inputGrad.AsSpan(b * inputSize, n * inputSize));
         }
     }
 

@@ -1,0 +1,265 @@
+using Microsoft.ML.ActivationAtlas.Gradients;
+using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Microsoft.ML.ActivationAtlas.Inversion.Network;
+
+/// <summary>
+/// An ONNX model cut at a hidden layer, run by ONNX Runtime: the layer for a batch of images and, through the
+/// reverse-mode graph of <see cref="GradientGraphBuilder"/>, the gradient of a seeded layer with respect to the
+/// images. The objective's seed can also be computed inside the graph from per-icon targets
+/// (<see cref="IObjectiveGradientModel"/>), so one run per step serves non-linear objectives.
+/// </summary>
+public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGradientModel
+{
+    private const string SeedName = "vjp_seed";
+    private const string GradientName = "vjp_gradient";
+    private readonly ModelProto _cut;
+    private readonly OnnxLayerModelOptions _options;
+    private readonly InferenceSession _forward;
+    private InferenceSession? _vjp;
+    private readonly Dictionary<string, InferenceSession> _objectiveSessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<(int Batch, int Size), float[]> _buffers = [];
+    private readonly string _input;
+    private readonly object _gate = new();
+
+    private OnnxLayerGradientModel(ModelProto cut, string input, string layer, int size, OnnxLayerModelOptions options)
+    {
+        _cut = cut;
+        _input = input;
+        Layer = layer;
+        _options = options;
+        InputHeight = InputWidth = size;
+        _forward = OnnxSessionFactory.Create(cut, options.Session);
+        var probe = new float[3 * size * size];
+        using var x = OrtValue.CreateTensorValueFromMemory(probe, [1, 3, size, size]);
+        using var ro = new RunOptions();
+        using var result = _forward.Run(ro, [_input], [x], [Layer]);
+        var shape = result.First().GetTensorTypeAndShape().Shape;
+        if (shape.Length != 4)
+            throw new ArgumentException($"Layer '{layer}' is not 4-D (its shape is [{string.Join(", ", shape)}]); pick a convolutional layer.", nameof(layer));
+        LayerChannels = (int)shape[1];
+        LayerHeight = (int)shape[2];
+        LayerWidth = (int)shape[3];
+    }
+
+    /// <summary>The layer's tensor name.</summary>
+    public string Layer { get; }
+
+    /// <inheritdoc/>
+    public int InputHeight { get; }
+
+    /// <inheritdoc/>
+    public int InputWidth { get; }
+
+    /// <inheritdoc/>
+    public int LayerChannels { get; }
+
+    /// <inheritdoc/>
+    public int LayerHeight { get; }
+
+    /// <inheritdoc/>
+    public int LayerWidth { get; }
+
+    /// <inheritdoc/>
+    public int MaxBatchSize => _options.MaxBatchSize;
+
+    /// <summary>Loads a model file and cuts it at <paramref name="layer"/>.</summary>
+    /// <param name="path">The .onnx file.</param>
+    /// <param name="layer">A tensor name or a friendly layer name (e.g. <c>inception4c</c>).</param>
+    /// <param name="options">Settings; null for the defaults.</param>
+    public static OnnxLayerGradientModel Load(string path, string layer, OnnxLayerModelOptions? options = null)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"The ONNX model '{path}' does not exist.", path);
+        ModelProto model;
+        try
+        {
+            model = OnnxModelIO.Load(path);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"'{path}' could not be read as an ONNX model: {e.Message}", e);
+        }
+        return Create(model, layer, options);
+    }
+
+    /// <summary>Cuts a model at <paramref name="layer"/> and prepares its sessions.</summary>
+    /// <param name="model">The model (image input <c>[N, 3, H, W]</c>); not modified.</param>
+    /// <param name="layer">A tensor name or a friendly layer name (e.g. <c>inception4c</c>).</param>
+    /// <param name="options">Settings; null for the defaults.</param>
+    public static OnnxLayerGradientModel Create(ModelProto model, string layer, OnnxLayerModelOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(layer);
+        options ??= new OnnxLayerModelOptions();
+        if (options.MaxBatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxBatchSize must be at least 1.");
+        var m = OnnxGraphSurgery.MakeBatchDynamic(model);
+        var inputs = OnnxGraphSurgery.RealInputs(m.Graph).ToList();
+        if (inputs.Count != 1)
+            throw new ArgumentException($"The model must have one image input; it has {inputs.Count} ({string.Join(", ", inputs)}).", nameof(model));
+        var inputInfo = m.Graph.Input.First(i => i.Name == inputs[0]);
+        long[]? dims = OnnxValueInfo.Dims(inputInfo);
+        if (dims is not { Length: 4 } || (dims[1] > 0 && dims[1] != 3))
+            throw new ArgumentException($"The model input '{inputs[0]}' must be an RGB image batch [N, 3, H, W].", nameof(model));
+        int size = options.InputSize ?? (dims[2] > 0 && dims[2] == dims[3] ? (int)dims[2]
+            : throw new ArgumentException($"The model input '{inputs[0]}' has no fixed square size; set InputSize.", nameof(options)));
+        if (size < 8)
+            throw new ArgumentOutOfRangeException(nameof(options), $"InputSize {size} is too small.");
+        SetSpatialSize(inputInfo, size);
+
+        string tensor = ResolveLayer(m, inputs[0], layer, size, options.Session);
+        var cut = OnnxGraphSurgery.MakeBatchDynamic(OnnxGraphSurgery.CutInputToLayer(m, tensor));
+        foreach (var i in cut.Graph.Input.Where(i => i.Name == inputs[0]))
+            SetSpatialSize(i, size);
+        foreach (var o in cut.Graph.Output)
+        {
+            var shape = o.Type?.TensorType?.Shape;
+            if (shape is { Dim.Count: 4 })
+                for (int d = 2; d < 4; d++)
+                    shape.Dim[d] = new TensorShapeProto.Types.Dimension { DimParam = d == 2 ? "layer_height" : "layer_width" };
+        }
+        return new OnnxLayerGradientModel(cut, inputs[0], tensor, size, options);
+    }
+
+    private static void SetSpatialSize(ValueInfoProto info, int size)
+    {
+        var shape = info.Type.TensorType.Shape;
+        shape.Dim[2] = new TensorShapeProto.Types.Dimension { DimValue = size };
+        shape.Dim[3] = new TensorShapeProto.Types.Dimension { DimValue = size };
+    }
+
+    private static string ResolveLayer(ModelProto model, string input, string layer, int size, OnnxSessionOptions? session)
+    {
+        if (model.Graph.Node.Any(n => n.Output.Contains(layer)))
+            return layer;
+        var probe = OnnxLayers.Probe(model, new Dictionary<string, long[]> { [input] = [1, 3, size, size] }, session);
+        return OnnxLayers.Resolve(probe, layer).Name;
+    }
+
+    /// <inheritdoc/>
+    public void Forward(ReadOnlySpan<float> images, int batch, Span<float> layer)
+    {
+        lock (_gate)
+        {
+            var x = Normalized(images, batch);
+            using var xv = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, InputHeight, InputWidth]);
+            using var ro = new RunOptions();
+            using var result = _forward.Run(ro, [_input], [xv], [Layer]);
+            CopyOut(result.First(), layer, batch * LayerSize, "layer");
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Backward(ReadOnlySpan<float> images, int batch, ReadOnlySpan<float> layerSeed, Span<float> layer, Span<float> imageGradient)
+    {
+        lock (_gate)
+        {
+            _vjp ??= OnnxSessionFactory.Create(GradientGraphBuilder.BuildVjp(_cut, VjpSettings()), _options.Session);
+            var x = Normalized(images, batch);
+            var seed = Buffer(batch, 1);
+            // The graph takes the ascent direction (minus the loss seed), as lucid's ReLU redirection expects.
+            System.Numerics.Tensors.TensorPrimitives.Negate(layerSeed[..(batch * LayerSize)], seed);
+            using var xv = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, InputHeight, InputWidth]);
+            using var sv = OrtValue.CreateTensorValueFromMemory(seed, [batch, LayerChannels, LayerHeight, LayerWidth]);
+            using var ro = new RunOptions();
+            using var result = _vjp.Run(ro, [_input, SeedName], [xv, sv], [Layer, GradientName]);
+            CopyOut(result.ElementAt(0), layer, batch * LayerSize, "layer");
+            GradientOut(result.ElementAt(1), batch, imageGradient);
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool SupportsObjective(Objectives.ActivationObjective objective) => ObjectiveSeedGraph.Supports(objective);
+
+    /// <inheritdoc/>
+    public void BackwardObjective(Objectives.ActivationObjective objective, int y, int x, ReadOnlySpan<float> images, int batch,
+        ReadOnlySpan<float> preparedTargets, Span<float> layer, Span<float> imageGradient)
+    {
+        lock (_gate)
+        {
+            string key = ObjectiveSeedGraph.Key(objective, y, x);
+            if (!_objectiveSessions.TryGetValue(key, out var session))
+            {
+                var vjp = GradientGraphBuilder.BuildVjp(_cut, VjpSettings());
+                ObjectiveSeedGraph.ReplaceSeed(vjp, Layer, SeedName, objective, y, x, LayerHeight, LayerWidth);
+                _objectiveSessions[key] = session = OnnxSessionFactory.Create(vjp, _options.Session);
+            }
+            var xin = Normalized(images, batch);
+            var targets = Buffer(batch, 2);
+            preparedTargets[..(batch * LayerChannels)].CopyTo(targets);
+            using var xv = OrtValue.CreateTensorValueFromMemory(xin, [batch, 3, InputHeight, InputWidth]);
+            using var tv = OrtValue.CreateTensorValueFromMemory(targets, [batch, LayerChannels]);
+            using var ro = new RunOptions();
+            using var result = session.Run(ro, [_input, ObjectiveSeedGraph.TargetsName], [xv, tv], [Layer, GradientName]);
+            CopyOut(result.ElementAt(0), layer, batch * LayerSize, "layer");
+            GradientOut(result.ElementAt(1), batch, imageGradient);
+        }
+    }
+
+    private VjpOptions VjpSettings() => new()
+    {
+        Of = Layer,
+        WithRespectTo = _input,
+        SeedName = SeedName,
+        GradientName = GradientName,
+        ReluRedirection = _options.ReluRedirection,
+    };
+
+    private int LayerSize => LayerChannels * LayerHeight * LayerWidth;
+
+    private float[] Normalized(ReadOnlySpan<float> images, int batch)
+    {
+        int n = 3 * InputHeight * InputWidth;
+        if (batch < 1 || images.Length < batch * n)
+            throw new ArgumentException($"Expected {batch} images of 3x{InputHeight}x{InputWidth}; got {images.Length} values.", nameof(images));
+        var x = Buffer(batch, 0);
+        _options.Normalization.Forward(images, x, batch, InputHeight, InputWidth);
+        return x;
+    }
+
+    private void GradientOut(OrtValue value, int batch, Span<float> imageGradient)
+    {
+        int n = batch * 3 * InputHeight * InputWidth;
+        var g = value.GetTensorDataAsSpan<float>();
+        if (g.Length != n)
+            throw new InvalidOperationException($"The gradient graph returned {g.Length} values; expected {n}.");
+        _options.Normalization.Adjoint(g, imageGradient, batch, InputHeight, InputWidth);
+        // Back from the ascent convention of the graph to the gradient of the loss.
+        System.Numerics.Tensors.TensorPrimitives.Negate(imageGradient[..n], imageGradient[..n]);
+    }
+
+    private static void CopyOut(OrtValue value, Span<float> destination, int expected, string what)
+    {
+        var data = value.GetTensorDataAsSpan<float>();
+        if (data.Length != expected)
+            throw new InvalidOperationException($"The {what} has {data.Length} values; expected {expected}.");
+        data.CopyTo(destination);
+    }
+
+    // Exact-size buffers per batch size: 0 = network input, 1 = seed, 2 = targets.
+    private float[] Buffer(int batch, int kind)
+    {
+        int size = kind switch
+        {
+            0 => batch * 3 * InputHeight * InputWidth,
+            1 => batch * LayerSize,
+            _ => batch * LayerChannels,
+        };
+        if (!_buffers.TryGetValue((batch, kind), out var buffer))
+            _buffers[(batch, kind)] = buffer = new float[size];
+        return buffer;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _forward.Dispose();
+        _vjp?.Dispose();
+        foreach (var s in _objectiveSessions.Values)
+            s.Dispose();
+        _objectiveSessions.Clear();
+    }
+}
