@@ -94,12 +94,12 @@ public static class OnnxLayers
             var closest = Closest(tensors.Where(t => t.IsSelectable), name, 5);
             throw new ArgumentException(
                 $"The model has no layer '{name}'. Closest layers: {string.Join(", ", closest)}. " +
-                "(List all layers with 'atlas layers --model <model>'.)", nameof(name));
+                "(List all layers with 'atlas layers --model <model>'.)");
         }
         if (!hit.IsSelectable)
             throw new ArgumentException(
                 $"Layer '{name}' ({hit.OpType} output) is a {hit.Shape.Length}-D {hit.ElementType} tensor [{string.Join(", ", hit.Shape)}]; " +
-                "activations can only be extracted from 4-D float tensors [N, C, H, W].", nameof(name));
+                "activations can only be extracted from 4-D float tensors [N, C, H, W].");
         return hit;
     }
 
@@ -157,6 +157,7 @@ public static class OnnxLayers
         }
         int total = layers.Count(l => l.IsSelectable);
         var modules = lastOfModule.Keys.Where(m => moduleCount[m] < total).ToList();
+        string wrapper = lastOfModule.Keys.Where(m => moduleCount[m] == total).OrderByDescending(m => m.Length).FirstOrDefault() ?? "";
         var shortCounts = modules.GroupBy(m => m.Split('/')[^1]).ToDictionary(gr => gr.Key, gr => gr.Count());
         var tensorNames = new HashSet<string>(layers.Select(l => l.Name), StringComparer.Ordinal);
         var friendly = new Dictionary<string, (string Name, int Depth)>(StringComparer.Ordinal);
@@ -164,7 +165,8 @@ public static class OnnxLayers
         {
             var layer = lastOfModule[module];
             string shortName = module.Split('/')[^1];
-            string chosen = shortCounts[shortName] == 1 ? shortName : module.Replace('/', '.');
+            string path = wrapper.Length > 0 && module.StartsWith(wrapper + "/", StringComparison.Ordinal) ? module[(wrapper.Length + 1)..] : module;
+            string chosen = shortCounts[shortName] == 1 ? shortName : path.Replace('/', '.');
             int depth = module.Count(c => c == '/');
             if (tensorNames.Contains(chosen))
                 continue;

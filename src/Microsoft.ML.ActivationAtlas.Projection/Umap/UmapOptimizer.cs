@@ -47,50 +47,11 @@ internal static class UmapOptimizer
             void RunBlock(int block)
             {
                 var rng = Rng.ForStream(seed, n, block);
-                int e1 = Math.Min(edges, (block + 1) * EdgeBlock);
-                for (int e = block * EdgeBlock; e < e1; e++)
-                {
-                    if (!(epochOfNextSample[e] <= n))
-                        continue;
-                    int j = heads[e], k = tails[e];
-                    var current = head.AsSpan(j * dim, dim);
-                    var other = tail.AsSpan(k * dim, dim);
-                    float d2 = SquaredDistance(current, other);
-                    float coeff = 0f;
-                    if (d2 > 0f)
-                    {
-                        float pb = MathF.Pow(d2, b);
-                        coeff = -2f * a * b * (pb / d2) / (a * pb + 1f);
-                    }
-                    for (int d = 0; d < dim; d++)
-                    {
-                        float g = Clip(coeff * (current[d] - other[d]));
-                        current[d] += g * currentAlpha;
-                        if (moveOther)
-                            other[d] -= g * currentAlpha;
-                    }
-                    epochOfNextSample[e] += epochsPerSample[e];
-                    int negatives = (int)((n - epochOfNextNegative[e]) / epochsPerNegative[e]);
-                    for (int p = 0; p < negatives; p++)
-                    {
-                        int kk = rng.NextInt(tailCount);
-                        var neg = tail.AsSpan(kk * dim, dim);
-                        float nd2 = SquaredDistance(current, neg);
-                        float ncoeff;
-                        if (nd2 > 0f)
-                            ncoeff = 2f * gamma * b / ((0.001f + nd2) * (a * MathF.Pow(nd2, b) + 1f));
-                        else if (j == kk && moveOther)
-                            continue;
-                        else
-                            ncoeff = 0f;
-                        for (int d = 0; d < dim; d++)
-                        {
-                            float g = ncoeff > 0f ? Clip(ncoeff * (current[d] - neg[d])) : 4f;
-                            current[d] += g * currentAlpha;
-                        }
-                    }
-                    epochOfNextNegative[e] += negatives * epochsPerNegative[e];
-                }
+                int e0 = block * EdgeBlock, e1 = Math.Min(edges, e0 + EdgeBlock);
+                if (dim == 2)
+                    RunEdges2D(head, tail, heads, tails, tailCount, epochsPerSample, epochOfNextSample, epochsPerNegative, epochOfNextNegative, a, b, gamma, currentAlpha, moveOther, n, e0, e1, ref rng);
+                else
+                    RunEdges(head, tail, heads, tails, tailCount, epochsPerSample, epochOfNextSample, epochsPerNegative, epochOfNextNegative, dim, a, b, gamma, currentAlpha, moveOther, n, e0, e1, ref rng);
             }
             if (deterministic)
             {
@@ -104,6 +65,114 @@ internal static class UmapOptimizer
             alpha = initialAlpha * (1f - (float)epoch / epochs);
             if (progress is not null && ((epoch + 1) % 10 == 0 || epoch + 1 == epochs))
                 progress.Report((double)(epoch + 1) / epochs);
+        }
+    }
+
+    private static void RunEdges(float[] head, float[] tail, int[] heads, int[] tails, int tailCount, float[] epochsPerSample,
+        float[] epochOfNextSample, float[] epochsPerNegative, float[] epochOfNextNegative, int dim, float a, float b, float gamma,
+        float alpha, bool moveOther, int n, int e0, int e1, ref Rng rng)
+    {
+        for (int e = e0; e < e1; e++)
+        {
+            if (!(epochOfNextSample[e] <= n))
+                continue;
+            int j = heads[e], k = tails[e];
+            var current = head.AsSpan(j * dim, dim);
+            var other = tail.AsSpan(k * dim, dim);
+            float d2 = SquaredDistance(current, other);
+            float coeff = 0f;
+            if (d2 > 0f)
+            {
+                float pb = MathF.Pow(d2, b);
+                coeff = -2f * a * b * (pb / d2) / (a * pb + 1f);
+            }
+            for (int d = 0; d < dim; d++)
+            {
+                float g = Clip(coeff * (current[d] - other[d]));
+                current[d] += g * alpha;
+                if (moveOther)
+                    other[d] -= g * alpha;
+            }
+            epochOfNextSample[e] += epochsPerSample[e];
+            int negatives = (int)((n - epochOfNextNegative[e]) / epochsPerNegative[e]);
+            for (int p = 0; p < negatives; p++)
+            {
+                int kk = rng.NextInt(tailCount);
+                var neg = tail.AsSpan(kk * dim, dim);
+                float nd2 = SquaredDistance(current, neg);
+                float ncoeff;
+                if (nd2 > 0f)
+                    ncoeff = 2f * gamma * b / ((0.001f + nd2) * (a * MathF.Pow(nd2, b) + 1f));
+                else if (j == kk && moveOther)
+                    continue;
+                else
+                    ncoeff = 0f;
+                for (int d = 0; d < dim; d++)
+                {
+                    float g = ncoeff > 0f ? Clip(ncoeff * (current[d] - neg[d])) : 4f;
+                    current[d] += g * alpha;
+                }
+            }
+            epochOfNextNegative[e] += negatives * epochsPerNegative[e];
+        }
+    }
+
+    /// <summary>The same update for 2-D layouts, with the coordinates in registers.</summary>
+    private static void RunEdges2D(float[] head, float[] tail, int[] heads, int[] tails, int tailCount, float[] epochsPerSample,
+        float[] epochOfNextSample, float[] epochsPerNegative, float[] epochOfNextNegative, float a, float b, float gamma,
+        float alpha, bool moveOther, int n, int e0, int e1, ref Rng rng)
+    {
+        float ab2 = -2f * a * b, gb2 = 2f * gamma * b;
+        for (int e = e0; e < e1; e++)
+        {
+            if (!(epochOfNextSample[e] <= n))
+                continue;
+            int j = heads[e], k = tails[e];
+            float cx = head[2 * j], cy = head[2 * j + 1];
+            float ox = tail[2 * k], oy = tail[2 * k + 1];
+            float dx = cx - ox, dy = cy - oy;
+            float d2 = dx * dx + dy * dy;
+            if (d2 > 0f)
+            {
+                float pb = MathF.Pow(d2, b);
+                float coeff = ab2 * (pb / d2) / (a * pb + 1f);
+                float gx = Clip(coeff * dx) * alpha, gy = Clip(coeff * dy) * alpha;
+                cx += gx;
+                cy += gy;
+                if (moveOther)
+                {
+                    tail[2 * k] = ox - gx;
+                    tail[2 * k + 1] = oy - gy;
+                }
+            }
+            head[2 * j] = cx;
+            head[2 * j + 1] = cy;
+            epochOfNextSample[e] += epochsPerSample[e];
+            int negatives = (int)((n - epochOfNextNegative[e]) / epochsPerNegative[e]);
+            for (int p = 0; p < negatives; p++)
+            {
+                int kk = rng.NextInt(tailCount);
+                float nx = cx - tail[2 * kk], ny = cy - tail[2 * kk + 1];
+                float nd2 = nx * nx + ny * ny;
+                if (nd2 > 0f)
+                {
+                    float ncoeff = gb2 / ((0.001f + nd2) * (a * MathF.Pow(nd2, b) + 1f));
+                    cx += Clip(ncoeff * nx) * alpha;
+                    cy += Clip(ncoeff * ny) * alpha;
+                }
+                else if (j == kk && moveOther)
+                {
+                    continue;
+                }
+                else
+                {
+                    cx += 4f * alpha;
+                    cy += 4f * alpha;
+                }
+                head[2 * j] = cx;
+                head[2 * j + 1] = cy;
+            }
+            epochOfNextNegative[e] += negatives * epochsPerNegative[e];
         }
     }
 

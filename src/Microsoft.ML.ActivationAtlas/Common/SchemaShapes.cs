@@ -29,6 +29,10 @@ internal static class SchemaShapes
             ?? throw new InvalidOperationException("SchemaShape.Create returned null."));
     }
 
+    /// <summary>The shape of a schema (ML.NET's <c>SchemaShape.Create</c>, which is not public).</summary>
+    public static SchemaShape FromSchema(DataViewSchema schema) =>
+        (SchemaShape)(s_create.Invoke(null, [schema]) ?? throw new InvalidOperationException("SchemaShape.Create returned null."));
+
     // ML.NET builds shapes from schemas with an internal factory; its Column constructor is not public either.
     private static readonly System.Reflection.MethodInfo s_create =
         typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic, [typeof(DataViewSchema)])

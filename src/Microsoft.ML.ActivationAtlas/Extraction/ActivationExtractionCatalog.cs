@@ -38,7 +38,5 @@ public static class ActivationExtractionCatalog
         return new ActivationExtractingEstimator(CatalogContext(catalog), options);
     }
 
-    // The catalog keeps its MLContext private; the extraction itself needs none of it, so a fresh context suffices
-    // for the transformer's bookkeeping.
-    private static MLContext CatalogContext(TransformsCatalog catalog) => new();
+    private static MLContext CatalogContext(TransformsCatalog catalog) => ActivationAtlas.Common.CatalogContext.Of(catalog);
 }

@@ -75,10 +75,9 @@ public sealed class ActivationModel
         return new ActivationModel("model bytes", () => net, () => pre, preprocessing?.Clone() ?? ImagePreprocessing.UnitRange, null, null, null);
     }
 
-    internal static ActivationModel BuiltIn(string name, string networkPath, string? preprocessingModelPath, ImagePreprocessing preprocessing) =>
-        new(name, () => OnnxModelIO.Load(networkPath),
-            () => preprocessingModelPath is null ? null : OnnxModelIO.Load(preprocessingModelPath),
-            preprocessing, name, networkPath, preprocessingModelPath);
+    internal static ActivationModel BuiltIn(string name, string networkPath, string preprocessingModelPath, ImagePreprocessing preprocessing,
+        Lazy<ModelProto> network, Lazy<ModelProto> preprocessingModel) =>
+        new(name, () => network.Value, () => preprocessingModel.Value, preprocessing, name, networkPath, preprocessingModelPath);
 
     /// <inheritdoc/>
     public override string ToString() => Description;

@@ -1,3 +1,6 @@
+using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
+
 namespace Microsoft.ML.ActivationAtlas.Extraction;
 
 /// <summary>
@@ -21,7 +24,11 @@ public static class PretrainedModels
     /// <exception cref="FileNotFoundException">The package files are in neither place.</exception>
     public static ActivationModel ResNet18 => ActivationModel.BuiltIn("resnet18",
         PackageFile("ResNet18Onnx", "ResNet18.onnx"), PackageFile("ResNetPrepOnnx", "ResNetPreprocess.onnx"),
-        ImagePreprocessing.Identity);
+        ImagePreprocessing.Identity, s_resNet18, s_resNet18Preprocessing);
+
+    // Parsed once per process: every edit of the toolkit works on copies.
+    private static readonly Lazy<ModelProto> s_resNet18 = new(() => OnnxModelIO.Load(PackageFile("ResNet18Onnx", "ResNet18.onnx")));
+    private static readonly Lazy<ModelProto> s_resNet18Preprocessing = new(() => OnnxModelIO.Load(PackageFile("ResNetPrepOnnx", "ResNetPreprocess.onnx")));
 
     /// <summary>Resolves a built-in model by name (<c>resnet18</c>, case-insensitive), or null.</summary>
     /// <param name="name">The name.</param>

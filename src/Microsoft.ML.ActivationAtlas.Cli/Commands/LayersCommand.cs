@@ -1,0 +1,32 @@
+using Microsoft.ML.ActivationAtlas.Onnx;
+
+namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
+
+/// <summary><c>atlas layers</c>: the layers of a network that activations can be extracted from.</summary>
+internal sealed class LayersCommand : ICommand
+{
+    public string Name => "layers";
+
+    public string Summary => "list the 4-D layers of a network (name, friendly name, op, shape)";
+
+    public string Usage =>
+        "usage: atlas layers --model <file.onnx|resnet18> [--all]\n" +
+        "  --model <file.onnx|resnet18>   the network\n" +
+        "  --all                          list every tensor, not only the selectable 4-D float ones\n";
+
+    public int Run(CommandArgs args, CancellationToken cancellationToken)
+    {
+        var model = ModelArguments.Model(args);
+        bool all = args.Has("all");
+        args.RejectUnknown();
+        var tensors = OnnxLayers.Probe(model.Network);
+        var shown = all ? tensors : tensors.Where(t => t.IsSelectable).ToList();
+        int nameWidth = Math.Max(5, shown.Select(t => t.Name.Length).DefaultIfEmpty(0).Max());
+        int friendlyWidth = Math.Max(8, shown.Select(t => t.FriendlyName?.Length ?? 0).DefaultIfEmpty(0).Max());
+        Console.WriteLine($"{model.Description}: {shown.Count} {(all ? "tensors" : "selectable layers [C, H, W]")}");
+        Console.WriteLine($"{"layer".PadRight(nameWidth)}  {"friendly".PadRight(friendlyWidth)}  {"op",-18} shape");
+        foreach (var t in shown)
+            Console.WriteLine($"{t.Name.PadRight(nameWidth)}  {(t.FriendlyName ?? "-").PadRight(friendlyWidth)}  {t.OpType,-18} {(t.IsSelectable ? t.ShapeText : "[" + string.Join(", ", t.Shape) + "] " + t.ElementType)}");
+        return 0;
+    }
+}

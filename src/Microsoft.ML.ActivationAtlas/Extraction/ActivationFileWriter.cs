@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Microsoft.ML.ActivationAtlas.Extraction;
+
+/// <summary>
+/// Streams extracted activations to disk in the format of <c>atlas extract</c>:
+/// <list type="bullet">
+/// <item><c>&lt;stem&gt;.npy</c> (one layer) or <c>&lt;stem&gt;.&lt;layer&gt;.npy</c> (several): float32 [rows, channels];</item>
+/// <item><c>&lt;stem&gt;.rows.csv</c>: <c>row,image,label,y,x</c> per row (RFC 4180 quoting);</item>
+/// <item><c>&lt;stem&gt;.json</c>: model, layers (name, friendly name, shape, file), sampling, seed, margin, row count, skipped rows.</item>
+/// </list>
+/// Everything is written under temporary names and renamed by <see cref="Complete"/>; disposing without completing
+/// deletes the temporary files.
+/// </summary>
+public sealed class ActivationFileWriter : IDisposable
+{
+    private readonly string _stem;
+    private readonly string[] _npyPaths;
+    private readonly FileStream[] _npy;
+    private readonly int[] _channels;
+    private readonly StreamWriter _csv;
+    private readonly string _csvTemp;
+    private readonly string _token = "." + Environment.ProcessId + ".tmp";
+    private long _rows;
+    private bool _completed;
+
+    /// <summary>Opens the temporary files.</summary>
+    /// <param name="outputPath">The <c>.npy</c> path given by the user (its stem names the sidecars).</param>
+    /// <param name="layerNames">The layers, in column order (used to name files when there are several).</param>
+    /// <param name="channels">Channels of each layer.</param>
+    public ActivationFileWriter(string outputPath, IReadOnlyList<string> layerNames, IReadOnlyList<int> channels)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(outputPath);
+        string full = Path.GetFullPath(outputPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        _stem = full.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? full[..^4] : full;
+        _channels = channels.ToArray();
+        _npyPaths = layerNames.Count == 1
+            ? [_stem + ".npy"]
+            : layerNames.Select(l => _stem + "." + Sanitize(l) + ".npy").ToArray();
+        _npy = _npyPaths.Select(p => new FileStream(p + _token, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16)).ToArray();
+        for (int i = 0; i < _npy.Length; i++)
+            NpyFormat.WriteHeader(_npy[i], 0, _channels[i]);
+        _csvTemp = _stem + ".rows.csv" + _token;
+        _csv = new StreamWriter(_csvTemp, false, new UTF8Encoding(false));
+        _csv.WriteLine("row,image,label,y,x");
+    }
+
+    /// <summary>The files written (after <see cref="Complete"/>): activation arrays, then the CSV and JSON sidecars.</summary>
+    public IReadOnlyList<string> Files => [.. _npyPaths, _stem + ".rows.csv", _stem + ".json"];
+
+    /// <summary>Rows written so far.</summary>
+    public long Rows => _rows;
+
+    /// <summary>Appends one row.</summary>
+    /// <param name="image">The image path.</param>
+    /// <param name="label">The label (sub-folder name).</param>
+    /// <param name="y">Position row.</param>
+    /// <param name="x">Position column.</param>
+    /// <param name="activations">One vector per layer.</param>
+    public void Append(string image, string label, int y, int x, IReadOnlyList<ReadOnlyMemory<float>> activations)
+    {
+        for (int i = 0; i < _npy.Length; i++)
+        {
+            if (activations[i].Length != _channels[i])
+                throw new ArgumentException($"Layer {i} vector has {activations[i].Length} values; {_channels[i]} expected.", nameof(activations));
+            _npy[i].Write(MemoryMarshal.AsBytes(activations[i].Span));
+        }
+        _csv.Write(_rows.ToString(CultureInfo.InvariantCulture));
+        _csv.Write(',');
+        _csv.Write(Quote(image));
+        _csv.Write(',');
+        _csv.Write(Quote(label));
+        _csv.Write(',');
+        _csv.Write(y.ToString(CultureInfo.InvariantCulture));
+        _csv.Write(',');
+        _csv.WriteLine(x.ToString(CultureInfo.InvariantCulture));
+        _rows++;
+    }
+
+    /// <summary>Finalizes the headers, writes the JSON sidecar and renames every file into place.</summary>
+    /// <param name="metadata">Settings to record in the JSON sidecar (model, layers, sampling, ...).</param>
+    public void Complete(IReadOnlyDictionary<string, object?> metadata)
+    {
+        for (int i = 0; i < _npy.Length; i++)
+        {
+            _npy[i].Position = 0;
+            NpyFormat.WriteHeader(_npy[i], _rows, _channels[i]);
+            _npy[i].Dispose();
+        }
+        _csv.Dispose();
+        var meta = new Dictionary<string, object?>(metadata)
+        {
+            ["rows"] = _rows,
+            ["files"] = _npyPaths.Select(Path.GetFileName).ToArray(),
+            ["rows_file"] = Path.GetFileName(_stem + ".rows.csv"),
+            ["format"] = "float32 .npy [rows, channels] per layer; rows.csv: row,image,label,y,x (position on the first layer's grid; -1,-1 for the spatial mean)",
+        };
+        File.WriteAllText(_stem + ".json" + _token, JsonSerializer.Serialize(meta, new JsonSerializerOptions { WriteIndented = true }));
+        foreach (var p in _npyPaths)
+            File.Move(p + _token, p, overwrite: true);
+        File.Move(_csvTemp, _stem + ".rows.csv", overwrite: true);
+        File.Move(_stem + ".json" + _token, _stem + ".json", overwrite: true);
+        _completed = true;
+    }
+
+    /// <summary>Closes the files; without <see cref="Complete"/> the temporary files are deleted.</summary>
+    public void Dispose()
+    {
+        foreach (var s in _npy)
+            s.Dispose();
+        _csv.Dispose();
+        if (_completed)
+            return;
+        foreach (var p in _npyPaths.Select(p => p + _token).Append(_csvTemp).Append(_stem + ".json" + _token))
+        {
+            try { File.Delete(p); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static string Sanitize(string name)
+    {
+        var sb = new StringBuilder(name.Length);
+        foreach (char c in name.TrimStart('/'))
+            sb.Append(char.IsLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_');
+        return sb.ToString();
+    }
+
+    private static string Quote(string s) =>
+        s.IndexOfAny([',', '"', '\n', '\r']) < 0 ? s : "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+}

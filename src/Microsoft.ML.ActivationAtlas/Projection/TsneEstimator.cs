@@ -1,0 +1,109 @@
+using Microsoft.ML.ActivationAtlas.Projection.Tsne;
+
+namespace Microsoft.ML.ActivationAtlas.Projection;
+
+/// <summary>
+/// Fits a Barnes-Hut t-SNE layout (1-D or 2-D) of a float-vector column. Create it with
+/// <c>mlContext.Transforms.ProjectToTsne(...)</c>. The fitted <see cref="TsneTransformer"/> returns the fitted
+/// positions for the training rows; rows it did not see are interpolated (see <see cref="TsneModel.Place"/>).
+/// </summary>
+public sealed class TsneEstimator : IEstimator<TsneTransformer>
+{
+    private readonly Options _options;
+
+    internal TsneEstimator(Options options)
+    {
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        if (string.IsNullOrEmpty(options.OutputColumnName))
+            throw new ArgumentException("OutputColumnName must be set.", nameof(options));
+        options.InputColumnName ??= options.OutputColumnName;
+        _ = new TsneReducer(options.ToCore());
+    }
+
+    /// <summary>Fits the layout of the input column's rows.</summary>
+    /// <param name="input">The training data.</param>
+    public TsneTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        const string stage = "ProjectToTsne";
+        var (data, rows, dims) = ProjectionColumns.Read(input, _options.InputColumnName!, stage, 0, _options.CancellationToken);
+        TsneModel model;
+        try
+        {
+            model = new TsneReducer(_options.ToCore()).Fit(data, rows, dims, _options.Progress, _options.CancellationToken);
+        }
+        catch (ArgumentException e) when (e is not ArgumentOutOfRangeException)
+        {
+            throw new ArgumentException($"{stage} (column '{_options.InputColumnName}'): {e.Message}", e);
+        }
+        return new TsneTransformer(model, _options.InputColumnName!, _options.OutputColumnName, ProjectionColumns.Fingerprint(data));
+    }
+
+    /// <summary>The input schema plus the layout column.</summary>
+    /// <param name="inputSchema">The input schema shape.</param>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ProjectionColumns.CheckInput(inputSchema, _options.InputColumnName!, "ProjectToTsne");
+        return ProjectionColumns.OutputShape(inputSchema, _options.OutputColumnName, _options.NumberOfComponents);
+    }
+
+    /// <summary>Settings of <see cref="TsneEstimator"/>; defaults are scikit-learn's <c>TSNE</c>.</summary>
+    public sealed class Options
+    {
+        /// <summary>The layout column to create (a float vector of <see cref="NumberOfComponents"/>).</summary>
+        public string OutputColumnName { get; set; } = "Layout";
+
+        /// <summary>The float-vector column to lay out; null means <see cref="OutputColumnName"/>.</summary>
+        public string? InputColumnName { get; set; }
+
+        /// <summary>Layout dimension, 1 or 2 (default 2; the class-comparison view uses 1).</summary>
+        public int NumberOfComponents { get; set; } = 2;
+
+        /// <summary>Perplexity (default 30).</summary>
+        public float Perplexity { get; set; } = 30f;
+
+        /// <summary>Early exaggeration (default 12).</summary>
+        public float EarlyExaggeration { get; set; } = 12f;
+
+        /// <summary>Iterations with early exaggeration (default 250).</summary>
+        public int ExaggerationIterations { get; set; } = 250;
+
+        /// <summary>Total iterations (default 1000).</summary>
+        public int NumberOfIterations { get; set; } = 1000;
+
+        /// <summary>Learning rate; null (default) means <c>max(n / EarlyExaggeration / 4, 50)</c>.</summary>
+        public float? LearningRate { get; set; }
+
+        /// <summary>Barnes-Hut accuracy (default 0.5).</summary>
+        public float Theta { get; set; } = 0.5f;
+
+        /// <summary>Input distance (default euclidean).</summary>
+        public DistanceMetric Metric { get; set; } = DistanceMetric.Euclidean;
+
+        /// <summary>Initial layout (default PCA).</summary>
+        public TsneInitialization Initialization { get; set; } = TsneInitialization.Pca;
+
+        /// <summary>Seed (default 42).</summary>
+        public int Seed { get; set; } = 42;
+
+        /// <summary>Receives progress (optional).</summary>
+        public IProgress<ProjectionProgress>? Progress { get; set; }
+
+        /// <summary>Cancels a long fit.</summary>
+        public CancellationToken CancellationToken { get; set; }
+
+        internal TsneOptions ToCore() => new()
+        {
+            Components = NumberOfComponents,
+            Perplexity = Perplexity,
+            EarlyExaggeration = EarlyExaggeration,
+            ExaggerationIterations = ExaggerationIterations,
+            Iterations = NumberOfIterations,
+            LearningRate = LearningRate,
+            Theta = Theta,
+            Metric = Metric,
+            Initialization = Initialization,
+            Seed = Seed,
+        };
+    }
+}

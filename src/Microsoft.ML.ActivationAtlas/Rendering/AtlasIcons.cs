@@ -1,0 +1,111 @@
+using Microsoft.ML.ActivationAtlas.Binning;
+using SkiaSharp;
+
+namespace Microsoft.ML.ActivationAtlas.Rendering;
+
+/// <summary>
+/// The icon of each atlas cell, as PNG bytes keyed by grid size and cell. Icons come from feature inversion of the
+/// cells' mean activations, or, without a model, from the cells' nearest example images
+/// (<see cref="FromNearestExamples"/>).
+/// </summary>
+public sealed class AtlasIcons
+{
+    private readonly Dictionary<(int, int, int), byte[]> _icons = new();
+
+    /// <summary>Number of icons.</summary>
+    public int Count => _icons.Count;
+
+    /// <summary>Sets the icon of cell (<paramref name="x"/>, <paramref name="y"/>) of the <paramref name="gridSize"/> grid from PNG (or JPEG) bytes.</summary>
+    /// <param name="gridSize">Cells a side of the grid.</param>
+    /// <param name="x">Cell column.</param>
+    /// <param name="y">Cell row.</param>
+    /// <param name="encodedImage">The encoded image.</param>
+    public void Set(int gridSize, int x, int y, byte[] encodedImage)
+    {
+        ArgumentNullException.ThrowIfNull(encodedImage);
+        _icons[(gridSize, x, y)] = encodedImage;
+    }
+
+    /// <summary>Sets an icon from RGB values in [0, 1], interleaved (height x width x 3).</summary>
+    /// <param name="gridSize">Cells a side of the grid.</param>
+    /// <param name="x">Cell column.</param>
+    /// <param name="y">Cell row.</param>
+    /// <param name="rgb">Interleaved RGB values in [0, 1].</param>
+    /// <param name="width">Icon width in pixels.</param>
+    /// <param name="height">Icon height in pixels.</param>
+    public void SetRgb(int gridSize, int x, int y, ReadOnlySpan<float> rgb, int width, int height)
+    {
+        if (rgb.Length != width * height * 3)
+            throw new ArgumentException($"An RGB icon of {width}x{height} needs {width * height * 3} values, not {rgb.Length}.", nameof(rgb));
+        using var bmp = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var pixels = new byte[width * height * 4];
+        for (int i = 0; i < width * height; i++)
+        {
+            pixels[4 * i] = ToByte(rgb[3 * i]);
+            pixels[4 * i + 1] = ToByte(rgb[3 * i + 1]);
+            pixels[4 * i + 2] = ToByte(rgb[3 * i + 2]);
+            pixels[4 * i + 3] = 255;
+        }
+        System.Runtime.InteropServices.Marshal.Copy(pixels, 0, bmp.GetPixels(), pixels.Length);
+        Set(gridSize, x, y, Encode(bmp));
+
+        static byte ToByte(float v) => (byte)Math.Clamp((int)MathF.Round(v * 255f), 0, 255);
+    }
+
+    /// <summary>The icon of a cell, or null.</summary>
+    /// <param name="gridSize">Cells a side of the grid.</param>
+    /// <param name="x">Cell column.</param>
+    /// <param name="y">Cell row.</param>
+    public byte[]? Get(int gridSize, int x, int y) => _icons.TryGetValue((gridSize, x, y), out var png) ? png : null;
+
+    /// <summary>
+    /// Icons made from the images of each kept cell's member row nearest its mean activation (its first example).
+    /// </summary>
+    /// <param name="atlas">The aggregated atlas.</param>
+    /// <param name="imagePathOfRow">The image file of a row of the aggregated data.</param>
+    /// <param name="pixels">Icon side in pixels. Default 64.</param>
+    public static AtlasIcons FromNearestExamples(GridAtlas atlas, Func<int, string> imagePathOfRow, int pixels = 64)
+    {
+        ArgumentNullException.ThrowIfNull(atlas);
+        ArgumentNullException.ThrowIfNull(imagePathOfRow);
+        var icons = new AtlasIcons();
+        var cache = new Dictionary<int, byte[]>();
+        foreach (var level in atlas.Levels)
+            foreach (var cell in level.Cells)
+            {
+                if (cell.ExampleRows.Count == 0)
+                    continue;
+                int row = cell.ExampleRows[0];
+                if (!cache.TryGetValue(row, out var png))
+                    cache[row] = png = Thumbnail(imagePathOfRow(row), pixels);
+                icons.Set(level.GridSize, cell.X, cell.Y, png);
+            }
+        return icons;
+    }
+
+    /// <summary>Decodes an image file and encodes it as a square PNG of <paramref name="pixels"/> a side.</summary>
+    internal static byte[] Thumbnail(string path, int pixels)
+    {
+        using var bmp = Decode(path);
+        using var scaled = bmp.Resize(new SKImageInfo(pixels, pixels), SKFilterQuality.Medium)
+            ?? throw new InvalidDataException($"Cannot resize the image '{path}'.");
+        return Encode(scaled);
+    }
+
+    internal static SKBitmap Decode(string path)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"The image '{path}' does not exist.", path);
+        return SKBitmap.Decode(path) ?? throw new InvalidDataException($"The file '{path}' is not a readable image.");
+    }
+
+    internal static SKBitmap Decode(byte[] encoded, string what)
+        => SKBitmap.Decode(encoded) ?? throw new InvalidDataException($"The icon of {what} is not a readable image.");
+
+    internal static byte[] Encode(SKBitmap bmp)
+    {
+        using var image = SKImage.FromBitmap(bmp);
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+}

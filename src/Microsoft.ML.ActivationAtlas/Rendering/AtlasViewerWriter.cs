@@ -1,0 +1,158 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using Microsoft.ML.ActivationAtlas.Binning;
+using SkiaSharp;
+
+namespace Microsoft.ML.ActivationAtlas.Rendering;
+
+/// <summary>
+/// Writes a self-contained interactive viewer of an atlas: <c>index.html</c> (inline script and style, no network
+/// access needed) with its assets beside it: <c>icons/</c> (one sprite sheet per grid), <c>examples/</c> (thumbnails
+/// of the example rows) and <c>classes/</c> (per-class attribution of every cell, loaded when a class is searched).
+/// </summary>
+public static class AtlasViewerWriter
+{
+    private const int MaxSheetPixels = 4096;
+
+    /// <summary>
+    /// Writes the viewer into a new folder <paramref name="outputDirectory"/>. The folder is filled under a temporary
+    /// name and renamed when complete; it must not exist unless <paramref name="overwrite"/> is set.
+    /// </summary>
+    /// <param name="atlas">The aggregated atlas.</param>
+    /// <param name="icons">The icons of its cells.</param>
+    /// <param name="outputDirectory">The folder to create.</param>
+    /// <param name="options">Settings; null for the defaults.</param>
+    /// <param name="overwrite">Replace an existing folder. Default false.</param>
+    public static void Write(GridAtlas atlas, AtlasIcons icons, string outputDirectory, AtlasViewerOptions? options = null, bool overwrite = false)
+        => AtomicOutput.WriteDirectory(outputDirectory, overwrite, dir => WriteInto(atlas, icons, dir, options ?? new AtlasViewerOptions()));
+
+    /// <summary>Writes the viewer's files into an existing (temporary) folder.</summary>
+    internal static void WriteInto(GridAtlas atlas, AtlasIcons icons, string directory, AtlasViewerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(atlas);
+        ArgumentNullException.ThrowIfNull(icons);
+        if (options.IconPixels < 8 || options.IconPixels > 512)
+            throw new ArgumentOutOfRangeException(nameof(options), $"IconPixels must be in 8..512, not {options.IconPixels}.");
+        Directory.CreateDirectory(Path.Combine(directory, "icons"));
+        Directory.CreateDirectory(Path.Combine(directory, "examples"));
+        Directory.CreateDirectory(Path.Combine(directory, "classes"));
+
+        var levels = new List<object>();
+        foreach (var level in atlas.Levels)
+            levels.Add(WriteLevel(level, icons, directory, options.IconPixels));
+
+        // Example thumbnails, once per row.
+        var exampleNames = new SortedDictionary<int, string>();
+        if (options.ImagePathOfRow is { } pathOf)
+        {
+            foreach (int row in atlas.Levels.SelectMany(l => l.Cells).SelectMany(c => c.ExampleRows).Distinct())
+            {
+                string path = pathOf(row);
+                File.WriteAllBytes(Path.Combine(directory, "examples", row.ToString(CultureInfo.InvariantCulture) + ".png"), AtlasIcons.Thumbnail(path, options.ExamplePixels));
+                exampleNames[row] = Path.GetFileName(Path.GetDirectoryName(path)) + "/" + Path.GetFileName(path);
+            }
+        }
+
+        // Per-class values of every kept cell, one script per class.
+        for (int k = 0; k < atlas.ClassCount; k++)
+        {
+            var sb = new StringBuilder();
+            sb.Append("window.atlasViewer.receiveClass(").Append(k.ToString(CultureInfo.InvariantCulture)).Append(", {");
+            for (int l = 0; l < atlas.Levels.Count; l++)
+            {
+                var level = atlas.Levels[l];
+                sb.Append(l == 0 ? "" : ",").Append('"').Append(level.GridSize.ToString(CultureInfo.InvariantCulture)).Append("\":[");
+                for (int j = 0; j < level.Cells.Count; j++)
+                    sb.Append(j == 0 ? "" : ",").Append(Number(level.Cells[j].MeanAttribution.Span[k]));
+                sb.Append(']');
+            }
+            sb.Append("});\n");
+            File.WriteAllText(Path.Combine(directory, "classes", $"c{k.ToString(CultureInfo.InvariantCulture)}.js"), sb.ToString());
+        }
+
+        var overlays = options.Overlays.Select(o => new
+        {
+            name = o.Name,
+            levels = atlas.Levels.ToDictionary(l => l.GridSize.ToString(CultureInfo.InvariantCulture), l =>
+            {
+                if (!o.Values.TryGetValue(l.GridSize, out var v) || v.Length != l.GridSize * l.GridSize)
+                    throw new ArgumentException($"Overlay '{o.Name}' has no {l.GridSize}x{l.GridSize} values.", nameof(options));
+                return v.Select(x => float.IsFinite(x) ? x : 0f).ToArray();
+            }),
+        }).ToArray();
+
+        var data = new
+        {
+            title = options.Title,
+            model = options.ModelName,
+            layer = options.LayerName,
+            rows = atlas.RowCount,
+            classes = atlas.ClassNames,
+            classScript = "classes/c{index}.js",
+            levels,
+            exampleNames,
+            histograms = overlays,
+        };
+        string json = JsonSerializer.Serialize(data);
+        string html = Resource("viewer.html")
+            .Replace("{{TITLE}}", System.Net.WebUtility.HtmlEncode(options.Title), StringComparison.Ordinal)
+            .Replace("{{CSS}}", Resource("viewer.css"), StringComparison.Ordinal)
+            .Replace("{{JS}}", Resource("viewer.js"), StringComparison.Ordinal)
+            .Replace("{{DATA}}", json, StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(directory, "index.html"), html, new UTF8Encoding(false));
+    }
+
+    private static object WriteLevel(AtlasLevel level, AtlasIcons icons, string directory, int iconPx)
+    {
+        int cols = Math.Max(1, MaxSheetPixels / iconPx);
+        int perSheet = cols * cols;
+        var withIcon = level.Cells.Select((c, j) => (Cell: c, Index: j, Icon: icons.Get(level.GridSize, c.X, c.Y))).Where(t => t.Icon is not null).ToArray();
+        var sheetIndex = new int[level.Cells.Count];
+        Array.Fill(sheetIndex, -1);
+        var sheets = new List<string>();
+        for (int s = 0; s * perSheet < withIcon.Length; s++)
+        {
+            var chunk = withIcon.Skip(s * perSheet).Take(perSheet).ToArray();
+            int width = Math.Min(chunk.Length, cols) * iconPx, height = (chunk.Length + cols - 1) / cols * iconPx;
+            using var sheet = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
+            using (var canvas = new SKCanvas(sheet))
+            using (var paint = new SKPaint { FilterQuality = SKFilterQuality.Medium })
+            {
+                canvas.Clear(SKColors.Transparent);
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    using var bmp = AtlasIcons.Decode(chunk[i].Icon!, $"cell ({chunk[i].Cell.X}, {chunk[i].Cell.Y}) of the {level.GridSize} grid");
+                    float left = i % cols * iconPx, top = i / cols * iconPx;
+                    canvas.DrawBitmap(bmp, new SKRect(left, top, left + iconPx, top + iconPx), paint);
+                    sheetIndex[chunk[i].Index] = s * perSheet + i;
+                }
+            }
+            string name = $"icons/level-{level.GridSize.ToString(CultureInfo.InvariantCulture)}-{s.ToString(CultureInfo.InvariantCulture)}.png";
+            File.WriteAllBytes(Path.Combine(directory, name), AtlasIcons.Encode(sheet));
+            sheets.Add(name);
+        }
+        var cells = level.Cells.Select((c, j) => new object[]
+        {
+            c.X, c.Y, c.Count, sheetIndex[j],
+            c.TopClasses.Select(t => new object[] { t.ClassIndex, Round(t.Value) }).ToArray(),
+            c.ExampleRows.ToArray(),
+        }).ToArray();
+        return new { size = level.GridSize, iconPx, sheetCols = cols, perSheet, sheets, cells };
+    }
+
+    private static double Round(float v) => float.IsFinite(v) ? double.Parse(v.ToString("G5", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture) : 0;
+
+    private static string Number(float v) => float.IsFinite(v) ? v.ToString("G5", CultureInfo.InvariantCulture) : "0";
+
+    private static string Resource(string name)
+    {
+        var asm = typeof(AtlasViewerWriter).Assembly;
+        string full = asm.GetManifestResourceNames().FirstOrDefault(n => n.EndsWith("Viewer." + name, StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"The viewer template '{name}' is missing from {asm.GetName().Name}.");
+        using var s = asm.GetManifestResourceStream(full)!;
+        using var r = new StreamReader(s, Encoding.UTF8);
+        return r.ReadToEnd();
+    }
+}

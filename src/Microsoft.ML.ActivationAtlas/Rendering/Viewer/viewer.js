@@ -1,0 +1,316 @@
+// Activation atlas viewer: pan/zoom through nested grids, inspect cells, per-class view. No network access needed.
+(function () {
+  'use strict';
+  const A = JSON.parse(document.getElementById('atlas-data').textContent);
+  const MIN_CELL_PX = 36;          // the finest grid whose cells are at least this big on screen is drawn
+  const MAX_SCALE = 64;
+  const canvas = document.getElementById('atlas-canvas');
+  const ctx = canvas.getContext('2d');
+  const tooltip = document.getElementById('tooltip');
+  const $ = id => document.getElementById(id);
+
+  const state = {
+    scale: 1, offsetX: 0, offsetY: 0, base: 1, width: 1, height: 1,
+    level: 0, hover: null, selected: null,
+    classIndex: null, classValues: {}, density: false, histogram: null, ready: false,
+  };
+
+  // ---- data ---------------------------------------------------------------------------------------------------
+  const levels = A.levels.map(l => {
+    const byKey = new Map();
+    let maxCount = 1;
+    const cells = l.cells.map((c, i) => {
+      const cell = { level: l.size, index: i, x: c[0], y: c[1], n: c[2], sheet: c[3], top: c[4], examples: c[5] };
+      byKey.set(c[0] + ',' + c[1], cell);
+      return cell;
+    });
+    const counts = cells.map(c => c.n).sort((a, b) => a - b);
+    if (counts.length) maxCount = Math.max(1, counts[Math.floor(0.9 * (counts.length - 1))]);
+    const sheets = l.sheets.map(src => { const img = new Image(); img.onload = draw; img.src = src; return img; });
+    return { size: l.size, iconPx: l.iconPx, sheetCols: l.sheetCols, perSheet: l.perSheet, cells, byKey, densityRef: maxCount, sheets };
+  });
+
+  const fmtCount = n => n.toLocaleString('en-US');
+  const fmtValue = v => {
+    if (v === null || v === undefined || Number.isNaN(v)) return '–';
+    const a = Math.abs(v);
+    if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
+    return Number(v.toPrecision(3)).toString();
+  };
+
+  // ---- geometry -------------------------------------------------------------------------------------------------
+  function resize() {
+    const r = canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.max(1, Math.round(r.width * dpr));
+    canvas.height = Math.max(1, Math.round(r.height * dpr));
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const first = state.width === 1;
+    state.width = r.width; state.height = r.height;
+    state.base = Math.max(1, Math.min(r.width, r.height) - 16);
+    if (first) fit();
+    draw();
+  }
+
+  function fit() {
+    state.scale = 1;
+    state.offsetX = (state.width - state.base) / 2;
+    state.offsetY = (state.height - state.base) / 2;
+  }
+
+  function chooseLevel() {
+    let chosen = 0;
+    for (let i = 0; i < levels.length; i++)
+      if (state.base * state.scale / levels[i].size >= MIN_CELL_PX) chosen = i;
+    state.level = chosen;
+    const l = levels[chosen];
+    $('level-label').textContent = 'grid ' + l.size + '×' + l.size + ' · zoom ' + state.scale.toFixed(1) + '×';
+  }
+
+  function cellRect(level, x, y) {
+    const px = state.base * state.scale / level.size;
+    return { left: state.offsetX + x * px, top: state.offsetY + y * px, size: px };
+  }
+
+  function cellAt(clientX, clientY) {
+    const r = canvas.getBoundingClientRect();
+    const level = levels[state.level];
+    const px = state.base * state.scale / level.size;
+    const x = Math.floor((clientX - r.left - state.offsetX) / px);
+    const y = Math.floor((clientY - r.top - state.offsetY) / px);
+    if (x < 0 || y < 0 || x >= level.size || y >= level.size) return null;
+    return level.byKey.get(x + ',' + y) || null;
+  }
+
+  // ---- drawing --------------------------------------------------------------------------------------------------
+  function classAlpha(level, cell) {
+    if (state.classIndex === null) return 1;
+    const values = state.classValues[state.classIndex];
+    if (!values) return 0.15;
+    const v = values.levels[level.size][cell.index];
+    const max = values.max[level.size];
+    return max > 0 ? Math.max(0, Math.min(1, v / max)) : 0;
+  }
+
+  function heatColor(t) {
+    t = Math.max(-1, Math.min(1, t));
+    const f = Math.round(255 - 255 * Math.abs(t));
+    return t >= 0 ? 'rgba(255,' + f + ',' + f + ',0.6)' : 'rgba(' + f + ',' + f + ',255,0.6)';
+  }
+
+  function draw() {
+    if (!state.ready) return;
+    chooseLevel();
+    ctx.clearRect(0, 0, state.width, state.height);
+    const level = levels[state.level];
+    const full = cellRect(level, 0, 0);
+    ctx.strokeStyle = '#e4e4e4';
+    ctx.strokeRect(full.left, full.top, full.size * level.size, full.size * level.size);
+    const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
+    const histValues = hist ? hist.levels[level.size] : null;
+    const histMax = histValues ? Math.max(1e-12, ...histValues.map(Math.abs)) : 1;
+    for (const cell of level.cells) {
+      const r = cellRect(level, cell.x, cell.y);
+      if (r.left > state.width || r.top > state.height || r.left + r.size < 0 || r.top + r.size < 0) continue;
+      const alpha = classAlpha(level, cell);
+      let s = r.size;
+      if (state.density) s *= Math.max(0.25, Math.min(1, Math.sqrt(cell.n / level.densityRef)));
+      const pad = (r.size - s) / 2;
+      if (cell.sheet >= 0 && alpha > 0.01) {
+        const sheet = level.sheets[Math.floor(cell.sheet / level.perSheet)];
+        const k = cell.sheet % level.perSheet;
+        if (sheet.complete && sheet.naturalWidth) {
+          ctx.globalAlpha = alpha;
+          ctx.imageSmoothingEnabled = s > level.iconPx ? false : true;
+          ctx.drawImage(sheet, (k % level.sheetCols) * level.iconPx, Math.floor(k / level.sheetCols) * level.iconPx,
+            level.iconPx, level.iconPx, r.left + pad, r.top + pad, s, s);
+          ctx.globalAlpha = 1;
+        }
+      }
+      if (histValues) {
+        const v = histValues[cell.y * level.size + cell.x];
+        if (v !== 0) { ctx.fillStyle = heatColor(v / histMax); ctx.fillRect(r.left, r.top, r.size, r.size); }
+      }
+    }
+    for (const [cell, color, width] of [[state.hover, '#ff9800', 2], [state.selected, '#1565c0', 3]]) {
+      if (!cell || cell.level !== level.size) continue;
+      const r = cellRect(level, cell.x, cell.y);
+      ctx.lineWidth = width; ctx.strokeStyle = color;
+      ctx.strokeRect(r.left + width / 2, r.top + width / 2, r.size - width, r.size - width);
+    }
+  }
+
+  // ---- panel ----------------------------------------------------------------------------------------------------
+  function showCell(cell) {
+    $('panel-hint').hidden = !!cell;
+    $('cell-info').hidden = !cell;
+    if (!cell) return;
+    $('cell-title').textContent = 'Cell (' + cell.x + ', ' + cell.y + ') of the ' + cell.level + '×' + cell.level + ' grid';
+    $('cell-count').textContent = 'Count: ' + fmtCount(cell.n) + (cell.n === 1 ? ' image' : ' images');
+    const tbody = $('cell-classes').querySelector('tbody');
+    tbody.replaceChildren();
+    for (const [k, v] of cell.top) {
+      const tr = document.createElement('tr');
+      const name = document.createElement('td'); name.textContent = A.classes[k] ?? String(k);
+      const value = document.createElement('td'); value.textContent = fmtValue(v);
+      tr.append(name, value); tbody.append(tr);
+    }
+    $('cell-classes').hidden = cell.top.length === 0;
+    const cv = $('cell-class-value');
+    const values = state.classIndex !== null ? state.classValues[state.classIndex] : null;
+    cv.hidden = !values;
+    if (values) cv.textContent = 'Attribution to “' + A.classes[state.classIndex] + '”: ' + fmtValue(values.levels[cell.level][cell.index]);
+    const ch = $('cell-histogram');
+    const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
+    ch.hidden = !hist;
+    if (hist) ch.textContent = hist.name + ': ' + fmtValue(hist.levels[cell.level][cell.y * cell.level + cell.x]);
+    const ex = $('cell-examples');
+    ex.replaceChildren();
+    for (const row of cell.examples) {
+      const fig = document.createElement('figure');
+      const img = document.createElement('img');
+      img.src = 'examples/' + row + '.png';
+      img.alt = 'example row ' + row;
+      const cap = document.createElement('figcaption');
+      cap.textContent = (A.exampleNames && A.exampleNames[row]) || ('row ' + row);
+      cap.title = cap.textContent;
+      fig.append(img, cap); ex.append(fig);
+    }
+  }
+
+  function showTooltip(cell, clientX, clientY) {
+    if (!cell) { tooltip.hidden = true; return; }
+    const r = canvas.getBoundingClientRect();
+    const top = cell.top.length ? ' · ' + (A.classes[cell.top[0][0]] ?? cell.top[0][0]) + ' ' + fmtValue(cell.top[0][1]) : '';
+    tooltip.textContent = 'n = ' + fmtCount(cell.n) + top;
+    tooltip.style.left = (clientX - r.left + 14) + 'px';
+    tooltip.style.top = (clientY - r.top + 14) + 'px';
+    tooltip.hidden = false;
+  }
+
+  // ---- interaction ----------------------------------------------------------------------------------------------
+  function zoomAt(factor, sx, sy) {
+    const next = Math.max(1, Math.min(MAX_SCALE, state.scale * factor));
+    const f = next / state.scale;
+    state.offsetX = sx - (sx - state.offsetX) * f;
+    state.offsetY = sy - (sy - state.offsetY) * f;
+    state.scale = next;
+    draw();
+  }
+
+  let drag = null;
+  canvas.addEventListener('mousedown', e => { drag = { x: e.clientX, y: e.clientY, ox: state.offsetX, oy: state.offsetY, moved: false }; });
+  window.addEventListener('mousemove', e => {
+    if (drag) {
+      const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+      if (Math.abs(dx) + Math.abs(dy) > 3) { drag.moved = true; canvas.classList.add('dragging'); }
+      if (drag.moved) { state.offsetX = drag.ox + dx; state.offsetY = drag.oy + dy; draw(); }
+      return;
+    }
+    if (e.target !== canvas) return;
+    const cell = cellAt(e.clientX, e.clientY);
+    if (cell !== state.hover) { state.hover = cell; draw(); }
+    showTooltip(cell, e.clientX, e.clientY);
+    if (!state.selected) showCell(cell);
+  });
+  window.addEventListener('mouseup', e => {
+    if (drag && !drag.moved && e.target === canvas) {
+      const cell = cellAt(e.clientX, e.clientY);
+      state.selected = cell;
+      showCell(cell);
+      draw();
+    }
+    drag = null;
+    canvas.classList.remove('dragging');
+  });
+  canvas.addEventListener('mouseleave', () => { state.hover = null; tooltip.hidden = true; if (!state.selected) showCell(null); draw(); });
+  canvas.addEventListener('wheel', e => {
+    e.preventDefault();
+    const r = canvas.getBoundingClientRect();
+    zoomAt(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
+  }, { passive: false });
+  $('zoom-in').addEventListener('click', () => zoomAt(2, state.width / 2, state.height / 2));
+  $('zoom-out').addEventListener('click', () => zoomAt(0.5, state.width / 2, state.height / 2));
+  $('zoom-reset').addEventListener('click', () => { fit(); draw(); });
+  $('density').addEventListener('change', e => { state.density = e.target.checked; draw(); });
+
+  // ---- per-class view -------------------------------------------------------------------------------------------
+  const classList = $('class-names');
+  for (const name of A.classes) { const o = document.createElement('option'); o.value = name; classList.append(o); }
+  if (A.classes.length === 0) $('class-search').hidden = true;
+
+  function loadClass(k) {
+    return new Promise((resolve, reject) => {
+      if (state.classValues[k]) { resolve(); return; }
+      const s = document.createElement('script');
+      s.src = A.classScript.replace('{index}', k);
+      s.onload = () => state.classValues[k] ? resolve() : reject(new Error('no data in ' + s.src));
+      s.onerror = () => reject(new Error('cannot load ' + s.src));
+      document.head.append(s);
+    });
+  }
+
+  function receiveClass(k, perLevel) {
+    const max = {};
+    for (const size of Object.keys(perLevel)) max[size] = Math.max(0, ...perLevel[size]);
+    state.classValues[k] = { levels: perLevel, max };
+  }
+
+  async function selectClass(name) {
+    const msg = $('class-message');
+    const q = name.trim().toLowerCase();
+    if (!q) return clearClass();
+    let k = A.classes.findIndex(c => c.toLowerCase() === q);
+    if (k < 0) {
+      const partial = A.classes.map((c, i) => [c, i]).filter(([c]) => c.toLowerCase().includes(q));
+      if (partial.length === 1) k = partial[0][1];
+    }
+    if (k < 0) { msg.className = ''; msg.textContent = 'No class named “' + name.trim() + '”'; return; }
+    try { await loadClass(k); } catch (err) { msg.className = ''; msg.textContent = err.message; return; }
+    state.classIndex = k;
+    $('class-input').value = A.classes[k];
+    msg.className = 'active';
+    msg.textContent = 'Per-class view: ' + A.classes[k];
+    $('class-clear').hidden = false;
+    showCell(state.selected);
+    draw();
+  }
+
+  function clearClass() {
+    state.classIndex = null;
+    $('class-message').textContent = '';
+    $('class-clear').hidden = true;
+    $('class-input').value = '';
+    showCell(state.selected);
+    draw();
+  }
+
+  $('class-search').addEventListener('submit', e => { e.preventDefault(); selectClass($('class-input').value); });
+  $('class-clear').addEventListener('click', clearClass);
+
+  // ---- histograms -----------------------------------------------------------------------------------------------
+  const histSelect = $('histogram');
+  (A.histograms || []).forEach((h, i) => { const o = document.createElement('option'); o.value = String(i); o.textContent = h.name; histSelect.append(o); });
+  histSelect.hidden = !(A.histograms && A.histograms.length);
+  histSelect.addEventListener('change', () => { state.histogram = histSelect.value === '' ? null : Number(histSelect.value); showCell(state.selected); draw(); });
+
+  // ---- start ----------------------------------------------------------------------------------------------------
+  document.title = A.title;
+  $('atlas-title').textContent = A.title;
+  $('atlas-subtitle').textContent = 'Model: ' + A.model + ' · Layer: ' + A.layer + ' · ' + fmtCount(A.rows) + ' images · grids ' + levels.map(l => l.size).join(', ');
+  window.addEventListener('resize', resize);
+  state.ready = true;
+  resize();
+
+  // A small API for scripts and tests.
+  window.atlasViewer = {
+    state, levels, receiveClass, selectClass, clearClass,
+    gridSize: () => levels[state.level].size,
+    zoom: (factor) => zoomAt(factor, state.width / 2, state.height / 2),
+    cellCenter(x, y) {
+      const level = levels[state.level];
+      const r = cellRect(level, x, y), c = canvas.getBoundingClientRect();
+      return { x: c.left + r.left + r.size / 2, y: c.top + r.top + r.size / 2 };
+    },
+  };
+})();

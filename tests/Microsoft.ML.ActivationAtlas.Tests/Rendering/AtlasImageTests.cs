@@ -1,0 +1,143 @@
+using Microsoft.ML.ActivationAtlas.Binning;
+using Microsoft.ML.ActivationAtlas.Histogram;
+using Microsoft.ML.ActivationAtlas.Rendering;
+using Microsoft.ML.ActivationAtlas.Tests.Binning;
+using SkiaSharp;
+
+namespace Microsoft.ML.ActivationAtlas.Tests.Rendering;
+
+public sealed class AtlasImageTests(CifarAtlasFixture fixture) : IClassFixture<CifarAtlasFixture>
+{
+    private const int Px = 32;
+
+    private static SKColor Average(SKBitmap bmp, int left, int top, int size)
+    {
+        long r = 0, g = 0, b = 0;
+        for (int y = top; y < top + size; y++)
+            for (int x = left; x < left + size; x++)
+            {
+                var c = bmp.GetPixel(x, y);
+                r += c.Red; g += c.Green; b += c.Blue;
+            }
+        int n = size * size;
+        return new SKColor((byte)(r / n), (byte)(g / n), (byte)(b / n));
+    }
+
+    private static int Distance(SKColor a, SKColor b) => Math.Abs(a.Red - b.Red) + Math.Abs(a.Green - b.Green) + Math.Abs(a.Blue - b.Blue);
+
+    [Fact]
+    public void IconsSitAtTheirCellsAndEmptyCellsStayBackground()
+    {
+        var atlas = fixture.Atlas;
+        using var bmp = SKBitmap.Decode(AtlasImageRenderer.RenderPng(atlas, fixture.Icons, new AtlasImageOptions { GridSize = 20, CellPixels = Px }));
+        Assert.Equal(20 * Px, bmp.Width);
+        var level = atlas.Level(20);
+        foreach (var cell in level.Cells.Take(40))
+        {
+            using var icon = SKBitmap.Decode(fixture.Icons.Get(20, cell.X, cell.Y)!);
+            // The drawn cell looks like its icon: the nearest example image of the cell.
+            Assert.True(Distance(Average(icon, 0, 0, Px), Average(bmp, cell.X * Px, cell.Y * Px, Px)) < 12, $"cell ({cell.X}, {cell.Y})");
+            using var example = SKBitmap.Decode(fixture.Rows[cell.ExampleRows[0]].Path);
+            Assert.True(Distance(Average(example, 0, 0, 32), Average(icon, 0, 0, Px)) < 12);
+        }
+        for (int y = 0; y < 20; y++)
+            for (int x = 0; x < 20; x++)
+                if (level.Counts[y * 20 + x] == 0)
+                    Assert.Equal(SKColors.White, Average(bmp, x * Px, y * Px, Px));
+    }
+
+    [Fact]
+    public void PerClassViewFadesIconsByAttributionToTheClass()
+    {
+        var atlas = fixture.Atlas;
+        int ship = atlas.ClassIndex("ship");
+        using var bmp = SKBitmap.Decode(AtlasImageRenderer.RenderPng(atlas, fixture.Icons, new AtlasImageOptions { GridSize = 20, CellPixels = Px, ClassIndex = ship }));
+        var cells = atlas.Level(20).Cells;
+        var strongest = cells.OrderByDescending(c => c.MeanAttribution.Span[ship]).First();
+        using var icon = SKBitmap.Decode(fixture.Icons.Get(20, strongest.X, strongest.Y)!);
+        Assert.True(Distance(Average(icon, 0, 0, Px), Average(bmp, strongest.X * Px, strongest.Y * Px, Px)) < 12);
+        var none = cells.Where(c => c.MeanAttribution.Span[ship] == 0).ToArray();
+        Assert.NotEmpty(none);
+        foreach (var c in none)
+            Assert.Equal(SKColors.White, Average(bmp, c.X * Px, c.Y * Px, Px));
+        // A partly-ship cell is a blend between its icon and the background.
+        var half = cells.Where(c => c.MeanAttribution.Span[ship] is > 0.2f and < 0.6f).FirstOrDefault();
+        if (half is not null)
+        {
+            var drawn = Average(bmp, half.X * Px, half.Y * Px, Px);
+            using var hi = SKBitmap.Decode(fixture.Icons.Get(20, half.X, half.Y)!);
+            var full = Average(hi, 0, 0, Px);
+            Assert.True(drawn.Red >= full.Red - 2 && drawn.Green >= full.Green - 2 && drawn.Blue >= full.Blue - 2, "faded toward white");
+        }
+    }
+
+    [Fact]
+    public void DensitySizingShrinksIconsOfSparseCells()
+    {
+        var atlas = fixture.Atlas;
+        using var bmp = SKBitmap.Decode(AtlasImageRenderer.RenderPng(atlas, fixture.Icons, new AtlasImageOptions { GridSize = 20, CellPixels = Px, SizeByDensity = true }));
+        var sparse = atlas.Level(20).Cells.Where(c => c.Count == 1).First();
+        // The corner of a single-image cell is background; its centre is icon.
+        Assert.Equal(SKColors.White, bmp.GetPixel(sparse.X * Px + 1, sparse.Y * Px + 1));
+        var dense = atlas.Level(20).Cells.OrderByDescending(c => c.Count).First();
+        Assert.NotEqual(SKColors.White, Average(bmp, dense.X * Px, dense.Y * Px, 3));
+    }
+
+    [Fact]
+    public void HeatMapsShowCountsAndSignedDifferences()
+    {
+        var ml = new MLContext(1);
+        var rows = fixture.Rows;
+        var model = ml.Transforms.BinToGrid("GridCell", "Layout", 10, 20, 40).Fit(ml.Data.LoadFromEnumerable(rows));
+        var cats = ml.Data.ConceptHistogram(model.Transform(ml.Data.LoadFromEnumerable(rows.Where(r => r.Label == "cat"))));
+        var ships = ml.Data.ConceptHistogram(model.Transform(ml.Data.LoadFromEnumerable(rows.Where(r => r.Label == "ship"))));
+        string dir = Path.Combine(Path.GetTempPath(), "atlas-heat-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string counts = Path.Combine(dir, "cats.png"), diff = Path.Combine(dir, "diff.png");
+            HeatmapRenderer.RenderCounts(cats, 20, counts, 8);
+            HeatmapRenderer.RenderDifference(ConceptHistogram.Difference(cats, ships, 20), 20, diff, 8);
+            Assert.Equal(["cats.png", "diff.png"], Directory.GetFiles(dir).Select(f => Path.GetFileName(f)!).Order().ToArray());
+
+            using var c = SKBitmap.Decode(counts);
+            var cc = cats.Counts(20).ToArray();
+            int max = Array.IndexOf(cc, cc.Max());
+            var darkest = c.GetPixel(max % 20 * 8 + 4, max / 20 * 8 + 4);
+            Assert.True(darkest.Green < 30, $"the busiest cell is dark red, got {darkest}");
+            int empty = Array.IndexOf(cc, 0);
+            Assert.Equal(SKColors.White, c.GetPixel(empty % 20 * 8 + 4, empty / 20 * 8 + 4));
+
+            using var d = SKBitmap.Decode(diff);
+            var dv = ConceptHistogram.Difference(cats, ships, 20);
+            int catMost = Array.IndexOf(dv, dv.Max()), shipMost = Array.IndexOf(dv, dv.Min());
+            var red = d.GetPixel(catMost % 20 * 8 + 4, catMost / 20 * 8 + 4);
+            var blue = d.GetPixel(shipMost % 20 * 8 + 4, shipMost / 20 * 8 + 4);
+            Assert.True(red.Red == 255 && red.Blue < 60 && red.Green == red.Blue, $"most cats: strong red, got {red}");
+            Assert.True(blue.Blue == 255 && blue.Red < 200 && blue.Red == blue.Green, $"most ships: blue, got {blue}");
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void ViewerRefusesAnExistingFolderAndLeavesItUntouched()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "atlas-existing-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "keep.txt"), "mine");
+        try
+        {
+            var e = Assert.Throws<IOException>(() => AtlasViewerWriter.Write(fixture.Atlas, fixture.Icons, dir));
+            Assert.Contains(dir, e.Message);
+            Assert.Equal(["keep.txt"], Directory.GetFileSystemEntries(dir).Select(f => Path.GetFileName(f)!).ToArray());
+            Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(dir)!, "." + Path.GetFileName(dir) + "*"));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}
