@@ -53,6 +53,7 @@ internal sealed class BarnesHutTree
         stack.Push((root, 0, n, (lo[0] + hi[0]) / 2, _dim > 1 ? (lo[1] + hi[1]) / 2 : 0, half, 0));
         Span<int> counts = stackalloc int[4];
         Span<int> starts = stackalloc int[5];
+        Span<int> next = stackalloc int[4];
         while (stack.Count > 0)
         {
             var (node, start, end, c0, c1, h, depth) = stack.Pop();
@@ -83,7 +84,6 @@ internal sealed class BarnesHutTree
             for (int q = 0; q < _fan; q++)
                 starts[q + 1] = starts[q] + counts[q];
             // in-place cycle sort by quadrant
-            Span<int> next = stackalloc int[4];
             for (int q = 0; q < _fan; q++)
                 next[q] = starts[q];
             for (int q = 0; q < _fan; q++)

@@ -125,16 +125,23 @@ public sealed class TsneReducer
                         a0 += w * d0;
                         a1 += w * d1;
                     }
-                    for (int d = 0; d < dim; d++)
-                    {
-                        int t = i * dim + d;
-                        float g = 4f * ((float)(d == 0 ? a0 : a1) + grad[t] * invZ);
-                        bool sameSign = update[t] * g >= 0f;
-                        gains[t] = sameSign ? Math.Max(gains[t] * 0.8f, o.MinGain) : gains[t] + 0.2f;
-                        g *= gains[t];
-                        update[t] = momentum * update[t] - learningRate * g;
-                        y[t] += update[t];
-                    }
+                    grad[i * dim] = 4f * ((float)a0 + grad[i * dim] * invZ);
+                    if (dim > 1)
+                        grad[i * dim + 1] = 4f * ((float)a1 + grad[i * dim + 1] * invZ);
+                }
+            });
+            // All gradients are computed from the same positions before any point moves.
+            Parallel.For(0, blocks, po, b =>
+            {
+                int t1 = Math.Min(n, (b + 1) * block) * dim;
+                for (int t = b * block * dim; t < t1; t++)
+                {
+                    float g = grad[t];
+                    bool sameSign = update[t] * g >= 0f;
+                    gains[t] = sameSign ? Math.Max(gains[t] * 0.8f, o.MinGain) : gains[t] + 0.2f;
+                    g *= gains[t];
+                    update[t] = momentum * update[t] - learningRate * g;
+                    y[t] += update[t];
                 }
             });
             if (progress is not null && ((it + 1) % 25 == 0 || it + 1 == o.Iterations))

@@ -66,14 +66,9 @@ internal static class ProjectionColumns
         return (buffer, rows, dims);
     }
 
-    /// <summary>The output schema shape: the input columns plus a float vector column named <paramref name="outputColumn"/>.</summary>
-    public static SchemaShape OutputShape(SchemaShape input, string inputColumn, string outputColumn)
-    {
-        // SchemaShape.Column has no public constructor: a float-vector column shape is taken from the shape that
-        // ML.NET's own column concatenation reports for the input vector column.
-        var shape = new MLContext().Transforms.Concatenate(outputColumn, inputColumn).GetOutputSchema(input);
-        return shape;
-    }
+    /// <summary>The output schema shape: the input columns plus a float vector column of <paramref name="size"/>.</summary>
+    public static SchemaShape OutputShape(SchemaShape input, string outputColumn, int size) =>
+        Common.SchemaShapes.Append(input, (outputColumn, new VectorDataViewType(NumberDataViewType.Single, size)));
 
     /// <summary>The output schema: the input columns plus the layout column (hiding an input column of the same name).</summary>
     public static DataViewSchema OutputSchema(DataViewSchema input, string outputColumn, int size)

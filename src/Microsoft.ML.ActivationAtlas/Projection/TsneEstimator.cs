@@ -44,7 +44,7 @@ public sealed class TsneEstimator : IEstimator<TsneTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ProjectionColumns.CheckInput(inputSchema, _options.InputColumnName!, "ProjectToTsne");
-        return ProjectionColumns.OutputShape(inputSchema, _options.InputColumnName!, _options.OutputColumnName);
+        return ProjectionColumns.OutputShape(inputSchema, _options.OutputColumnName, _options.NumberOfComponents);
     }
 
     /// <summary>Settings of <see cref="TsneEstimator"/>; defaults are scikit-learn's <c>TSNE</c>.</summary>

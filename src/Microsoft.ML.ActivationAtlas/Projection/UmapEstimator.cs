@@ -45,7 +45,7 @@ public sealed class UmapEstimator : IEstimator<UmapTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ProjectionColumns.CheckInput(inputSchema, _options.InputColumnName!, "ProjectToUmap");
-        return ProjectionColumns.OutputShape(inputSchema, _options.InputColumnName!, _options.OutputColumnName);
+        return ProjectionColumns.OutputShape(inputSchema, _options.OutputColumnName, _options.NumberOfComponents);
     }
 
     /// <summary>Settings of <see cref="UmapEstimator"/>. Defaults are umap-learn 0.5's.</summary>

@@ -59,7 +59,7 @@ internal sealed class UmapBenchmark : IBenchmark
         Console.Error.WriteLine($"  fit {seconds:0.0}s (knn {model.KnnSeconds:0.0}s, sgd {model.OptimizeSeconds:0.0}s), peak {peak / 1e9:0.00} GB");
 
         // Transform of new rows: noisy copies of the first rows.
-        double transformSeconds = double.NaN;
+        double transformSeconds = double.NaN, transformCpu = double.NaN;
         if (transformN > 0)
         {
             int m = Math.Min(transformN, n);
@@ -67,9 +67,13 @@ internal sealed class UmapBenchmark : IBenchmark
             var rng = new Random(seed + 1);
             for (int i = 0; i < fresh.Length; i++)
                 fresh[i] = Math.Clamp(data[i] + 0.02f * (float)(rng.NextDouble() * 2 - 1), 0f, 1f);
+            var tcpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var tclock = Stopwatch.StartNew();
-            model.Transform(fresh, m);
+            lastStage = "";
+            clock.Restart();
+            model.Transform(fresh, m, progress);
             transformSeconds = tclock.Elapsed.TotalSeconds;
+            transformCpu = (Process.GetCurrentProcess().TotalProcessorTime - tcpu0).TotalSeconds;
             Console.Error.WriteLine($"  transform {m} rows {transformSeconds:0.00}s");
         }
 
@@ -84,6 +88,7 @@ internal sealed class UmapBenchmark : IBenchmark
             ["knn_seconds"] = Math.Round(model.KnnSeconds, 2),
             ["sgd_seconds"] = Math.Round(model.OptimizeSeconds, 2),
             ["transform_seconds"] = Math.Round(transformSeconds, 2),
+            ["transform_cpu_seconds"] = Math.Round(transformCpu, 2),
             ["transform_rows"] = Math.Min(transformN, n),
             ["peak_memory_gb"] = Math.Round(peak / 1e9, 2),
             ["input_gb"] = Math.Round(data.Length * 4.0 / 1e9, 2),
