@@ -31,6 +31,11 @@ internal sealed class BuildCommand : ICommand
           --grids <list>     nested grid sizes (default 20,40,80,160)
           --png-grid <n>     the grid drawn in atlas.png (default 40, or the coarsest)
           --icon-size <px>   icon side in the viewer and atlas.png (default 64)
+          --icons <i>        examples: each cell shows the image nearest its mean activation (default); inversion:
+                             feature-inversion icons of the cells' mean activations on --icon-grid (slow on a CPU)
+          --icon-grid <n>    the grid whose cells get inverted icons (default: --png-grid)
+          --icon-steps <n>   optimisation steps per inverted icon (default 512)
+          --icon-min-count <n>  cells with fewer images keep their example icon (default 1)
           --min-count <n>    cells with fewer images are left out (default 1)
           --batch <n>        images per ONNX Runtime call (default 32)
           --head <h>         class values of the cells: none (the label shares of the images, default), train (train a
@@ -61,7 +66,15 @@ internal sealed class BuildCommand : ICommand
         int minCount = args.Int("min-count", 1);
         int batch = args.Int("batch", 32);
         string head = args.Optional("head") ?? "none";
+        string iconMode = args.Optional("icons") ?? "examples";
+        int iconSteps = args.Int("icon-steps", 512);
+        int iconMinCount = args.Int("icon-min-count", 1);
+        int iconGrid = args.Int("icon-grid", pngGrid);
         args.RejectUnknown();
+        if (iconMode is not ("examples" or "inversion"))
+            throw new UsageException($"option --icons: '{iconMode}' is neither 'examples' nor 'inversion'");
+        if (!grids.Contains(iconGrid))
+            throw new UsageException($"option --icon-grid: {iconGrid} is not one of the grids ({string.Join(",", grids)})");
         if (sampling is not ("random" or "mean"))
             throw new UsageException($"option --sampling: '{sampling}' is neither 'random' nor 'mean'");
         if (!grids.Contains(pngGrid))
@@ -241,12 +254,21 @@ internal sealed class BuildCommand : ICommand
             p.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
         }
 
-        // Icons: each cell's nearest example image.
+        // Icons: each cell's nearest example image; with --icons inversion, feature-inversion icons of the cells'
+        // mean activations on the --icon-grid grid (cached cell by cell).
         AtlasIcons icons;
         using (var p = new ConsoleProgress("icons"))
         {
             icons = AtlasIcons.FromNearestExamples(atlas, row => images.Paths[row], iconSize);
-            p.Done($"{icons.Count:N0} icons");
+            p.Done($"{icons.Count:N0} example icons");
+        }
+        if (iconMode == "inversion")
+        {
+            using var p = new ConsoleProgress("inversion");
+            string iconKey = $"{layoutKey}|{string.Join(",", grids)}|{minCount}|{iconSteps}|{iconSize}|{iconMinCount}";
+            int n = InvertedIcons.Render(ml, atlas.Level(iconGrid), icons, model, layer, iconSteps, Math.Max(iconSize, 32), iconMinCount, seed, session,
+                cache.Folder, iconKey, p, cancellationToken);
+            p.Done($"{n:N0} icons of the {iconGrid}x{iconGrid} grid");
         }
 
         // Outputs, written into the work folder, which becomes <out> when complete.
