@@ -90,6 +90,8 @@ internal sealed class BuildCommand : ICommand
             images = ImageSet.Scan(imagesDir, samples, seed);
             p.Done($"{images.Paths.Count:N0} images");
         }
+        if (images.Paths.Count < 5)
+            throw new InvalidOperationException($"An atlas needs at least 5 images; '{imagesDir}' has {images.Paths.Count}.");
         string work = AtlasFolder.PrepareWork(outDir);
         var cache = new StageCache(Path.Combine(work, AtlasFolder.CacheFolder));
         Console.Error.WriteLine($"atlas build: {model.Description}, layer {layer} -> {outDir} (work folder {work})");
@@ -127,6 +129,7 @@ internal sealed class BuildCommand : ICommand
             Console.Error.WriteLine($"  activations  reused ({rows:N0} x {dim})");
         if (rows != images.Paths.Count)
             throw new InvalidOperationException($"Extraction returned {rows} rows for {images.Paths.Count} images.");
+
 
         // Class values: attribution to each class of a classifier head (--head), or the label shares of the images.
         string[] classNames;
@@ -224,7 +227,8 @@ internal sealed class BuildCommand : ICommand
             {
                 OutputColumnName = "Layout",
                 InputColumnName = "Activation",
-                NumberOfNeighbors = neighbors,
+                // Small folders: UMAP needs more rows than neighbours.
+                NumberOfNeighbors = Math.Min(neighbors, rows - 1),
                 MinDist = (float)minDist,
                 Metric = DistanceMetric.Cosine,
                 Seed = seed,

@@ -150,3 +150,46 @@ public sealed class AtlasCommandTests : IDisposable
         Assert.Contains("not an atlas folder", err);
     }
 }
+
+public sealed class AtlasHeadCommandTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "atlas-cli-head-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root))
+            Directory.Delete(_root, true);
+    }
+
+    [Fact]
+    public void BuildWithATrainedHeadStoresAttributionsThatFavourEachImagesOwnClass()
+    {
+        string images = Path.Combine(_root, "images");
+        foreach (var (path, label) in SharedData.CifarImages(8).Where(x => x.Label is "airplane" or "frog"))
+        {
+            Directory.CreateDirectory(Path.Combine(images, label));
+            File.Copy(path, Path.Combine(images, label, Path.GetFileName(path)));
+        }
+        string atlas = Path.Combine(_root, "atlas");
+        var (code, err) = AtlasTool.Run("build", "--model", "resnet18", "--layer", "ReLU393_Output_0", "--images", images, "--out", atlas,
+            "--head", "train", "--grids", "2,4", "--png-grid", "2", "--icon-size", "32");
+        Assert.True(code == 0, err);
+        Assert.Contains("  attribution", err);
+        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "build.json")));
+        Assert.Equal("attribution", settings.RootElement.GetProperty("ClassValues").GetString());
+        Assert.Equal(["airplane", "frog"], settings.RootElement.GetProperty("ClassNames").EnumerateArray().Select(e => e.GetString()));
+
+        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(Path.Combine(atlas, "cache", "classes.bin"))).ToArray();
+        using var rows = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "rows.json")));
+        var labels = rows.RootElement.GetProperty("Labels").EnumerateArray().Select(e => e.GetString()).ToArray();
+        Assert.Equal(16 * 2, values.Length);
+        Assert.All(values, v => Assert.True(float.IsFinite(v)));
+        // h . d(logit_airplane - logit_frog)/dh is larger for airplanes than for frogs, on average.
+        double Margin(string label) => Enumerable.Range(0, 16).Where(i => labels[i] == label).Average(i => values[2 * i] - values[2 * i + 1]);
+        Assert.True(Margin("airplane") > Margin("frog"), $"airplane margin {Margin("airplane")}, frog margin {Margin("frog")}");
+
+        (code, err) = AtlasTool.Run("compare", "--atlas", atlas, "--classes", "airplane,frog", "--grids", "2,4");
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(Path.Combine(atlas, "compare-airplane-frog", "index.html")));
+    }
+}
