@@ -290,6 +290,7 @@ internal sealed class BuildCommand : ICommand
                 ModelName = modelName,
                 LayerName = layer,
                 IconPixels = iconSize,
+                ClassValueName = classValueName,
                 ImagePathOfRow = row => images.Paths[row],
             });
             p.Report(0.7);
