@@ -1,4 +1,6 @@
+using System.Text.Json;
 using Microsoft.ML.ActivationAtlas.Gradients;
+using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -47,5 +49,56 @@ public sealed class FixtureConformanceTests(ITestOutputHelper output)
         Assert.True(result.LayerMaxRelativeError < 1e-4, $"layer value error {result.LayerMaxRelativeError}");
         Assert.True(result.VjpMaxRelativeError < vjpBound, $"input gradient error {result.VjpMaxRelativeError}");
         Assert.True(result.AttributionMaxRelativeError < attributionBound, $"attribution error {result.AttributionMaxRelativeError}");
+    }
+
+    /// <summary>
+    /// Forward mode (all classes in one pass) equals reverse mode (one backward pass per class, seeded at the logits)
+    /// on every fixture, including the two whose float64 references are out of float32 reach.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void TangentAttributionEqualsPerClassBackwardPasses(string model, double vjpBound, double attributionBound)
+    {
+        _ = (vjpBound, attributionBound);
+        string folder = Path.Combine(SharedData.GradientFixtures, model);
+        using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "meta.json")));
+        string layer = meta.RootElement.GetProperty("layer_tensor").GetString()!;
+        var position = meta.RootElement.GetProperty("position").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var network = OnnxModelIO.Load(Path.Combine(folder, "model.onnx"));
+        var x = OnnxFloatTensor.Load(Path.Combine(folder, "input.pb"));
+
+        var vjp = GradientGraphBuilder.BuildVjp(network, new VjpOptions { Of = "logits", WithRespectTo = layer });
+        using var backward = OnnxSessionFactory.Create(vjp);
+        var attribution = AttributionGraph.Build(network, layer, "logits");
+        using var forward = OnnxSessionFactory.Create(attribution);
+        var layerShape = OnnxFloatTensor.Load(Path.Combine(folder, "layer.pb")).Shape;
+        int n = (int)layerShape[0], c = (int)layerShape[1], h = (int)layerShape[2], w = (int)layerShape[3];
+        var mask = new float[n * h * w];
+        for (int i = 0; i < n; i++) mask[(i * h + position[0]) * w + position[1]] = 1f;
+        var f = forward.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["input"] = x, [AttributionGraph.MaskName] = new(mask, [n, 1, h, w]) });
+        var tangent = f[AttributionGraph.AttributionName];
+        var h0 = f[layer].Data;
+        int k = (int)tangent.Shape[1];
+        double maxRef = 0, maxDiff = 0;
+        foreach (int cls in new[] { 0, 1, k / 2, k - 1 })
+        {
+            var seed = new float[n * k];
+            for (int i = 0; i < n; i++) seed[i * k + cls] = 1f;
+            var g = backward.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["input"] = x, ["vjp_seed"] = new(seed, [n, k]) })["vjp_gradient"].Data;
+            for (int i = 0; i < n; i++)
+            {
+                double expected = 0;
+                for (int ch = 0; ch < c; ch++)
+                {
+                    int idx = ((i * c + ch) * h + position[0]) * w + position[1];
+                    expected += (double)g[idx] * h0[idx];
+                }
+                maxRef = Math.Max(maxRef, Math.Abs(expected));
+                maxDiff = Math.Max(maxDiff, Math.Abs(expected - tangent.Data[i * k + cls]));
+            }
+        }
+        output.WriteLine($"{model}: forward vs reverse mode {maxDiff / maxRef:E2}");
+        Assert.True(maxRef > 0);
+        Assert.True(maxDiff / maxRef < 1e-3, $"forward and reverse mode differ by {maxDiff / maxRef}");
     }
 }
