@@ -48,13 +48,8 @@ internal sealed class BuiltAtlas
             throw new InvalidDataException($"'{folder}' has no fitted pipeline ({AtlasFolder.ModelFile}).");
         var pipeline = ml.Model.LoadAtlas(modelPath, out var schema);
         var stages = ((IEnumerable<ITransformer>)pipeline).ToArray();
-        var classValues = new float[n * settings.ClassNames.Length];
-        for (int i = 0; i < n; i++)
-        {
-            int k = Array.IndexOf(settings.ClassNames, rows.Labels[i]);
-            if (k >= 0)
-                classValues[i * settings.ClassNames.Length + k] = 1f;
-        }
+        if (!cache.TryLoadAny("classes", out var classValues, out int cn, out int k) || cn != n || k != settings.ClassNames.Length)
+            throw new InvalidDataException($"'{folder}': the cached class values ({AtlasFolder.CacheFolder}/classes.bin) are missing or do not match {AtlasFolder.SettingsFile}.");
         return new BuiltAtlas
         {
             Folder = folder,

@@ -47,6 +47,7 @@ internal static class SubsetAtlasWriter
                 Title = title,
                 ModelName = built.Settings.Model,
                 LayerName = built.Settings.Layer,
+                ClassValueName = built.Settings.ClassValues,
                 // The viewer's example rows are positions in the subset; map them to the images.
                 ImagePathOfRow = r => built.Rows.Paths[rows[r]],
             });

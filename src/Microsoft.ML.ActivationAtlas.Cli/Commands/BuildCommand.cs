@@ -6,6 +6,7 @@ using Microsoft.ML.ActivationAtlas.Projection;
 using Microsoft.ML.ActivationAtlas.Rendering;
 using Microsoft.ML.Data;
 using Microsoft.ML.ActivationAtlas.Persistence;
+using Microsoft.ML.ActivationAtlas.Attribution;
 
 namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
 
@@ -30,8 +31,16 @@ internal sealed class BuildCommand : ICommand
           --grids <list>     nested grid sizes (default 20,40,80,160)
           --png-grid <n>     the grid drawn in atlas.png (default 40, or the coarsest)
           --icon-size <px>   icon side in the viewer and atlas.png (default 64)
+          --icons <i>        examples: each cell shows the image nearest its mean activation (default); inversion:
+                             feature-inversion icons of the cells' mean activations on --icon-grid (slow on a CPU)
+          --icon-grid <n>    the grid whose cells get inverted icons (default: --png-grid)
+          --icon-steps <n>   optimisation steps per inverted icon (default 512)
+          --icon-min-count <n>  cells with fewer images keep their example icon (default 1)
           --min-count <n>    cells with fewer images are left out (default 1)
           --batch <n>        images per ONNX Runtime call (default 32)
+          --head <h>         class values of the cells: none (the label shares of the images, default), train (train a
+                             linear head on the labelled images' spatially averaged layer and use the attribution to
+                             each class) or <file.onnx> (an ONNX classifier containing the layer: attribution to its logits)
 
         {ModelArguments.Usage}
         Writes <out>/atlas.png, <out>/index.html (+ icons/, examples/, classes/), <out>/atlas.json, <out>/model.zip (the fitted pipeline) and <out>/rows.json.
@@ -56,7 +65,16 @@ internal sealed class BuildCommand : ICommand
         int iconSize = args.Int("icon-size", 64);
         int minCount = args.Int("min-count", 1);
         int batch = args.Int("batch", 32);
+        string head = args.Optional("head") ?? "none";
+        string iconMode = args.Optional("icons") ?? "examples";
+        int iconSteps = args.Int("icon-steps", 512);
+        int iconMinCount = args.Int("icon-min-count", 1);
+        int iconGrid = args.Int("icon-grid", pngGrid);
         args.RejectUnknown();
+        if (iconMode is not ("examples" or "inversion"))
+            throw new UsageException($"option --icons: '{iconMode}' is neither 'examples' nor 'inversion'");
+        if (!grids.Contains(iconGrid))
+            throw new UsageException($"option --icon-grid: {iconGrid} is not one of the grids ({string.Join(",", grids)})");
         if (sampling is not ("random" or "mean"))
             throw new UsageException($"option --sampling: '{sampling}' is neither 'random' nor 'mean'");
         if (!grids.Contains(pngGrid))
@@ -72,6 +90,8 @@ internal sealed class BuildCommand : ICommand
             images = ImageSet.Scan(imagesDir, samples, seed);
             p.Done($"{images.Paths.Count:N0} images");
         }
+        if (images.Paths.Count < 5)
+            throw new InvalidOperationException($"An atlas needs at least 5 images; '{imagesDir}' has {images.Paths.Count}.");
         string work = AtlasFolder.PrepareWork(outDir);
         var cache = new StageCache(Path.Combine(work, AtlasFolder.CacheFolder));
         Console.Error.WriteLine($"atlas build: {model.Description}, layer {layer} -> {outDir} (work folder {work})");
@@ -96,10 +116,12 @@ internal sealed class BuildCommand : ICommand
             }))
             .Fit(input);
         string actKey = $"{imagesKey}|{model.Description}|{layer}|{sampling}";
-        if (!cache.TryLoad("activations", actKey, out var activations, out int rows, out int dim))
+        var positionList = new List<int>();
+        if (!cache.TryLoad("activations", actKey, out var activations, out int rows, out int dim) || !cache.TryLoad("positions", actKey, out _, out _, out _))
         {
             using var p = new ConsoleProgress("activations");
-            (activations, rows, dim) = ReadWithProgress(extraction.Transform(input), "Activation", images.Paths.Count, p, cancellationToken);
+            (activations, rows, dim) = ReadWithProgress(extraction.Transform(input), "Activation", images.Paths.Count, p, cancellationToken, positions: positionList);
+            cache.Save("positions", actKey, positionList.Select(v => (float)v).ToArray(), rows, 2);
             cache.Save("activations", actKey, activations, rows, dim);
             p.Done($"{rows:N0} x {dim}");
         }
@@ -108,15 +130,85 @@ internal sealed class BuildCommand : ICommand
         if (rows != images.Paths.Count)
             throw new InvalidOperationException($"Extraction returned {rows} rows for {images.Paths.Count} images.");
 
-        // Class values: the labels (first-level sub-folder names) as one-hot scores, so cells show their label shares.
-        var classNames = images.Labels.Where(l => l.Length > 0).Distinct().Order(StringComparer.Ordinal).ToArray();
-        var classValues = new float[rows * classNames.Length];
-        for (int i = 0; i < rows && classNames.Length > 0; i++)
+
+        // Class values: attribution to each class of a classifier head (--head), or the label shares of the images.
+        string[] classNames;
+        float[] classValues;
+        string classValueName;
+        string classKey = $"{actKey}|{head}";
+        var headModel = head switch
         {
-            int k = Array.IndexOf(classNames, images.Labels[i]);
-            if (k >= 0)
-                classValues[i * classNames.Length + k] = 1f;
+            "none" => null,
+            "train" => (ActivationModel?)null,
+            _ => File.Exists(head) ? ActivationModel.FromFile(head, model.Preprocessing, model.PreprocessingModelPath)
+                : throw new FileNotFoundException($"The class head '{head}' is neither 'train', 'none' nor an existing ONNX classifier file."),
+        };
+        if (head == "none")
+        {
+            classNames = images.Labels.Where(l => l.Length > 0).Distinct().Order(StringComparer.Ordinal).ToArray();
+            classValues = new float[rows * classNames.Length];
+            for (int i = 0; i < rows && classNames.Length > 0; i++)
+            {
+                int k = Array.IndexOf(classNames, images.Labels[i]);
+                if (k >= 0)
+                    classValues[i * classNames.Length + k] = 1f;
+            }
+            classValueName = "label share";
         }
+        else
+        {
+            if (head == "train")
+            {
+                // The head's training features: the layer's spatial mean per image (one more pass of the network).
+                if (!cache.TryLoad("head-features", actKey, out var features, out _, out int fdim))
+                {
+                    using var p = new ConsoleProgress("head input");
+                    var meanExtraction = ml.Transforms.LoadImages("Image", null, "ImagePath")
+                        .Append(ml.Transforms.ResizeImages("Image", width, height, "Image"))
+                        .Append(ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+                        {
+                            Model = model, Layers = [layer], OutputColumnNames = ["Activation"], Sampling = ActivationSampling.SpatialMean,
+                            BatchSize = batch, ImagePathColumnName = "ImagePath", Session = session,
+                        }));
+                    (features, _, fdim) = ReadWithProgress(meanExtraction.Fit(input).Transform(input), "Activation", rows, p, cancellationToken);
+                    cache.Save("head-features", actKey, features, rows, fdim);
+                    p.Done();
+                }
+                using (var p = new ConsoleProgress("head"))
+                {
+                    headModel = ClassHead.Train(ml, model, layer, features, fdim, images.Labels, out var trainedNames);
+                    p.Done($"{trainedNames.Length} classes");
+                }
+            }
+            if (!cache.TryLoad("classes", classKey, out classValues, out _, out int k) || !File.Exists(Path.Combine(cache.Folder, "class-names.json")))
+            {
+                using var p = new ConsoleProgress("attribution");
+                // Attribution at each row's own position (cached by the activations stage).
+                cache.TryLoad("positions", actKey, out var pos, out _, out _);
+                var positioned = ml.Data.LoadFromEnumerable(
+                    images.Paths.Select((path, i) => new PositionedImageRow { ImagePath = path, Position = [(int)pos[2 * i], (int)pos[2 * i + 1]] }),
+                    PositionedImageRow.Schema());
+                var attribution = ml.Transforms.LoadImages("Image", null, "ImagePath")
+                    .Append(ml.Transforms.ResizeImages("Image", width, height, "Image"))
+                    .Append(ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
+                    {
+                        Model = headModel, Layer = layer, OutputColumnName = "Attribution", BatchSize = batch, Session = session,
+                    }))
+                    .Fit(positioned).Transform(positioned);
+                (classValues, _, k) = ReadWithProgress(attribution, "Attribution", rows, p, cancellationToken);
+                VBuffer<ReadOnlyMemory<char>> slotNames = default;
+                attribution.Schema["Attribution"].GetSlotNames(ref slotNames);
+                AtlasFolder.WriteJson(Path.Combine(cache.Folder, "class-names.json"), slotNames.DenseValues().Select(x => x.ToString()).ToArray());
+                cache.Save("classes", classKey, classValues, rows, k);
+                p.Done($"{k} classes");
+            }
+            else
+                Console.Error.WriteLine($"  attribution  reused ({k} classes)");
+            classNames = System.Text.Json.JsonSerializer.Deserialize<string[]>(File.ReadAllText(Path.Combine(cache.Folder, "class-names.json")))!;
+            classValueName = "attribution";
+        }
+        if (head == "none")
+            cache.Save("classes", classKey, classValues, rows, classNames.Length);
 
         // Layout: UMAP of the activations (cosine), fitted once and kept as a stage model.
         var activationView = Matrices.View(rows, ("Activation", activations, dim));
@@ -135,7 +227,8 @@ internal sealed class BuildCommand : ICommand
             {
                 OutputColumnName = "Layout",
                 InputColumnName = "Activation",
-                NumberOfNeighbors = neighbors,
+                // Small folders: UMAP needs more rows than neighbours.
+                NumberOfNeighbors = Math.Min(neighbors, rows - 1),
                 MinDist = (float)minDist,
                 Metric = DistanceMetric.Cosine,
                 Seed = seed,
@@ -165,12 +258,21 @@ internal sealed class BuildCommand : ICommand
             p.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
         }
 
-        // Icons: each cell's nearest example image.
+        // Icons: each cell's nearest example image; with --icons inversion, feature-inversion icons of the cells'
+        // mean activations on the --icon-grid grid (cached cell by cell).
         AtlasIcons icons;
         using (var p = new ConsoleProgress("icons"))
         {
             icons = AtlasIcons.FromNearestExamples(atlas, row => images.Paths[row], iconSize);
-            p.Done($"{icons.Count:N0} icons");
+            p.Done($"{icons.Count:N0} example icons");
+        }
+        if (iconMode == "inversion")
+        {
+            using var p = new ConsoleProgress("inversion");
+            string iconKey = $"{layoutKey}|{string.Join(",", grids)}|{minCount}|{iconSteps}|{iconSize}|{iconMinCount}";
+            int n = InvertedIcons.Render(ml, atlas.Level(iconGrid), icons, model, layer, iconSteps, Math.Max(iconSize, 32), iconMinCount, seed, session,
+                cache.Folder, iconKey, p, cancellationToken);
+            p.Done($"{n:N0} icons of the {iconGrid}x{iconGrid} grid");
         }
 
         // Outputs, written into the work folder, which becomes <out> when complete.
@@ -188,6 +290,7 @@ internal sealed class BuildCommand : ICommand
                 ModelName = modelName,
                 LayerName = layer,
                 IconPixels = iconSize,
+                ClassValueName = classValueName,
                 ImagePathOfRow = row => images.Paths[row],
             });
             p.Report(0.7);
@@ -196,7 +299,7 @@ internal sealed class BuildCommand : ICommand
             var pipeline = new TransformerChain<ITransformer>(((IEnumerable<ITransformer>)extraction).Append(umap).Append(grid).ToArray());
             ml.Model.SaveAtlas(pipeline, input.Schema, Path.Combine(work, AtlasFolder.ModelFile));
             AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.RowsFile), new AtlasFolder.RowList(images.Root, images.Paths.ToArray(), images.Labels.ToArray()));
-            AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.SettingsFile), new AtlasFolder.BuildSettings(modelName, layer, grids, "label share", classNames));
+            AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.SettingsFile), new AtlasFolder.BuildSettings(modelName, layer, grids, classValueName, classNames));
             p.Done();
         }
         AtlasFolder.Complete(work, outDir);
@@ -205,13 +308,17 @@ internal sealed class BuildCommand : ICommand
     }
 
     /// <summary>Reads a float-vector column, reporting progress per row.</summary>
-    internal static (float[] Data, int Rows, int Dim) ReadWithProgress(IDataView data, string columnName, int expectedRows, IProgress<double> progress, CancellationToken cancellationToken)
+    internal static (float[] Data, int Rows, int Dim) ReadWithProgress(IDataView data, string columnName, int expectedRows, IProgress<double> progress,
+        CancellationToken cancellationToken, List<int>? positions = null)
     {
         var column = data.Schema[columnName];
+        var positionColumn = positions is null ? (DataViewSchema.Column?)null : data.Schema["Position"];
         int dim = ((VectorDataViewType)column.Type).Size;
         var values = new List<float>(expectedRows * Math.Max(dim, 1));
-        using var cursor = data.GetRowCursor([column]);
+        using var cursor = data.GetRowCursor(positionColumn is { } pc ? [column, pc] : [column]);
         var getter = cursor.GetGetter<VBuffer<float>>(column);
+        var positionGetter = positionColumn is { } pcol ? cursor.GetGetter<VBuffer<int>>(pcol) : null;
+        VBuffer<int> position = default;
         VBuffer<float> row = default;
         int rows = 0;
         while (cursor.MoveNext())
@@ -220,6 +327,12 @@ internal sealed class BuildCommand : ICommand
             getter(ref row);
             dim = row.Length;
             values.AddRange(row.DenseValues());
+            if (positionGetter is not null)
+            {
+                positionGetter(ref position);
+                positions!.Add(position.GetItemOrDefault(0));
+                positions.Add(position.GetItemOrDefault(1));
+            }
             progress.Report(++rows / (double)Math.Max(1, expectedRows));
         }
         return (values.ToArray(), rows, dim);
@@ -243,6 +356,20 @@ internal sealed class BuildCommand : ICommand
         catch (FormatException)
         {
             throw new UsageException($"option --grids: '{text}' is not a comma-separated list of sizes");
+        }
+    }
+
+    internal sealed class PositionedImageRow
+    {
+        public string ImagePath { get; set; } = "";
+
+        public int[] Position { get; set; } = [];
+
+        public static SchemaDefinition Schema()
+        {
+            var s = SchemaDefinition.Create(typeof(PositionedImageRow));
+            s[nameof(Position)].ColumnType = new VectorDataViewType(NumberDataViewType.Int32, 2);
+            return s;
         }
     }
 

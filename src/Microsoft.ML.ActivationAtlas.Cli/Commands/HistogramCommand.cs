@@ -59,6 +59,7 @@ internal sealed class HistogramCommand : ICommand
                 Title = $"Concept histogram of {Path.GetFileName(Path.TrimEndingDirectorySeparator(images.Root))} on the atlas of {built.Settings.Model} {built.Settings.Layer}",
                 ModelName = built.Settings.Model,
                 LayerName = built.Settings.Layer,
+                ClassValueName = built.Settings.ClassValues,
                 ImagePathOfRow = row => built.Rows.Paths[row],
             };
             options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(images.Root)} (count)", a));

@@ -14,6 +14,9 @@ public sealed class AtlasViewerOptions
     /// <summary>The layer, named on the page. Default "unknown layer".</summary>
     public string LayerName { get; set; } = "unknown layer";
 
+    /// <summary>What the cells' per-class values are, shown in the viewer's table and per-class view. Default "Attribution".</summary>
+    public string ClassValueName { get; set; } = "Attribution";
+
     /// <summary>Icon side in pixels in the viewer's sprite sheets. Default 64.</summary>
     public int IconPixels { get; set; } = 64;
 

@@ -88,6 +88,7 @@ public static class AtlasViewerWriter
             title = options.Title,
             model = options.ModelName,
             layer = options.LayerName,
+            valueName = options.ClassValueName,
             rows = atlas.RowCount,
             classes = atlas.ClassNames,
             classScript = "classes/c{index}.js",
