@@ -10,7 +10,7 @@ internal static class Lanczos
     /// The <paramref name="count"/> eigenvectors with the largest eigenvalues orthogonal to <paramref name="deflate"/>,
     /// stored one after the other (vector d at <c>[d * n, (d + 1) * n)</c>); null when the operator is degenerate.
     /// </summary>
-    public static double[]? TopEigenvectors(Action<double[], double[]> matVec, int n, int count, double[]? deflate, int seed, CancellationToken ct, double tolerance = 1e-4)
+    public static double[]? TopEigenvectors(Action<double[], double[]> matVec, int n, int count, double[]? deflate, int seed, CancellationToken ct, double tolerance = 1e-3)
     {
         int basis = Math.Min(n - (deflate is null ? 0 : 1), Math.Max(2 * count + 8, Math.Min(100, (int)Math.Sqrt(n))));
         if (basis < count)
@@ -22,7 +22,7 @@ internal static class Lanczos
             start[i] = 1.0 + 0.01 * (rng.NextDouble() - 0.5);
         var w = new double[n];
         double[]? result = null;
-        for (int restart = 0; restart < 30; restart++)
+        for (int restart = 0; restart < 8; restart++)
         {
             ct.ThrowIfCancellationRequested();
             var alpha = new double[basis];

@@ -28,6 +28,10 @@ internal sealed class PreparedData
 
     public ReadOnlySpan<float> Row(int i) => new(Data, i * Dims, Dims);
 
+    /// <summary>Starts loading row <paramref name="i"/> into cache.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(int i) => Distances.Prefetch(Data, (long)i * Dims, Dims);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Reduced(int i, int j) => Reduced(Row(i), Row(j));
 

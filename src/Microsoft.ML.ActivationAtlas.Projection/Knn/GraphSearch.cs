@@ -62,7 +62,10 @@ internal sealed class GraphSearch
         var dist = new float[rows * k];
         NeighborHeap.Init(idx, dist, null);
         float scale = _data.Metric == DistanceMetric.Euclidean ? (1 + Epsilon) * (1 + Epsilon) : 1 + Epsilon;
-        Parallel.For(0, rows, new ParallelOptions { CancellationToken = ct }, () => new SearchState(n), (q, _, state) =>
+        int maxDegree = 0;
+        for (int i = 0; i < n; i++)
+            maxDegree = Math.Max(maxDegree, _ptr[i + 1] - _ptr[i]);
+        Parallel.For(0, rows, new ParallelOptions { CancellationToken = ct }, () => new SearchState(n, maxDegree), (q, _, state) =>
         {
             var query = new ReadOnlySpan<float>(queries, q * dims, dims);
             var hd = dist.AsSpan(q * k, k);
@@ -94,12 +97,19 @@ internal sealed class GraphSearch
             {
                 if (cd > hd[0] * scale)
                     break;
+                // Mark and prefetch the unvisited neighbours first, so their rows load in parallel.
+                int fresh = 0;
                 for (int e = _ptr[c]; e < _ptr[c + 1]; e++)
                 {
                     int j = _adj[e];
                     if (j >= 0 && state.Mark(j))
-                        Visit(j, query, hd, hi);
+                    {
+                        _data.Prefetch(j);
+                        state.Pending[fresh++] = j;
+                    }
                 }
+                for (int t = 0; t < fresh; t++)
+                    Visit(state.Pending[t], query, hd, hi);
             }
             NeighborHeap.Sort(hd, hi);
             for (int t = 0; t < k; t++)
@@ -109,8 +119,10 @@ internal sealed class GraphSearch
         return new KnnGraph(idx, dist, rows, k);
     }
 
-    private sealed class SearchState(int n)
+    private sealed class SearchState(int n, int maxDegree)
     {
+        public readonly int[] Pending = new int[maxDegree];
+
         private readonly int[] _visited = new int[n];
         private int _stamp;
         private float[] _fd = new float[256];

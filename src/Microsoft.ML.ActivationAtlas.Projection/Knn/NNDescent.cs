@@ -82,6 +82,20 @@ internal static class NNDescent
                     {
                         var nc = newCand.AsSpan(i * mc, mc);
                         var oc = oldCand.AsSpan(i * mc, mc);
+                        if (i + 1 < r1)
+                        {
+                            // Start loading the next row's candidates while this row is joined.
+                            foreach (int p in newCand.AsSpan((i + 1) * mc, mc))
+                            {
+                                if (p >= 0)
+                                    data.Prefetch(p);
+                            }
+                            foreach (int p in oldCand.AsSpan((i + 1) * mc, mc))
+                            {
+                                if (p >= 0)
+                                    data.Prefetch(p);
+                            }
+                        }
                         for (int a = 0; a < mc; a++)
                         {
                             int p = nc[a];
@@ -145,6 +159,11 @@ internal static class NNDescent
             for (int l = c * LeavesPerChunk; l < l1; l++)
             {
                 var leaf = tree.Leaf(l);
+                if (l + 1 < l1)
+                {
+                    foreach (int r in tree.Leaf(l + 1))
+                        data.Prefetch(r);
+                }
                 for (int a = 0; a < leaf.Length; a++)
                 {
                     int p = leaf[a];

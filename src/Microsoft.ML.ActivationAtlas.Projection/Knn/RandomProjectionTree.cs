@@ -125,8 +125,18 @@ internal sealed class RandomProjectionTree
     private static int Partition(PreparedData data, int[] indices, int start, int end, float[] normal, float offset, ref Rng rng)
     {
         int i = start, j = end - 1;
+        const int ahead = 4;
+        for (int t = start; t < Math.Min(end, start + ahead); t++)
+            data.Prefetch(indices[t]);
+        for (int t = Math.Max(start, end - ahead); t < end; t++)
+            data.Prefetch(indices[t]);
         while (i <= j)
         {
+            // Rows are visited in index order, which is random in memory: load a few ahead on both ends.
+            if (i + ahead <= j)
+                data.Prefetch(indices[i + ahead]);
+            if (j - ahead >= i)
+                data.Prefetch(indices[j - ahead]);
             float m = offset + Distances.Dot(normal, data.Row(indices[i]));
             bool left = m > Eps || (m >= -Eps && (rng.NextULong() & 1) == 0);
             if (left)

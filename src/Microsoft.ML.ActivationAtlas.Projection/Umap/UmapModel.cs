@@ -95,8 +95,15 @@ public sealed class UmapModel
         int k = Options.Neighbors, dim = OutputDimension;
         var prepared = Prepared();
         var queries = prepared.PrepareQueries(data, rows, "UMAP transform data");
+        bool exact = UseExact(Options.KnnAlgorithm, Rows);
+        if (!exact)
+        {
+            progress?.Report(new ProjectionProgress("index", 0));
+            Search();
+            progress?.Report(new ProjectionProgress("index", 1));
+        }
         progress?.Report(new ProjectionProgress("knn", 0));
-        KnnGraph knn = UseExact(Options.KnnAlgorithm, Rows)
+        KnnGraph knn = exact
             ? ExactKnn.Query(prepared, queries, rows, k, cancellationToken)
             : Search().Query(queries, rows, k, cancellationToken);
         progress?.Report(new ProjectionProgress("knn", 1));

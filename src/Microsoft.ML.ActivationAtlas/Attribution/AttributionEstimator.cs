@@ -19,7 +19,7 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
     /// <summary>Settings of the attribution. Defaults are documented on each member.</summary>
     public sealed class Options
     {
-        /// <summary>The classifier network (required), e.g. one built with <see cref="ClassifierHead.Attach"/>.</summary>
+        /// <summary>The classifier network (required), e.g. one built with <c>ClassifierHead.Attach</c>.</summary>
         public ActivationModel? Model { get; set; }
 
         /// <summary>The layer whose activation vectors are attributed (required): tensor or friendly name, 4-D.</summary>
@@ -67,6 +67,7 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
     public AttributionTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        _ = GetOutputSchema(SchemaShapes.FromSchema(input.Schema));
         var t = new AttributionTransformer(_mlContext, _options);
         _ = t.GetOutputSchema(input.Schema);
         return t;

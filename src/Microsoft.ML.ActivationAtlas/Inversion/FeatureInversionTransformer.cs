@@ -73,17 +73,18 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
         {
             var missing = new List<float[]>();
             var keys = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var d in directions)
+            for (int row = 0; row < directions.Count; row++)
             {
-                string key = Key(d);
+                string key = Key(directions[row]);
                 if (!_cache.ContainsKey(key) && keys.Add(key))
-                    missing.Add(d);
+                {
+                    ActivationObjective.Validate(directions[row], Network().LayerChannels, $"direction in column '{_options.InputColumnName}' (row {row})");
+                    missing.Add(directions[row]);
+                }
             }
             if (missing.Count > 0)
             {
                 var network = Network();
-                for (int i = 0; i < missing.Count; i++)
-                    ActivationObjective.Validate(missing[i], network.LayerChannels, $"direction in column '{_options.InputColumnName}' (row {i})");
                 var icons = new IconRenderer(network, _options.ToRenderOptions(Whitening)).Render(missing, _options.Progress, _options.CancellationToken);
                 for (int i = 0; i < missing.Count; i++)
                     _cache[Key(missing[i])] = icons[i];

@@ -21,13 +21,14 @@ public class UmapTests
     [Fact]
     public void FashionMnist_QualityNearUmapLearn()
     {
-        // umap-learn 0.5.3 on these 2,500 images: trustworthiness(15) 0.972, 10-NN accuracy 0.74.
+        // umap-learn 0.5.3 (Debian) on these 2,500 images with n_epochs=200: trustworthiness(15) 0.976,
+        // 10-NN accuracy 0.754 (3-fold).
         var (data, labels) = ProjectionTestData.Fashion(2500);
         var model = new UmapReducer(new UmapOptions { Epochs = 200 }).Fit(data, 2500, 784);
         double trust = EmbeddingQuality.Trustworthiness(data, 784, model.Embedding, 2, 15);
         double acc = EmbeddingQuality.KnnAccuracy(model.Embedding, 2, labels);
-        Assert.True(trust >= 0.95, $"trustworthiness {trust:0.0000}");
-        Assert.True(acc >= 0.70, $"10-NN accuracy {acc:0.0000}");
+        Assert.True(trust >= 0.97, $"trustworthiness {trust:0.0000}");
+        Assert.True(acc >= 0.72, $"10-NN accuracy {acc:0.0000}");
         Assert.Equal(1.5769f, model.A, 3);
         Assert.Equal(0.8951f, model.B, 3);
     }
