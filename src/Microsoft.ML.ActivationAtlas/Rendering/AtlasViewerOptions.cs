@@ -26,7 +26,7 @@ public sealed class AtlasViewerOptions
     /// </summary>
     public Func<int, string>? ImagePathOfRow { get; set; }
 
-    /// <summary>Side in pixels of the example image thumbnails. Default 96.</summary>
+    /// <summary>Largest side in pixels of the example image previews (smaller images are kept as they are). Default 96.</summary>
     public int ExamplePixels { get; set; } = 96;
 
     /// <summary>Heat-map overlays the viewer can switch on (concept histograms and their differences).</summary>
