@@ -56,7 +56,7 @@ internal static class Program
             Console.Error.WriteLine($"atlas {command.Name}: cancelled; nothing was written.");
             return 130;
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException or FormatException)
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or ArgumentException or UnauthorizedAccessException or FormatException)
         {
             Console.Error.WriteLine($"atlas {command.Name}: error: {e.Message}");
             return 1;

@@ -23,7 +23,8 @@ public static class AttributionGraph
     /// <param name="model">A classifier; not modified.</param>
     /// <param name="layer">The hidden [N,C,H,W] tensor whose activation vectors are attributed.</param>
     /// <param name="logits">The class-score tensor [N,K].</param>
-    public static ModelProto Build(ModelProto model, string layer, string logits)
+    /// <param name="doublePrecision">Compute in float64 inside the graph (see <see cref="JvpOptions.DoublePrecision"/>).</param>
+    public static ModelProto Build(ModelProto model, string layer, string logits, bool doublePrecision = false)
     {
         const string tangent = "attribution_tangent";
         var jvp = GradientGraphBuilder.BuildJvp(model, new JvpOptions
@@ -32,6 +33,8 @@ public static class AttributionGraph
             Outputs = [logits],
             TangentName = tangent,
             TangentSuffix = "__attribution",
+            DoublePrecision = doublePrecision,
+            DeferDoubleConversion = true,
         });
         var graph = jvp.Graph;
         if (graph.Node.Any(n => n.Output.Contains(MaskName) || n.Output.Contains(AttributionName)))
@@ -59,6 +62,8 @@ public static class AttributionGraph
         graph.Output.Add(GraphAnalysis.FloatValue(logits));
         graph.Output.Add(GraphAnalysis.FloatValue(AttributionName));
         GraphAnalysis.Prune(graph, [MaskName]);
+        if (doublePrecision)
+            Internal.DoublePrecision.Apply(jvp);
         return jvp;
     }
 }

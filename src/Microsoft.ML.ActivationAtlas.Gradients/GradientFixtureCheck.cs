@@ -24,7 +24,8 @@ public static class GradientFixtureCheck
     /// <summary>Builds both graphs, runs them with ONNX Runtime and compares with the references.</summary>
     /// <param name="folder">The fixture folder.</param>
     /// <param name="sessionOptions">Session options (CPU by default).</param>
-    public static GradientFixtureResult Run(string folder, OnnxSessionOptions? sessionOptions = null)
+    /// <param name="doublePrecision">Evaluate the graphs in float64 (see <see cref="VjpOptions.DoublePrecision"/>).</param>
+    public static GradientFixtureResult Run(string folder, OnnxSessionOptions? sessionOptions = null, bool doublePrecision = false)
     {
         string metaPath = Path.Combine(folder, "meta.json");
         if (!File.Exists(metaPath))
@@ -45,7 +46,7 @@ public static class GradientFixtureCheck
         OnnxFloatTensor Load(string file) => OnnxFloatTensor.Load(Path.Combine(folder, file));
         var x = Load("input.pb");
 
-        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = layer, WithRespectTo = input });
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = layer, WithRespectTo = input, DoublePrecision = doublePrecision });
         using var vjpSession = OnnxSessionFactory.Create(vjp, sessionOptions);
         var vjpOut = vjpSession.RunFloat(new Dictionary<string, OnnxFloatTensor>
         {
@@ -55,7 +56,7 @@ public static class GradientFixtureCheck
         double layerError = RelativeError(vjpOut[layer].Data, Load("layer.pb").Data);
         double vjpError = RelativeError(vjpOut["vjp_gradient"].Data, Load("input_vjp.pb").Data);
 
-        var attribution = AttributionGraph.Build(model, layer, output);
+        var attribution = AttributionGraph.Build(model, layer, output, doublePrecision);
         using var attributionSession = OnnxSessionFactory.Create(attribution, sessionOptions);
         var layerShape = vjpOut[layer].Shape;
         var mask = new float[layerShape[0] * layerShape[2] * layerShape[3]];

@@ -40,6 +40,8 @@ public static class GradientGraphBuilder
         GraphAnalysis.RequireTensor(graph, options.Of, nameof(VjpOptions.Of));
         if (options.CutAtWithRespectTo)
             Cut(graph, wrt);
+        if (options.DoublePrecision)
+            DoublePrecision.Prepare(m, opset);
 
         var g = new GraphEmitter(graph, opset, Prefix);
         foreach (var name in new[] { options.SeedName, options.GradientName, options.ObjectiveName })
@@ -103,6 +105,8 @@ public static class GradientGraphBuilder
         }
         graph.Output.Add(GraphAnalysis.FloatValue(options.GradientName));
         GraphAnalysis.Prune(graph, objective is null ? [options.SeedName] : []);
+        if (options.DoublePrecision)
+            DoublePrecision.Apply(m);
         return m;
     }
 
@@ -129,6 +133,8 @@ public static class GradientGraphBuilder
             GraphAnalysis.RequireTensor(graph, o, nameof(JvpOptions.Outputs));
         if (options.CutAtTangentPoint)
             Cut(graph, options.At);
+        if (options.DoublePrecision)
+            DoublePrecision.Prepare(m, opset);
 
         var g = new GraphEmitter(graph, opset, Prefix);
         if (g.IsTaken(options.TangentName))
@@ -166,6 +172,8 @@ public static class GradientGraphBuilder
             graph.Output.Add(GraphAnalysis.FloatValue(o + options.TangentSuffix));
         }
         GraphAnalysis.Prune(graph, [options.TangentName]);
+        if (options.DoublePrecision && !options.DeferDoubleConversion)
+            DoublePrecision.Apply(m);
         return m;
     }
 

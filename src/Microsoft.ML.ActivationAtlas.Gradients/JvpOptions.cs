@@ -25,4 +25,15 @@ public sealed class JvpOptions
     /// Default: <c>_tangent</c>.
     /// </summary>
     public string TangentSuffix { get; set; } = "_tangent";
+
+    /// <summary>
+    /// Reference precision: compute in float64 inside the graph (inputs and outputs stay float32), with convolutions
+    /// rewritten as im2col MatMuls (ONNX Runtime's CPU provider has no float64 Conv). Much slower; meant for checks
+    /// against float64 references on networks whose max-pool windows and ReLU inputs hold near-ties. Supports
+    /// group-1 2-D convolutions and the operators with float64 kernels. Default: false.
+    /// </summary>
+    public bool DoublePrecision { get; set; }
+
+    /// <summary>Set by graphs that edit the result further and convert to float64 themselves.</summary>
+    internal bool DeferDoubleConversion { get; set; }
 }

@@ -49,4 +49,12 @@ public sealed class VjpOptions
     /// of feature visualisation. Default: false (exact gradient).
     /// </summary>
     public bool ReluRedirection { get; set; }
+
+    /// <summary>
+    /// Reference precision: compute in float64 inside the graph (inputs and outputs stay float32), with convolutions
+    /// rewritten as im2col MatMuls (ONNX Runtime's CPU provider has no float64 Conv). Much slower; meant for checks
+    /// against float64 references on networks whose max-pool windows and ReLU inputs hold near-ties. Supports
+    /// group-1 2-D convolutions and the operators with float64 kernels. Default: false.
+    /// </summary>
+    public bool DoublePrecision { get; set; }
 }

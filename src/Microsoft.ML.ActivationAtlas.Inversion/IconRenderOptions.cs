@@ -50,6 +50,12 @@ public sealed class IconRenderOptions
     public (int Y, int X)? Position { get; set; }
 
     /// <summary>
+    /// Apply the objective to the layer's activation averaged over all positions instead of one position (lucid's
+    /// <c>channel</c> and <c>direction</c> objectives); <see cref="Position"/> is then ignored (default false).
+    /// </summary>
+    public bool AveragePositions { get; set; }
+
+    /// <summary>
     /// Compute the objective's seed inside the network's gradient graph when the model supports it
     /// (<see cref="Network.IObjectiveGradientModel"/>): one network run per step instead of two for the cosine objective
     /// (default true).

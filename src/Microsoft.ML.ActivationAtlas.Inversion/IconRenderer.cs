@@ -86,7 +86,7 @@ public sealed class IconRenderer
         var values = new double[count];
         var po = new ParallelOptions { CancellationToken = ct };
         var clean = new TransformChain();
-        var inGraph = _options.ObjectiveInGraph && _model is IObjectiveGradientModel m && m.SupportsObjective(Objective) ? m : null;
+        var inGraph = _options.ObjectiveInGraph && !_options.AveragePositions && _model is IObjectiveGradientModel m && m.SupportsObjective(Objective) ? m : null;
         var packedTargets = new float[count * c];
         for (int i = 0; i < count; i++)
             targets[start + i].CopyTo(packedTargets, i * c);
@@ -162,11 +162,17 @@ public sealed class IconRenderer
 
     private float[] ActivationAt(float[] layer, int i)
     {
-        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth;
+        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, plane = lh * lw;
         var a = new float[c];
-        int o = i * c * lh * lw + _py * lw + _px;
+        if (_options.AveragePositions)
+        {
+            for (int ch = 0; ch < c; ch++)
+                a[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan((i * c + ch) * plane, plane)) / plane;
+            return a;
+        }
+        int o = i * c * plane + _py * lw + _px;
         for (int ch = 0; ch < c; ch++)
-            a[ch] = layer[o + ch * lh * lw];
+            a[ch] = layer[o + ch * plane];
         return a;
     }
 
@@ -188,6 +194,13 @@ public sealed class IconRenderer
             var scratch = new float[2 * c];
             var activation = layer is null ? new float[c] : ActivationAt(layer, i);
             values[i] = Objective.Evaluate(activation, targets[start + i], grad, scratch);
+            if (_options.AveragePositions)
+            {
+                int plane = lh * lw;
+                for (int ch = 0; ch < c; ch++)
+                    seed.AsSpan(i * layerSize + ch * plane, plane).Fill(-grad[ch] / plane);
+                return;
+            }
             int o = i * layerSize + _py * lw + _px;
             for (int ch = 0; ch < c; ch++)
                 seed[o + ch * lh * lw] = -grad[ch];

@@ -58,16 +58,13 @@ internal sealed class ExtractCommand : ICommand
             Margin = margin,
             BatchSize = batch,
             BadRows = skipBad ? BadRowHandling.Skip : BadRowHandling.Fail,
-            ImagePathColumnName = "ImagePath",
+            InputColumnName = "ImagePath", // decoded and resized by the estimator, in parallel per batch
             Session = session,
         });
         var (width, height) = estimator.ImageSize;
         var data = ml.Data.LoadFromEnumerable(images.Select(i => new ImageRow { ImagePath = i.Path, Label = i.Label }));
-        var loaded = ml.Transforms.LoadImages("Image", null, "ImagePath")
-            .Append(ml.Transforms.ResizeImages("Image", width, height, "Image"))
-            .Fit(data).Transform(data);
-        using var transformer = estimator.Fit(loaded);
-        var view = transformer.Transform(loaded);
+        using var transformer = estimator.Fit(data);
+        var view = transformer.Transform(data);
 
         var columns = transformer.OutputColumnNames.Select(n => view.Schema[n]).ToList();
         var schemaColumns = columns.Concat([view.Schema["ImagePath"], view.Schema["Label"], view.Schema["Position"]]).ToList();

@@ -41,6 +41,15 @@ public sealed class InputNormalization
     /// <summary>Multiplies the [0, 1] pixel.</summary>
     public float Scale { get; }
 
+    /// <summary>Source channel of each network input channel.</summary>
+    public ReadOnlySpan<int> ChannelOrder => _order;
+
+    /// <summary>The subtracted mean: 3 values or a 3 x height x width mean image.</summary>
+    public ReadOnlySpan<float> MeanValues => _mean;
+
+    /// <summary>Per-channel standard deviation.</summary>
+    public ReadOnlySpan<float> StandardDeviation => _std;
+
     /// <summary>Applies the preprocessing to a batch of planar images <c>[batch, 3, h, w]</c>.</summary>
     public void Forward(ReadOnlySpan<float> images, Span<float> output, int batch, int height, int width)
     {

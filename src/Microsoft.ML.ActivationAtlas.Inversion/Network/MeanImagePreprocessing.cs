@@ -16,7 +16,18 @@ public static class MeanImagePreprocessing
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"The preprocessing model '{path}' does not exist.", path);
-        var model = OnnxModelIO.Load(path);
+        return FromModel(OnnxModelIO.Load(path), inputSize, path);
+    }
+
+    /// <summary>Reads a loaded preprocessing model (see <see cref="Load"/>).</summary>
+    /// <param name="model">The preprocessing model.</param>
+    /// <param name="inputSize">The square size the network is run at.</param>
+    /// <param name="description">How to name the model in errors.</param>
+    /// <param name="pixelScale">The value a [0, 1] pixel is multiplied by before the model (255 for 0..255 pixels).</param>
+    public static InputNormalization FromModel(Onnx.Protobuf.ModelProto model, int inputSize, string description = "the preprocessing model", float pixelScale = 255f)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        string path = description;
         var g = model.Graph;
         var ops = g.Node.Select(n => n.OpType).ToArray();
         if (ops is not ["Split", "Concat", "Sub"])
@@ -40,6 +51,6 @@ public static class MeanImagePreprocessing
             map.Forward(mean, resized, 3);
             mean = resized;
         }
-        return new InputNormalization(255f, order, mean);
+        return new InputNormalization(pixelScale, order, mean);
     }
 }

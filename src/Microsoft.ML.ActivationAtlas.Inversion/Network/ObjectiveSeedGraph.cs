@@ -8,7 +8,8 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Network;
 
 /// <summary>
 /// Rewrites a seeded reverse-mode graph so that its seed is computed in the graph from the layer and per-icon
-/// targets: seed = -d(objective)/d(layer), the closed form of <see cref="ActivationObjective.Evaluate"/>, placed at
+/// targets: seed = d(objective)/d(layer) (the ascent convention lucid's ReLU redirection expects; the caller negates
+/// the resulting gradient), the closed form of <see cref="ActivationObjective.Evaluate"/>, placed at
 /// one position. The seed nodes are inserted right after the layer's producer, keeping the graph topologically sorted.
 /// </summary>
 internal static class ObjectiveSeedGraph
@@ -71,7 +72,7 @@ internal static class ObjectiveSeedGraph
             string low = b.Node("Mul", [t, C("floor_n", MathF.Pow(floor, n))]);
             g = b.Node("Where", [b.Node("Greater", [cos, C("floor_gt", floor)]), high, low]);
         }
-        string vec = b.Node("Unsqueeze", [b.Node("Neg", [g]), b.Vector("hw", 2, 3)]);
+        string vec = b.Node("Unsqueeze", [g, b.Vector("hw", 2, 3)]);
         var mask = new float[height * width];
         mask[y * width + x] = 1f;
         string maskName = b.Initializer("position_mask", mask, 1, 1, height, width);

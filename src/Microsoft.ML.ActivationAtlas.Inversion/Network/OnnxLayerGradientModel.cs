@@ -157,10 +157,11 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
     {
         lock (_gate)
         {
-            _vjp ??= OnnxSessionFactory.Create(GradientGraphBuilder.BuildVjp(_cut, new VjpOptions { Of = Layer, WithRespectTo = _input, SeedName = SeedName, GradientName = GradientName }), _options.Session);
+            _vjp ??= OnnxSessionFactory.Create(GradientGraphBuilder.BuildVjp(_cut, VjpSettings()), _options.Session);
             var x = Normalized(images, batch);
             var seed = Buffer(batch, 1);
-            layerSeed[..(batch * LayerSize)].CopyTo(seed);
+            // The graph takes the ascent direction (minus the loss seed), as lucid's ReLU redirection expects.
+            System.Numerics.Tensors.TensorPrimitives.Negate(layerSeed[..(batch * LayerSize)], seed);
             using var xv = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, InputHeight, InputWidth]);
             using var sv = OrtValue.CreateTensorValueFromMemory(seed, [batch, LayerChannels, LayerHeight, LayerWidth]);
             using var ro = new RunOptions();
@@ -182,7 +183,7 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
             string key = ObjectiveSeedGraph.Key(objective, y, x);
             if (!_objectiveSessions.TryGetValue(key, out var session))
             {
-                var vjp = GradientGraphBuilder.BuildVjp(_cut, new VjpOptions { Of = Layer, WithRespectTo = _input, SeedName = SeedName, GradientName = GradientName });
+                var vjp = GradientGraphBuilder.BuildVjp(_cut, VjpSettings());
                 ObjectiveSeedGraph.ReplaceSeed(vjp, Layer, SeedName, objective, y, x, LayerHeight, LayerWidth);
                 _objectiveSessions[key] = session = OnnxSessionFactory.Create(vjp, _options.Session);
             }
@@ -197,6 +198,15 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
             GradientOut(result.ElementAt(1), batch, imageGradient);
         }
     }
+
+    private VjpOptions VjpSettings() => new()
+    {
+        Of = Layer,
+        WithRespectTo = _input,
+        SeedName = SeedName,
+        GradientName = GradientName,
+        ReluRedirection = _options.ReluRedirection,
+    };
 
     private int LayerSize => LayerChannels * LayerHeight * LayerWidth;
 
@@ -217,6 +227,8 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
         if (g.Length != n)
             throw new InvalidOperationException($"The gradient graph returned {g.Length} values; expected {n}.");
         _options.Normalization.Adjoint(g, imageGradient, batch, InputHeight, InputWidth);
+        // Back from the ascent convention of the graph to the gradient of the loss.
+        System.Numerics.Tensors.TensorPrimitives.Negate(imageGradient[..n], imageGradient[..n]);
     }
 
     private static void CopyOut(OrtValue value, Span<float> destination, int expected, string what)

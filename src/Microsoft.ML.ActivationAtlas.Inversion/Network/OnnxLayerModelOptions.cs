@@ -17,6 +17,13 @@ public sealed class OnnxLayerModelOptions
     /// <summary>ONNX Runtime session settings; null for CPU defaults.</summary>
     public OnnxSessionOptions? Session { get; set; }
 
+    /// <summary>
+    /// lucid's ReLU gradient redirection in the gradient graph (see <c>VjpOptions.ReluRedirection</c>): where no
+    /// gradient passes a ReLU for an icon, pass it anyway, so that a channel that is off for a grey image can still be
+    /// switched on. Useful for single channels and neurons (default false, the exact gradient).
+    /// </summary>
+    public bool ReluRedirection { get; set; }
+
     /// <summary>The largest batch per run (default 64).</summary>
     public int MaxBatchSize { get; set; } = 64;
 }

@@ -19,6 +19,8 @@ internal sealed class ActivationCursor : DataViewRowCursor
     private readonly int _batchSize;
     private readonly float[] _batch;
     private readonly long[] _sourceRows;
+    private readonly string?[] _slotPaths;
+    private readonly string?[] _slotProblems;
     private readonly int _rowsPerImage;
 
     // Output rows of the current batch.
@@ -60,8 +62,10 @@ internal sealed class ActivationCursor : DataViewRowCursor
                 _buffers[i] = ColumnBuffer.Create(_source, source.Schema[i], _batchSize);
         if (readImages)
             _reader = new ImageSlotReader(t, _source, imagePassedThrough: _active[imageColumn.Index]);
-        _batch = _compute ? new float[_batchSize * _engine.Converter.Length] : new float[_engine.Converter.Length];
+        _batch = _compute || _reader is { IsPathInput: true } ? new float[_batchSize * _engine.Converter.Length] : new float[_engine.Converter.Length];
         _sourceRows = new long[_batchSize];
+        _slotPaths = new string?[_batchSize];
+        _slotProblems = new string?[_batchSize];
         int maxRows = _batchSize * _rowsPerImage;
         _rowSlot = new int[maxRows];
         _rowY = new int[maxRows];
@@ -146,14 +150,18 @@ internal sealed class ActivationCursor : DataViewRowCursor
                 break;
             }
             long row = _source.Position;
-            if (_reader is not null)
+            if (_reader is { IsPathInput: true })
+            {
+                _slotPaths[filled] = _reader.CurrentPath();
+            }
+            else if (_reader is not null)
             {
                 var slot = _compute ? _batch.AsSpan(filled * length, length) : _batch.AsSpan(0, length);
                 string? problem = _reader.Read(slot, out var error);
                 if (problem is not null)
                 {
                     if (_t.Settings.BadRows == BadRowHandling.Fail)
-                        throw _reader.Failure(row, problem, error);
+                        throw _reader.Failure(row, problem, error, _reader.CurrentPath());
                     _t.RecordSkip(row, _reader.CurrentPath(), problem);
                     continue;
                 }
@@ -163,6 +171,9 @@ internal sealed class ActivationCursor : DataViewRowCursor
             _sourceRows[filled] = row;
             filled++;
         }
+
+        if (_reader is { IsPathInput: true } && filled > 0)
+            filled = DecodeFiles(filled);
 
         _rowCount = filled * _rowsPerImage;
         _current = -1;
@@ -187,6 +198,34 @@ internal sealed class ActivationCursor : DataViewRowCursor
             for (int r = 0; r < _rowCount; r++)
                 sampler.Gather(data, c, layer.Height, layer.Width, _rowSlot[r], _rowY[r], _rowX[r], _values[l].AsSpan(r * c, c));
         }
+    }
+
+    // Decodes the batch's image files in parallel, then drops (Skip) or reports (Fail) the bad ones in row order.
+    private int DecodeFiles(int filled)
+    {
+        int length = _engine.Converter.Length;
+        var reader = _reader!;
+        Parallel.For(0, filled, s => _slotProblems[s] = reader.Decode(_slotPaths[s]!, _batch.AsSpan(s * length, length)));
+        int kept = 0;
+        for (int s = 0; s < filled; s++)
+        {
+            if (_slotProblems[s] is { } problem)
+            {
+                if (_t.Settings.BadRows == BadRowHandling.Fail)
+                    throw reader.Failure(_sourceRows[s], problem, null, _slotPaths[s]);
+                _t.RecordSkip(_sourceRows[s], _slotPaths[s], problem);
+                continue;
+            }
+            if (kept != s)
+            {
+                _batch.AsSpan(s * length, length).CopyTo(_batch.AsSpan(kept * length, length));
+                _sourceRows[kept] = _sourceRows[s];
+                foreach (var b in _buffers)
+                    b?.Move(s, kept);
+            }
+            kept++;
+        }
+        return kept;
     }
 
     protected override void Dispose(bool disposing)

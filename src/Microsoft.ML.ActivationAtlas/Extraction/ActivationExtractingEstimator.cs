@@ -30,7 +30,11 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         /// </summary>
         public string[]? OutputColumnNames { get; set; }
 
-        /// <summary>The input column: an image (from <c>LoadImages</c>/<c>ResizeImages</c>, sized as the network expects) or a float vector of planar RGB pixel values 0..255 [3, H, W]. Default <c>Image</c>.</summary>
+        /// <summary>
+        /// The input column. Default <c>Image</c>. One of: image file paths (text; decoded, center-cropped and resized
+        /// here with SkiaSharp, in parallel per batch: the fastest route); an image (from <c>LoadImages</c>/<c>ResizeImages</c>,
+        /// sized as the network expects); or a float vector of planar RGB pixel values 0..255 [3, H, W].
+        /// </summary>
         public string InputColumnName { get; set; } = "Image";
 
         /// <summary>The output column holding the position [y, x] of each row on the first layer's grid ([-1, -1] for <see cref="ActivationSampling.SpatialMean"/>). Default <c>Position</c>.</summary>

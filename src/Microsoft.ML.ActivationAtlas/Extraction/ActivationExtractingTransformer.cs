@@ -202,12 +202,14 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
                 if (image.Height > 0 && image.Width > 0 && (image.Height != Engine.Converter.Height || image.Width != Engine.Converter.Width))
                     throw new ArgumentException($"Input column '{col.Name}' holds {image.Width}x{image.Height} images but the network takes {Engine.Converter.Width}x{Engine.Converter.Height}; add mlContext.Transforms.ResizeImages(\"{col.Name}\", {Engine.Converter.Width}, {Engine.Converter.Height}) before it.");
                 break;
+            case TextDataViewType:
+                break;
             case VectorDataViewType { ItemType: var item } v when item == NumberDataViewType.Single:
                 if (v.Size != 0 && v.Size != PixelCount)
                     throw new ArgumentException($"Input column '{col.Name}' holds {v.Size} floats but the network takes 3x{Engine.Converter.Height}x{Engine.Converter.Width} = {PixelCount} planar RGB pixel values.");
                 break;
             default:
-                throw new ArgumentException($"Input column '{col.Name}' is {col.Type}; expected an image (LoadImages/ResizeImages) or a float vector of {PixelCount} planar RGB pixel values.");
+                throw new ArgumentException($"Input column '{col.Name}' is {col.Type}; expected image file paths (text), an image (LoadImages/ResizeImages) or a float vector of {PixelCount} planar RGB pixel values.");
         }
         PathColumn(schema);
     }

@@ -123,7 +123,7 @@ internal sealed class ActivationRowMapper : IRowToRowMapper
             EnsurePosition();
             string? problem = _reader!.Read(_pixels, out var error);
             if (problem is not null)
-                throw _reader.Failure(row, problem, error);
+                throw _reader.Failure(row, problem, error, _reader.CurrentPath());
             var engine = _t.Engine;
             using var outputs = engine.Run(_pixels, 1);
             for (int l = 0; l < engine.Layers.Length; l++)

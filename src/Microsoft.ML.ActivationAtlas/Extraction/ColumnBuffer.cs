@@ -12,6 +12,9 @@ internal abstract class ColumnBuffer
 
     public abstract Delegate Getter(Func<int> currentSlot);
 
+    /// <summary>Moves a slot's value to an earlier slot (when the batch is compacted after skipped rows).</summary>
+    public abstract void Move(int from, int to);
+
     public static ColumnBuffer Create(DataViewRow source, DataViewSchema.Column column, int capacity)
     {
         var raw = column.Type.RawType;
@@ -37,6 +40,8 @@ internal abstract class ColumnBuffer
         }
 
         public override Delegate Getter(Func<int> currentSlot) => (ValueGetter<T>)((ref T dst) => dst = _values[currentSlot()]);
+
+        public override void Move(int from, int to) => _values[to] = _values[from];
     }
 
     private sealed class VectorBuffer<T>(DataViewRow source, DataViewSchema.Column column, int capacity) : ColumnBuffer
@@ -53,6 +58,8 @@ internal abstract class ColumnBuffer
 
         public override Delegate Getter(Func<int> currentSlot) =>
             (ValueGetter<VBuffer<T>>)((ref VBuffer<T> dst) => _values[currentSlot()].CopyTo(ref dst));
+
+        public override void Move(int from, int to) => (_values[to], _values[from]) = (_values[from], _values[to]);
     }
 
     private sealed class TextBuffer(DataViewRow source, DataViewSchema.Column column, int capacity) : ColumnBuffer
@@ -69,5 +76,7 @@ internal abstract class ColumnBuffer
 
         public override Delegate Getter(Func<int> currentSlot) =>
             (ValueGetter<ReadOnlyMemory<char>>)((ref ReadOnlyMemory<char> dst) => dst = _values[currentSlot()]);
+
+        public override void Move(int from, int to) => _values[to] = _values[from];
     }
 }

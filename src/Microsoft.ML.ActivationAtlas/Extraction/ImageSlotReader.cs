@@ -10,6 +10,7 @@ internal sealed class ImageSlotReader
     private readonly ValueGetter<MLImage>? _image;
     private readonly ValueGetter<VBuffer<float>>? _pixels;
     private readonly ValueGetter<ReadOnlyMemory<char>>? _path;
+    private readonly bool _pathInput;
     private readonly bool _disposeImages;
     private VBuffer<float> _pixelBuffer;
 
@@ -20,9 +21,11 @@ internal sealed class ImageSlotReader
         ColumnName = col.Name;
         if (col.Type is ImageDataViewType)
             _image = row.GetGetter<MLImage>(col);
+        else if (col.Type is TextDataViewType)
+            _pathInput = true;
         else
             _pixels = row.GetGetter<VBuffer<float>>(col);
-        var pathCol = t.PathColumn(row.Schema);
+        var pathCol = _pathInput ? col : t.PathColumn(row.Schema);
         if (pathCol is { } p)
             _path = row.GetGetter<ReadOnlyMemory<char>>(p);
         _disposeImages = !imagePassedThrough;
@@ -30,11 +33,28 @@ internal sealed class ImageSlotReader
 
     public string ColumnName { get; }
 
+    /// <summary>Whether the input column holds image file paths (decoded here, possibly in parallel via <see cref="Decode"/>).</summary>
+    public bool IsPathInput => _pathInput;
+
+    /// <summary>Decodes an image file into a slot (thread-safe); returns null or why it could not.</summary>
+    public string? Decode(string path, Span<float> slot)
+    {
+        try
+        {
+            return ImageFileDecoder.Decode(path, _converter, slot);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return $"image file '{path}' could not be read: {e.Message}";
+        }
+    }
+
     /// <summary>The input columns this reader needs active.</summary>
     public static IEnumerable<DataViewSchema.Column> Dependencies(ActivationExtractingTransformer t, DataViewSchema schema)
     {
-        yield return t.InputColumn(schema);
-        if (t.PathColumn(schema) is { } p)
+        var input = t.InputColumn(schema);
+        yield return input;
+        if (input.Type is not TextDataViewType && t.PathColumn(schema) is { } p)
             yield return p;
     }
 
@@ -42,6 +62,8 @@ internal sealed class ImageSlotReader
     public string? Read(Span<float> slot, out Exception? error)
     {
         error = null;
+        if (_pathInput)
+            return Decode(CurrentPath()!, slot);
         try
         {
             if (_image is not null)
@@ -84,9 +106,8 @@ internal sealed class ImageSlotReader
         return v.ToString();
     }
 
-    public Exception Failure(long row, string reason, Exception? inner)
+    public Exception Failure(long row, string reason, Exception? inner, string? path)
     {
-        string? path = CurrentPath();
         string where = path is null ? $"Row {row} of column '{ColumnName}'" : $"Row {row} (image '{path}') of column '{ColumnName}'";
         return new InvalidOperationException($"{where}: {reason}. Set BadRows = Skip to leave such rows out.", inner);
     }

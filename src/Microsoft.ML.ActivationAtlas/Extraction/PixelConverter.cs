@@ -40,7 +40,14 @@ internal sealed class PixelConverter
             case MLPixelFormat.Rgba32: r = 0; g = 1; b = 2; break;
             default: return $"the image has pixel format {image.PixelFormat}; only 32-bit BGRA/RGBA images are supported";
         }
-        ReadOnlySpan<byte> px = image.Pixels;
+        return FromPixels(image.Pixels, r, g, b, dst);
+    }
+
+    /// <summary>Fills <paramref name="dst"/> from 32-bit BGRA pixels of an image of the network's size.</summary>
+    public string? FromBgra(ReadOnlySpan<byte> px, Span<float> dst) => FromPixels(px, 2, 1, 0, dst);
+
+    private string? FromPixels(ReadOnlySpan<byte> px, int r, int g, int b, Span<float> dst)
+    {
         int hw = Height * Width;
         if (px.Length < 4 * hw)
             return $"the image has {px.Length} pixel bytes, fewer than {4 * hw}";

@@ -83,11 +83,33 @@ public sealed class AtlasIcons
         return icons;
     }
 
-    /// <summary>Decodes an image file and encodes it as a square PNG of <paramref name="pixels"/> a side.</summary>
+    /// <summary>Decodes an image file and encodes it as a square PNG of <paramref name="pixels"/> a side (centre-cropped to a square).</summary>
     internal static byte[] Thumbnail(string path, int pixels)
     {
         using var bmp = Decode(path);
-        using var scaled = bmp.Resize(new SKImageInfo(pixels, pixels), SKFilterQuality.Medium)
+        int side = Math.Min(bmp.Width, bmp.Height);
+        using var square = new SKBitmap(new SKImageInfo(pixels, pixels, SKColorType.Rgba8888, SKAlphaType.Premul));
+        using (var canvas = new SKCanvas(square))
+        using (var paint = new SKPaint { FilterQuality = SKFilterQuality.Medium })
+        {
+            var src = SKRect.Create((bmp.Width - side) / 2f, (bmp.Height - side) / 2f, side, side);
+            canvas.DrawBitmap(bmp, src, SKRect.Create(0, 0, pixels, pixels), paint);
+        }
+        return Encode(square);
+    }
+
+    /// <summary>
+    /// Decodes an image file and encodes it as a PNG that fits in <paramref name="pixels"/> a side, keeping its aspect
+    /// ratio and never enlarging it (the viewer scales small images up itself).
+    /// </summary>
+    internal static byte[] Preview(string path, int pixels)
+    {
+        using var bmp = Decode(path);
+        float scale = Math.Min(1f, pixels / (float)Math.Max(bmp.Width, bmp.Height));
+        if (scale >= 1f)
+            return Encode(bmp);
+        int w = Math.Max(1, (int)Math.Round(bmp.Width * scale)), h = Math.Max(1, (int)Math.Round(bmp.Height * scale));
+        using var scaled = bmp.Resize(new SKImageInfo(w, h), SKFilterQuality.Medium)
             ?? throw new InvalidDataException($"Cannot resize the image '{path}'.");
         return Encode(scaled);
     }

@@ -14,6 +14,9 @@ public sealed class AtlasViewerOptions
     /// <summary>The layer, named on the page. Default "unknown layer".</summary>
     public string LayerName { get; set; } = "unknown layer";
 
+    /// <summary>What the cells' per-class values are, shown in the viewer's table and per-class view. Default "Attribution".</summary>
+    public string ClassValueName { get; set; } = "Attribution";
+
     /// <summary>Icon side in pixels in the viewer's sprite sheets. Default 64.</summary>
     public int IconPixels { get; set; } = 64;
 
@@ -23,7 +26,7 @@ public sealed class AtlasViewerOptions
     /// </summary>
     public Func<int, string>? ImagePathOfRow { get; set; }
 
-    /// <summary>Side in pixels of the example image thumbnails. Default 96.</summary>
+    /// <summary>Largest side in pixels of the example image previews (smaller images are kept as they are). Default 96.</summary>
     public int ExamplePixels { get; set; } = 96;
 
     /// <summary>Heat-map overlays the viewer can switch on (concept histograms and their differences).</summary>

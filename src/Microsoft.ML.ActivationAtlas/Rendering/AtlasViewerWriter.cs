@@ -50,7 +50,7 @@ public static class AtlasViewerWriter
             foreach (int row in atlas.Levels.SelectMany(l => l.Cells).SelectMany(c => c.ExampleRows).Distinct())
             {
                 string path = pathOf(row);
-                File.WriteAllBytes(Path.Combine(directory, "examples", row.ToString(CultureInfo.InvariantCulture) + ".png"), AtlasIcons.Thumbnail(path, options.ExamplePixels));
+                File.WriteAllBytes(Path.Combine(directory, "examples", row.ToString(CultureInfo.InvariantCulture) + ".png"), AtlasIcons.Preview(path, options.ExamplePixels));
                 exampleNames[row] = Path.GetFileName(Path.GetDirectoryName(path)) + "/" + Path.GetFileName(path);
             }
         }
@@ -88,6 +88,7 @@ public static class AtlasViewerWriter
             title = options.Title,
             model = options.ModelName,
             layer = options.LayerName,
+            valueName = options.ClassValueName,
             rows = atlas.RowCount,
             classes = atlas.ClassNames,
             classScript = "classes/c{index}.js",

@@ -68,6 +68,8 @@ class OnnxTorch:
                 y = a.get("alpha", 1.0) * (A @ B)
                 if len(ins) > 2 and ins[2] is not None:
                     y = y + a.get("beta", 1.0) * ins[2]
+            elif op == "BatchNormalization":
+                y = F.batch_norm(ins[0], ins[3], ins[4], ins[1], ins[2], False, 0.0, a.get("epsilon", 1e-5))
             elif op == "Add":
                 y = ins[0] + ins[1]
             elif op == "Mul":

@@ -84,8 +84,10 @@ public sealed class ExtractionErrorTests
         var e = Assert.Throws<ArgumentException>(() => ml.Transforms.ExtractActivations("A", PretrainedModels.ResNet18, Relu).Fit(small));
         Assert.Contains("32x32", e.Message);
         Assert.Contains("ResizeImages", e.Message);
-        var e2 = Assert.Throws<ArgumentException>(() => ml.Transforms.ExtractActivations("A", PretrainedModels.ResNet18, Relu, inputColumnName: "Label").Fit(data));
-        Assert.Contains("'Label'", e2.Message);
+        var keyed = ml.Transforms.Conversion.MapValueToKey("LabelKey", "Label").Fit(data).Transform(data);
+        var e2 = Assert.Throws<ArgumentException>(() => ml.Transforms.ExtractActivations("A", PretrainedModels.ResNet18, Relu, inputColumnName: "LabelKey").Fit(keyed));
+        Assert.Contains("'LabelKey'", e2.Message);
+        Assert.Contains("image file paths", e2.Message);
         var e3 = Assert.Throws<ArgumentException>(() => ml.Transforms.ExtractActivations("A", PretrainedModels.ResNet18, Relu, inputColumnName: "Nope").Fit(data));
         Assert.Contains("'Nope'", e3.Message);
     }

@@ -30,6 +30,8 @@
     return { size: l.size, iconPx: l.iconPx, sheetCols: l.sheetCols, perSheet: l.perSheet, cells, byKey, densityRef: maxCount, sheets };
   });
 
+  const valueName = (n => n.charAt(0).toUpperCase() + n.slice(1))(A.valueName || 'Attribution');
+  $('value-name').textContent = valueName;
   const fmtCount = n => n.toLocaleString('en-US');
   const fmtValue = v => {
     if (v === null || v === undefined || Number.isNaN(v)) return '–';
@@ -159,7 +161,7 @@
     const cv = $('cell-class-value');
     const values = state.classIndex !== null ? state.classValues[state.classIndex] : null;
     cv.hidden = !values;
-    if (values) cv.textContent = 'Attribution to “' + A.classes[state.classIndex] + '”: ' + fmtValue(values.levels[cell.level][cell.index]);
+    if (values) cv.textContent = valueName + ' to “' + A.classes[state.classIndex] + '”: ' + fmtValue(values.levels[cell.level][cell.index]);
     const ch = $('cell-histogram');
     const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
     ch.hidden = !hist;

@@ -1,0 +1,28 @@
+using Microsoft.ML.ActivationAtlas.Common;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.ActivationAtlas.Cli.Building;
+
+/// <summary>Row-major float matrices as data-view columns and back.</summary>
+internal static class Matrices
+{
+    /// <summary>A view with one float-vector column per matrix (all with the same number of rows).</summary>
+    public static IDataView View(int rows, params (string Name, float[] Data, int Columns)[] columns)
+    {
+        var b = new InMemoryDataView.Builder(rows);
+        foreach (var (name, data, cols) in columns)
+        {
+            if (data.Length != rows * cols)
+                throw new ArgumentException($"Matrix '{name}' holds {data.Length} values, not {rows} x {cols}.");
+            var d = data;
+            int c = cols;
+            b.Add(name, new VectorDataViewType(NumberDataViewType.Single, cols),
+                (int r, ref VBuffer<float> v) => InMemoryDataView.Fill(ref v, d.AsSpan(r * c, c)));
+        }
+        return b.Build();
+    }
+
+    /// <summary>Reads a float-vector column into a row-major matrix.</summary>
+    public static float[] Read(IDataView data, string column, out int rows, out int columns, CancellationToken cancellationToken = default)
+        => SchemaShapes.ReadFloatMatrix(data, data.Schema[column], out rows, out columns, cancellationToken);
+}

@@ -1,0 +1,99 @@
+using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Gradients;
+using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Microsoft.ML.ActivationAtlas.Attribution;
+
+/// <summary>
+/// Runs the attribution (tangent) graph of a classifier in batches: images and one position per image in,
+/// h . d(logit_k)/d(h) for every class out.
+/// </summary>
+internal sealed class AttributionEngine : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly InferenceSession? _preSession;
+    private readonly string _inputName;
+    private readonly string? _preInputName;
+    private readonly string? _preOutputName;
+
+    public AttributionEngine(ActivationModel model, string layer, string? logits, OnnxSessionOptions sessionOptions)
+    {
+        var net = model.Network;
+        var pre = model.PreprocessingModel;
+        string netInput = OnnxGraphSurgery.RealInputs(net.Graph).Single();
+        var fed = pre ?? net;
+        _inputName = OnnxGraphSurgery.RealInputs(fed.Graph).Single();
+        if (!model.Preprocessing.Planar)
+            throw new NotSupportedException($"Attribution needs a planar [N, 3, H, W] image input; {model.Description} takes interleaved pixels.");
+        var declared = OnnxValueInfo.Dims(fed.Graph.Input.First(i => i.Name == _inputName));
+        if (declared is null || declared.Length != 4 || declared[2] <= 0 || declared[3] <= 0)
+            throw new ArgumentException($"Input '{_inputName}' of {model.Description} must be a 4-D image tensor with a fixed size.");
+        Converter = new PixelConverter(model.Preprocessing, (int)declared[2], (int)declared[3]);
+
+        var probe = OnnxLayers.Probe(net, new Dictionary<string, long[]> { [netInput] = [1, 3, declared[2], declared[3]] });
+        Layer = OnnxLayers.Resolve(probe, layer);
+        string logitsName = logits ?? net.Graph.Output[0].Name;
+        var logitsInfo = probe.FirstOrDefault(t => t.Name == logitsName)
+            ?? throw new ArgumentException($"The logits tensor '{logitsName}' is not a tensor of {model.Description}.");
+        if (logitsInfo.Shape.Length != 2)
+            throw new ArgumentException($"The logits tensor '{logitsName}' of {model.Description} is [{string.Join(", ", logitsInfo.Shape)}]; a classifier's logits are [N, K]. Attach a classifier head first (ClassifierHead.Attach).");
+        LogitsName = logitsName;
+        ClassCount = (int)logitsInfo.Shape[1];
+
+        var graph = AttributionGraph.Build(OnnxGraphSurgery.MakeBatchDynamic(net), Layer.Name, logitsName);
+        if (pre is not null)
+        {
+            _preSession = OnnxSessionFactory.Create(OnnxGraphSurgery.MakeBatchDynamic(pre), sessionOptions);
+            _preInputName = _inputName;
+            _preOutputName = pre.Graph.Output[0].Name;
+            _inputName = netInput;
+        }
+        _session = OnnxSessionFactory.Create(graph, sessionOptions);
+    }
+
+    public PixelConverter Converter { get; }
+
+    public OnnxLayerInfo Layer { get; }
+
+    public string LogitsName { get; }
+
+    public int ClassCount { get; }
+
+    /// <summary>
+    /// Attributions of <paramref name="count"/> images of <paramref name="pixels"/> (one slot of
+    /// <see cref="PixelConverter.Length"/> each) at positions (y, x) into <paramref name="result"/> ([count, K]).
+    /// </summary>
+    public void Run(float[] pixels, ReadOnlySpan<int> positions, int count, Span<float> result)
+    {
+        int h = Layer.Height, w = Layer.Width;
+        var mask = new float[count * h * w];
+        for (int n = 0; n < count; n++)
+        {
+            int y = positions[2 * n], x = positions[2 * n + 1];
+            if (y < 0 || y >= h || x < 0 || x >= w)
+                throw new ArgumentOutOfRangeException(nameof(positions), $"Position ({y}, {x}) is outside the {h}x{w} grid of layer '{Layer.Name}'.");
+            mask[(n * h + y) * w + x] = 1f;
+        }
+        using var runOptions = new RunOptions();
+        using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+            new Memory<float>(pixels, 0, count * Converter.Length), [count, 3, Converter.Height, Converter.Width]);
+        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [count, 1, h, w]);
+        string[] outputs = [AttributionGraph.AttributionName];
+        if (_preSession is null)
+        {
+            using var r = _session.Run(runOptions, [_inputName, AttributionGraph.MaskName], [input, maskValue], outputs);
+            r[0].GetTensorDataAsSpan<float>().CopyTo(result);
+            return;
+        }
+        using var pre = _preSession.Run(runOptions, [_preInputName!], [input], [_preOutputName!]);
+        using var r2 = _session.Run(runOptions, [_inputName, AttributionGraph.MaskName], [pre[0], maskValue], outputs);
+        r2[0].GetTensorDataAsSpan<float>().CopyTo(result);
+    }
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _preSession?.Dispose();
+    }
+}

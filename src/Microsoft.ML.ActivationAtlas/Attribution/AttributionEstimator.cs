@@ -1,0 +1,86 @@
+using Microsoft.ML.ActivationAtlas.Common;
+using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.ActivationAtlas.Attribution;
+
+/// <summary>
+/// Adds, for each row of activation extraction (image, position), the attribution of every class logit to the
+/// activation vector h at that position: h . d(logit_k)/d(h), computed by the forward-mode (tangent) graph of
+/// "layer -> logits" in batches. Nothing is learned; fitting checks the schema and compiles the graph.
+/// Created by <see cref="AttributionCatalog.ComputeAttribution(TransformsCatalog, AttributionEstimator.Options)"/>.
+/// </summary>
+public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
+{
+    private readonly MLContext _mlContext;
+    private readonly Options _options;
+
+    /// <summary>Settings of the attribution. Defaults are documented on each member.</summary>
+    public sealed class Options
+    {
+        /// <summary>The classifier network (required), e.g. one built with <c>ClassifierHead.Attach</c>.</summary>
+        public ActivationModel? Model { get; set; }
+
+        /// <summary>The layer whose activation vectors are attributed (required): tensor or friendly name, 4-D.</summary>
+        public string Layer { get; set; } = "";
+
+        /// <summary>The logits tensor [N, K]. Default: null, the network's first output.</summary>
+        public string? LogitsTensorName { get; set; }
+
+        /// <summary>The output column (a vector of K floats, slot names = class names). Default <c>Attribution</c>.</summary>
+        public string OutputColumnName { get; set; } = "Attribution";
+
+        /// <summary>The image column (an image sized as the network expects, or planar RGB float pixels 0..255). Default <c>Image</c>.</summary>
+        public string InputColumnName { get; set; } = "Image";
+
+        /// <summary>The position column [y, x] (int vector of 2) written by activation extraction. Default <c>Position</c>.</summary>
+        public string PositionColumnName { get; set; } = "Position";
+
+        /// <summary>Class names; null (default) reads <see cref="LabelsPath"/>, else the model's metadata, else <c>class_i</c>.</summary>
+        public string[]? ClassNames { get; set; }
+
+        /// <summary>A text file with one class name per line. Default null.</summary>
+        public string? LabelsPath { get; set; }
+
+        /// <summary>Rows per ONNX Runtime call. Default 32.</summary>
+        public int BatchSize { get; set; } = 32;
+
+        /// <summary>Where ONNX Runtime runs (CPU by default; CUDA with fallback), threads and spinning.</summary>
+        public OnnxSessionOptions Session { get; set; } = new();
+    }
+
+    internal AttributionEstimator(MLContext mlContext, Options options)
+    {
+        _mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        if (options.Model is null)
+            throw new ArgumentException("Options.Model is required: the classifier network.", nameof(options));
+        if (string.IsNullOrWhiteSpace(options.Layer))
+            throw new ArgumentException("Options.Layer is required: the layer whose activations are attributed.", nameof(options));
+        if (options.BatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), $"Options.BatchSize is {options.BatchSize}; it must be at least 1.");
+    }
+
+    /// <summary>Checks the input columns and compiles the attribution graph.</summary>
+    /// <param name="input">The data (only its schema is read).</param>
+    public AttributionTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        _ = GetOutputSchema(SchemaShapes.FromSchema(input.Schema));
+        var t = new AttributionTransformer(_mlContext, _options);
+        _ = t.GetOutputSchema(input.Schema);
+        return t;
+    }
+
+    /// <summary>The input schema with the attribution column.</summary>
+    /// <param name="inputSchema">The input schema shape.</param>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        if (!inputSchema.Any(c => c.Name == _options.InputColumnName))
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The image column '{_options.InputColumnName}' is missing.");
+        if (!inputSchema.Any(c => c.Name == _options.PositionColumnName))
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The position column '{_options.PositionColumnName}' is missing; it comes from ExtractActivations.");
+        return SchemaShapes.Append(inputSchema, (_options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single)));
+    }
+}

@@ -1,0 +1,88 @@
+using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
+using Microsoft.ML.Data;
+using Microsoft.ML.Trainers;
+
+namespace Microsoft.ML.ActivationAtlas.Attribution;
+
+/// <summary>
+/// Turns a featurizer network (e.g. the built-in ResNet18, which ends in pooled features) into a classifier by
+/// appending a linear head: global average pooling of a feature tensor, a Gemm with the class weights, and a
+/// Softmax; the class names go into the model's metadata (<see cref="ClassNames.MetadataKey"/>). The result is a
+/// network that extraction, attribution and inversion all accept.
+/// </summary>
+public static class ClassifierHead
+{
+    /// <summary>Default name of the added logits output [N, K].</summary>
+    public const string LogitsName = "logits";
+
+    /// <summary>Default name of the added probabilities output [N, K] (softmax of the logits).</summary>
+    public const string ProbabilitiesName = "probabilities";
+
+    /// <summary>
+    /// Appends logits = W . pool(features) + b and probabilities = softmax(logits). The new outputs come first
+    /// (logits is output 0); the network's own outputs are kept after them.
+    /// </summary>
+    /// <param name="network">The featurizer; not modified.</param>
+    /// <param name="featureTensor">The [N, C, H, W] (or [N, C]) feature tensor the head reads.</param>
+    /// <param name="weights">Row-major [K, C] class weights.</param>
+    /// <param name="biases">K biases.</param>
+    /// <param name="classNames">K class names.</param>
+    public static ModelProto Attach(ModelProto network, string featureTensor, float[] weights, float[] biases, IReadOnlyList<string> classNames)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(biases);
+        ArgumentNullException.ThrowIfNull(classNames);
+        int k = biases.Length;
+        if (k == 0 || classNames.Count != k)
+            throw new ArgumentException($"{k} biases and {classNames.Count} class names: one of each per class is needed.");
+        if (weights.Length % k != 0)
+            throw new ArgumentException($"{weights.Length} weights do not form a [{k}, C] matrix.");
+        int c = weights.Length / k;
+        var model = network.Clone();
+        var graph = model.Graph;
+        if (!graph.Node.Any(n => n.Output.Contains(featureTensor)) && !graph.Input.Any(i => i.Name == featureTensor))
+            throw new ArgumentException($"The feature tensor '{featureTensor}' is not a tensor of the network.");
+        foreach (var name in new[] { LogitsName, ProbabilitiesName })
+            if (graph.Node.Any(n => n.Output.Contains(name)))
+                throw new ArgumentException($"The network already has a tensor named '{name}'.");
+
+        var b = new OnnxGraphBuilder(graph);
+        string pooled = featureTensor;
+        string flat = b.Node("Flatten", [b.Node("GlobalAveragePool", [pooled])], OnnxAttributes.Int("axis", 1));
+        string w = b.Initializer("head_weights", weights, k, c);
+        string bias = b.Initializer("head_biases", biases, k);
+        b.NodeWithOutputs("Gemm", [flat, w, bias], [LogitsName], OnnxAttributes.Int("transB", 1));
+        b.NodeWithOutputs("Softmax", [LogitsName], [ProbabilitiesName], OnnxAttributes.Int("axis", 1));
+        var outputs = graph.Output.ToList();
+        graph.Output.Clear();
+        graph.Output.Add(OnnxValueInfo.Float(LogitsName, null, k));
+        graph.Output.Add(OnnxValueInfo.Float(ProbabilitiesName, null, k));
+        graph.Output.AddRange(outputs);
+        ClassNames.Write(model, classNames);
+        return model;
+    }
+
+    /// <summary>
+    /// Appends the head of a trained ML.NET maximum-entropy (multinomial logistic regression) classifier, e.g.
+    /// from <c>mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy()</c>, trained on the (pooled)
+    /// activations of <paramref name="featureTensor"/>; its probabilities then equal ML.NET's scores.
+    /// </summary>
+    /// <param name="network">The featurizer; not modified.</param>
+    /// <param name="featureTensor">The feature tensor the classifier was trained on (spatially averaged).</param>
+    /// <param name="classifier">The trained model parameters.</param>
+    /// <param name="classNames">The class names in the classifier's class order (the label keys' order).</param>
+    public static ModelProto Attach(ModelProto network, string featureTensor, MaximumEntropyModelParameters classifier, IReadOnlyList<string> classNames)
+    {
+        ArgumentNullException.ThrowIfNull(classifier);
+        VBuffer<float>[] rows = [];
+        classifier.GetWeights(ref rows, out int k);
+        var biases = classifier.GetBiases().ToArray();
+        int c = rows[0].Length;
+        var weights = new float[k * c];
+        for (int i = 0; i < k; i++)
+            rows[i].DenseValues().ToArray().CopyTo(weights, i * c);
+        return Attach(network, featureTensor, weights, biases, classNames);
+    }
+}

@@ -1,0 +1,174 @@
+using Microsoft.ML.ActivationAtlas.Common;
+using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
+using Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
+using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+
+namespace Microsoft.ML.ActivationAtlas.Inversion;
+
+/// <summary>
+/// Feature inversion as an ML.NET stage: turns a column of direction vectors (e.g. the averaged activations of atlas
+/// cells) into icons, images optimised so that the network's activation at the layer points along each direction,
+/// plus each icon's fidelity (cosine between the icon's activation and its direction). Fitting computes the
+/// optional whitening from an activation column.
+/// </summary>
+public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTransformer>
+{
+    /// <summary>Settings of <see cref="FeatureInversionEstimator"/>. The defaults follow the activation atlas article.</summary>
+    public sealed class Options
+    {
+        /// <summary>The network (required), e.g. <see cref="PretrainedModels.ResNet18"/>.</summary>
+        public ActivationModel? Model { get; set; }
+
+        /// <summary>The layer: a tensor name or friendly layer name (required), e.g. <c>ReLU393_Output_0</c>.</summary>
+        public string Layer { get; set; } = "";
+
+        /// <summary>The icon column written (an <c>MLImage</c>). Default <c>Icon</c>.</summary>
+        public string OutputColumnName { get; set; } = "Icon";
+
+        /// <summary>The direction column read (float vector, one value per layer channel). Default <c>Direction</c>.</summary>
+        public string InputColumnName { get; set; } = "Direction";
+
+        /// <summary>The fidelity column written (Single), or null for none. Default <c>IconFidelity</c>.</summary>
+        public string? FidelityColumnName { get; set; } = "IconFidelity";
+
+        /// <summary>Icon side in pixels. Default 80.</summary>
+        public int Size { get; set; } = 80;
+
+        /// <summary>
+        /// The square size the network is run at; null runs it at <see cref="Size"/> (lucid's way: a convolutional
+        /// layer takes any size). Default null.
+        /// </summary>
+        public int? NetworkInputSize { get; set; }
+
+        /// <summary>Adam steps per attempt. Default 512.</summary>
+        public int Steps { get; set; } = 512;
+
+        /// <summary>Attempts per icon; the best by clean objective is kept. Default 2.</summary>
+        public int Attempts { get; set; } = 2;
+
+        /// <summary>Icons optimised per network batch. Default 16.</summary>
+        public int BatchSize { get; set; } = 16;
+
+        /// <summary>Random seed (icons are reproducible per seed on the CPU). Default 0.</summary>
+        public int Seed { get; set; }
+
+        /// <summary>Adam learning rate. Default 0.05.</summary>
+        public double LearningRate { get; set; } = 0.05;
+
+        /// <summary>Image basis. Default <see cref="ImageBasis.Fourier"/>.</summary>
+        public ImageBasis Basis { get; set; } = ImageBasis.Fourier;
+
+        /// <summary>lucid's colour decorrelation. Default true.</summary>
+        public bool DecorrelateColors { get; set; } = true;
+
+        /// <summary>Transformation robustness. Default <see cref="IconTransforms.Atlas"/>.</summary>
+        public IconTransforms Transforms { get; set; } = IconTransforms.Atlas;
+
+        /// <summary>The objective. Default the atlas' direction x cosine^n.</summary>
+        public ObjectiveKind Objective { get; set; } = ObjectiveKind.DirectionCosine;
+
+        /// <summary>n in max(floor, cos)^n. Default 4.</summary>
+        public double CosinePower { get; set; } = 4;
+
+        /// <summary>The cosine floor. Default 0.1.</summary>
+        public double CosineFloor { get; set; } = 0.1;
+
+        /// <summary>Whitening of the directions, fitted from <see cref="WhiteningColumnName"/>. Default none.</summary>
+        public WhiteningKind Whitening { get; set; } = WhiteningKind.None;
+
+        /// <summary>The activation column the whitening is fitted from; null uses <see cref="InputColumnName"/>. Default null.</summary>
+        public string? WhiteningColumnName { get; set; }
+
+        /// <summary>ONNX Runtime settings; null for CPU defaults.</summary>
+        public OnnxSessionOptions? Session { get; set; }
+
+        /// <summary>Progress of the optimisation; null for none.</summary>
+        public IProgress<IconRenderProgress>? Progress { get; set; }
+
+        /// <summary>Cancels rendering.</summary>
+        public CancellationToken CancellationToken { get; set; }
+
+        internal void Validate()
+        {
+            if (Model is null)
+                throw new ArgumentNullException(nameof(Model), "Options.Model must be set (e.g. PretrainedModels.ResNet18).");
+            if (string.IsNullOrWhiteSpace(Layer))
+                throw new ArgumentException("Options.Layer must name a layer of the model.", nameof(Layer));
+            if (string.IsNullOrWhiteSpace(OutputColumnName))
+                throw new ArgumentException("OutputColumnName must be set.", nameof(OutputColumnName));
+            if (string.IsNullOrWhiteSpace(InputColumnName))
+                throw new ArgumentException("InputColumnName must be set.", nameof(InputColumnName));
+            if (FidelityColumnName == OutputColumnName)
+                throw new ArgumentException("FidelityColumnName and OutputColumnName must differ.", nameof(FidelityColumnName));
+            _ = ToRenderOptions(null);
+        }
+
+        internal Options Clone() => (Options)MemberwiseClone();
+
+        internal IconRenderOptions ToRenderOptions(Whitening? whitening)
+        {
+            var o = new IconRenderOptions
+            {
+                Size = Size,
+                Steps = Steps,
+                Attempts = Attempts,
+                BatchSize = BatchSize,
+                Seed = Seed,
+                LearningRate = LearningRate,
+                Basis = Basis,
+                DecorrelateColors = DecorrelateColors,
+                Transforms = IconTransformLists.For(Transforms, Size),
+                Objective = Objective,
+                CosinePower = CosinePower,
+                CosineFloor = CosineFloor,
+                Whitening = whitening,
+            };
+            o.Validate();
+            return o;
+        }
+    }
+
+    private readonly MLContext _mlContext;
+    private readonly Options _options;
+
+    internal FeatureInversionEstimator(MLContext mlContext, Options options)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _mlContext = mlContext;
+        _options = options.Clone();
+    }
+
+    /// <summary>Fits the whitening (when asked for) and returns the transformer.</summary>
+    public FeatureInversionTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        SchemaShapes.FloatVector(input.Schema, _options.InputColumnName, "directions");
+        Whitening? whitening = null;
+        if (_options.Whitening != WhiteningKind.None)
+        {
+            string name = _options.WhiteningColumnName ?? _options.InputColumnName;
+            var col = SchemaShapes.FloatVector(input.Schema, name, "activations for whitening");
+            var acts = SchemaShapes.ReadFloatMatrix(input, col, out int rows, out int size, _options.CancellationToken);
+            if (rows == 0)
+                throw new ArgumentException($"Column '{name}' has no rows to fit the whitening from.", nameof(input));
+            whitening = Objectives.Whitening.Fit(acts, size, _options.Whitening);
+        }
+        return new FeatureInversionTransformer(_mlContext, _options, whitening);
+    }
+
+    /// <summary>The input shape with the icon and fidelity columns.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        SchemaShapes.RequireFloatVector(inputSchema, _options.InputColumnName, "directions");
+        var added = new List<(string, DataViewType)> { (_options.OutputColumnName, new ImageDataViewType(_options.Size, _options.Size)) };
+        if (_options.FidelityColumnName is { } f)
+            added.Add((f, NumberDataViewType.Single));
+        return SchemaShapes.Append(inputSchema, added.ToArray());
+    }
+}

@@ -1,0 +1,167 @@
+using Microsoft.ML.ActivationAtlas.Common;
+using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Inversion.Network;
+using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
+using Microsoft.ML.ActivationAtlas.Inversion.Transforms;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.ActivationAtlas.Inversion;
+
+/// <summary>
+/// Feature inversion and feature visualisation in ML.NET: <c>mlContext.Transforms.InvertFeatures(...)</c> turns a
+/// column of directions into icons; <c>VisualizeDirection</c>, <c>VisualizeChannel</c> and <c>VisualizeNeuron</c>
+/// render one icon in a single call; <c>ActivationGrid</c> shows what the network sees at every position of one image.
+/// </summary>
+public static class InversionCatalog
+{
+    /// <summary>Renders an icon and its fidelity for every direction vector of a column.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="model">The network, e.g. <see cref="PretrainedModels.ResNet18"/>.</param>
+    /// <param name="layer">The layer (tensor or friendly name), e.g. <c>ReLU393_Output_0</c>.</param>
+    /// <param name="outputColumnName">The icon column (MLImage). Default <c>Icon</c>.</param>
+    /// <param name="inputColumnName">The direction column (float vector, one value per channel). Default <c>Direction</c>.</param>
+    /// <param name="fidelityColumnName">The fidelity column (Single), or null. Default <c>IconFidelity</c>.</param>
+    public static FeatureInversionEstimator InvertFeatures(this TransformsCatalog catalog, ActivationModel model, string layer,
+        string outputColumnName = "Icon", string inputColumnName = "Direction", string? fidelityColumnName = "IconFidelity")
+        => InvertFeatures(catalog, new FeatureInversionEstimator.Options
+        {
+            Model = model,
+            Layer = layer,
+            OutputColumnName = outputColumnName,
+            InputColumnName = inputColumnName,
+            FidelityColumnName = fidelityColumnName,
+        });
+
+    /// <summary>Renders an icon and its fidelity for every direction vector of a column, with all settings.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="options">The settings.</param>
+    public static FeatureInversionEstimator InvertFeatures(this TransformsCatalog catalog, FeatureInversionEstimator.Options options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new FeatureInversionEstimator(CatalogContext.Of(catalog), options);
+    }
+
+    /// <summary>Renders one icon for an arbitrary direction at the centre position of the layer.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="options">Settings (<see cref="FeatureInversionEstimator.Options.Model"/> and <see cref="FeatureInversionEstimator.Options.Layer"/> required).</param>
+    /// <param name="direction">The direction, one value per channel.</param>
+    public static FeatureIcon VisualizeDirection(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, float[] direction)
+    {
+        ArgumentNullException.ThrowIfNull(direction);
+        return RenderOne(catalog, options, direction, position: null, average: false);
+    }
+
+    /// <summary>Renders one icon that excites a channel (its mean over all positions), lucid's <c>channel</c> objective.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="options">Settings (Model and Layer required); the objective is the plain direction.</param>
+    /// <param name="channel">The channel index.</param>
+    public static FeatureIcon VisualizeChannel(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, int channel)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return RenderOne(catalog, options, OneHot(catalog, options, channel), position: null, average: true);
+    }
+
+    /// <summary>Renders one icon that excites one neuron: a channel at one layer position (in the layer's grid at the network input size).</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="options">Settings (Model and Layer required); the objective is the plain direction.</param>
+    /// <param name="channel">The channel index.</param>
+    /// <param name="y">The layer row.</param>
+    /// <param name="x">The layer column.</param>
+    public static FeatureIcon VisualizeNeuron(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, int channel, int y, int x)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return RenderOne(catalog, options, OneHot(catalog, options, channel), position: (y, x), average: false);
+    }
+
+    /// <summary>
+    /// The article's "looking at a single image": runs the image through the network at its declared input size (or
+    /// <see cref="FeatureInversionEstimator.Options.NetworkInputSize"/>), takes the activation vector at every layer
+    /// position and renders an icon for each, laid out in the layer's grid.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="options">Settings (Model and Layer required).</param>
+    /// <param name="image">The image.</param>
+    public static ActivationGrid ActivationGrid(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, MLImage image)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(image);
+        options.Validate();
+        var model = options.Model!;
+        // The image's activations, at the size the network was made for.
+        int inputSize = options.NetworkInputSize ?? DeclaredSize(model);
+        float[] vectors;
+        int rows, cols, channels;
+        using (var network = InversionNetwork.Open(model, options.Layer, inputSize, options.Session, 1))
+        {
+            var planar = IconImages.ToPlanar(image);
+            var input = new float[3 * inputSize * inputSize];
+            ImageResize.Bilinear(planar, 3, image.Height, image.Width, input, inputSize, inputSize);
+            rows = network.LayerHeight;
+            cols = network.LayerWidth;
+            channels = network.LayerChannels;
+            var layer = new float[channels * rows * cols];
+            network.Forward(input, 1, layer);
+            vectors = new float[rows * cols * channels];
+            for (int p = 0; p < rows * cols; p++)
+                for (int c = 0; c < channels; c++)
+                    vectors[p * channels + c] = layer[c * rows * cols + p];
+        }
+        var directions = new List<float[]>();
+        var cells = new List<int>();
+        for (int p = 0; p < rows * cols; p++)
+        {
+            var v = vectors.AsSpan(p * channels, channels).ToArray();
+            if (System.Numerics.Tensors.TensorPrimitives.Norm(v) > 0)
+            {
+                directions.Add(v);
+                cells.Add(p);
+            }
+        }
+        var icons = new RenderedIcon?[rows * cols];
+        if (directions.Count > 0)
+        {
+            using var iconNetwork = InversionNetwork.Open(model, options.Layer, options.NetworkInputSize ?? options.Size, options.Session, options.BatchSize);
+            var rendered = new IconRenderer(iconNetwork, options.ToRenderOptions(null)).Render(directions, options.Progress, options.CancellationToken);
+            for (int i = 0; i < cells.Count; i++)
+                icons[cells[i]] = rendered[i];
+        }
+        return new ActivationGrid(IconImages.Grid(icons, cols, gap: 0), rows, cols, icons, vectors);
+    }
+
+    private static int DeclaredSize(ActivationModel model)
+    {
+        var input = Onnx.OnnxGraphSurgery.RealInputs(model.Network.Graph).First();
+        var dims = Onnx.OnnxValueInfo.Dims(model.Network.Graph.Input.First(i => i.Name == input));
+        return dims is { Length: 4 } && dims[2] > 0 ? (int)dims[2]
+            : throw new ArgumentException($"{model.Description} has no fixed input size; set Options.NetworkInputSize.");
+    }
+
+    private static float[] OneHot(TransformsCatalog catalog, FeatureInversionEstimator.Options options, int channel)
+    {
+        options.Validate();
+        using var network = InversionNetwork.Open(options.Model!, options.Layer, options.NetworkInputSize ?? options.Size, options.Session, 1);
+        if (channel < 0 || channel >= network.LayerChannels)
+            throw new ArgumentOutOfRangeException(nameof(channel), $"Channel {channel} is outside layer '{options.Layer}', which has {network.LayerChannels} channels.");
+        var d = new float[network.LayerChannels];
+        d[channel] = 1f;
+        return d;
+    }
+
+    private static FeatureIcon RenderOne(TransformsCatalog catalog, FeatureInversionEstimator.Options options, float[] direction, (int, int)? position, bool average)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        // Single channels and neurons start switched off for a grey image: redirect blocked ReLU gradients (lucid).
+        using var network = InversionNetwork.Open(options.Model!, options.Layer, options.NetworkInputSize ?? options.Size, options.Session, options.BatchSize,
+            reluRedirection: average || position is not null);
+        var render = options.ToRenderOptions(null);
+        render.Position = position;
+        render.AveragePositions = average;
+        if (average || position is not null)
+            render.Objective = ObjectiveKind.Direction;
+        var icon = new IconRenderer(network, render).Render([direction], options.Progress, options.CancellationToken)[0];
+        return new FeatureIcon(icon);
+    }
+}

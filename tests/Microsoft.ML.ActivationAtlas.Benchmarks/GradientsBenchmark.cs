@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML.ActivationAtlas.Gradients;
+using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Microsoft.ML.ActivationAtlas.Benchmarks;
+
+/// <summary>
+/// <c>gradients</c>: forward + backward from the input to <c>inception4c</c> of the googlenet fixture (batch 8 at
+/// 224x224), ms per batch with our ONNX gradient graph in ONNX Runtime, then PyTorch on the CPU on the same model
+/// (an ONNX-to-torch interpreter, Python/time_torch_vjp.py) in the same run; ratio ours/torch.
+/// </summary>
+internal sealed class GradientsBenchmark : IBenchmark
+{
+    public string Name => "gradients";
+
+    public string Description => "VJP input<-inception4c on googlenet, ms/batch vs PyTorch CPU: [--batch 8] [--iterations 5] [--threads 2]";
+
+    public int Run(string[] args)
+    {
+        var a = new BenchmarkArgs(args);
+        int batch = a.Get("batch", 8), iterations = a.Get("iterations", 5), threads = a.Get("threads", 2), size = 224;
+        string folder = Path.Combine(SharedData.Root, "fixtures", "onnx-gradients", "googlenet");
+        string modelPath = Path.Combine(folder, "model.onnx");
+        const string layer = "/m/inception4c/Concat_out";
+        var model = OnnxModelIO.Load(modelPath);
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = layer });
+        using var session = OnnxSessionFactory.Create(vjp, new OnnxSessionOptions { IntraOpThreads = threads });
+
+        var rng = new Random(0);
+        var x = new float[batch * 3 * size * size];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
+        var seed = new float[batch * 512 * 14 * 14];
+        Array.Fill(seed, 1f);
+        using var xValue = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, size, size]);
+        using var seedValue = OrtValue.CreateTensorValueFromMemory(seed, [batch, 512, 14, 14]);
+        using var runOptions = new RunOptions();
+        string[] inputs = ["input", "vjp_seed"], outputs = ["vjp_gradient"];
+        void Step()
+        {
+            using var r = session.Run(runOptions, inputs, [xValue, seedValue], outputs);
+        }
+        Step();
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < iterations; i++) Step();
+        double ours = sw.Elapsed.TotalMilliseconds / iterations;
+        Console.WriteLine($"ours (ONNX Runtime, {threads} threads): {ours:F1} ms/batch");
+
+        string script = Path.Combine(AppContext.BaseDirectory, "Python", "time_torch_vjp.py");
+        var psi = new ProcessStartInfo("/usr/bin/python3")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in new[] { script, modelPath, layer, batch.ToString(CultureInfo.InvariantCulture), size.ToString(CultureInfo.InvariantCulture),
+            iterations.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture) })
+            psi.ArgumentList.Add(arg);
+        using var p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd();
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException($"PyTorch timing failed ({p.ExitCode}): {stderr}");
+        double torch = double.Parse(stdout.Trim().Split('\n')[^1], CultureInfo.InvariantCulture);
+        Console.WriteLine($"PyTorch CPU ({threads} threads): {torch:F1} ms/batch");
+        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["benchmark"] = "gradients",
+            ["model"] = "googlenet",
+            ["layer"] = "inception4c",
+            ["batch"] = batch,
+            ["image_size"] = size,
+            ["threads"] = threads,
+            ["ours_ms_per_batch"] = Math.Round(ours, 1),
+            ["torch_ms_per_batch"] = Math.Round(torch, 1),
+            ["ratio_ours_over_torch"] = Math.Round(ours / torch, 3),
+        }));
+        return 0;
+    }
+}

@@ -1,0 +1,215 @@
+using Microsoft.ML.ActivationAtlas.Gradients;
+using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
+
+namespace Microsoft.ML.ActivationAtlas.Tests.Gradients;
+
+/// <summary>
+/// Single-operator graphs: reverse mode against central finite differences in float64 sums (pooling with both
+/// count_include_pad settings and ceil mode, broadcasting arithmetic, softmax, LRN), the options (max-pool
+/// relaxation, ReLU redirection), objectives, and the unsupported-operator error.
+/// </summary>
+public sealed class RuleTests
+{
+    private static ModelProto Model(int opset, Action<OnnxGraphBuilder> build, params (string Name, long[] Shape)[] inputs)
+    {
+        var m = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "g" } };
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        foreach (var (name, shape) in inputs)
+            m.Graph.Input.Add(OnnxValueInfo.Float(name, shape.Cast<object?>().ToArray()));
+        build(new OnnxGraphBuilder(m.Graph));
+        m.Graph.Output.Add(OnnxValueInfo.Float("y"));
+        return m;
+    }
+
+    private static float[] Random(int n, int seed, float scale = 1f)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray();
+    }
+
+    /// <summary>Max relative error of the VJP of y w.r.t. x (other inputs fixed) against central differences.</summary>
+    private static double CheckAgainstFiniteDifferences(ModelProto model, string x, long[] xShape, Dictionary<string, OnnxFloatTensor>? others = null)
+    {
+        others ??= [];
+        int n = (int)xShape.Aggregate(1L, (a, b) => a * b);
+        var xv = Random(n, 1);
+        using var forward = OnnxSessionFactory.Create(model);
+        Dictionary<string, OnnxFloatTensor> Feed(float[] values) => new(others) { [x] = new(values, xShape) };
+        var y = forward.RunFloat(Feed(xv))["y"];
+        var seed = Random(y.Data.Length, 2);
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", WithRespectTo = x });
+        using var session = OnnxSessionFactory.Create(vjp);
+        var feed = Feed(xv);
+        feed["vjp_seed"] = new(seed, y.Shape);
+        var grad = session.RunFloat(feed)["vjp_gradient"].Data;
+        double maxRef = 0, maxDiff = 0;
+        const float h = 1e-2f;
+        for (int i = 0; i < n; i++)
+        {
+            double Obj(float d)
+            {
+                var shifted = (float[])xv.Clone();
+                shifted[i] += d;
+                var r = forward.RunFloat(Feed(shifted))["y"].Data;
+                double s = 0;
+                for (int j = 0; j < r.Length; j++) s += (double)r[j] * seed[j];
+                return s;
+            }
+            double fd = (Obj(h) - Obj(-h)) / (2 * h);
+            maxRef = Math.Max(maxRef, Math.Abs(fd));
+            maxDiff = Math.Max(maxDiff, Math.Abs(fd - grad[i]));
+        }
+        return maxDiff / maxRef;
+    }
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(1, 0)]
+    [InlineData(0, 1)]
+    [InlineData(1, 1)]
+    public void AveragePoolGradientMatchesFiniteDifferences(int countIncludePad, int ceilMode)
+    {
+        var model = Model(13, b => b.NodeWithOutputs("AveragePool", ["x"], ["y"],
+            OnnxAttributes.Ints("kernel_shape", 3, 3), OnnxAttributes.Ints("strides", 2, 2), OnnxAttributes.Ints("pads", 1, 1, 0, 0),
+            OnnxAttributes.Int("count_include_pad", countIncludePad), OnnxAttributes.Int("ceil_mode", ceilMode)), ("x", [1, 2, 6, 6]));
+        Assert.True(CheckAgainstFiniteDifferences(model, "x", [1, 2, 6, 6]) < 1e-3);
+    }
+
+    [Fact]
+    public void BroadcastingArithmeticReducesOverBroadcastAxes()
+    {
+        // y = (x * s + x) / (s + 2) - s, with s [1,3,1,1] broadcast over x [2,3,2,2]: both gradients checked.
+        var model = Model(13, b =>
+        {
+            string p = b.Node("Mul", ["x", "s"]);
+            string q = b.Node("Add", [p, "x"]);
+            string d = b.Node("Add", ["s", b.Constant("two", 2f)]);
+            b.NodeWithOutputs("Sub", [b.Node("Div", [q, d]), "s"], ["y"]);
+        }, ("x", [2, 3, 2, 2]), ("s", [1, 3, 1, 1]));
+        var s = new OnnxFloatTensor(Random(3, 5), [1, 3, 1, 1]);
+        var x = new OnnxFloatTensor(Random(24, 6), [2, 3, 2, 2]);
+        Assert.True(CheckAgainstFiniteDifferences(model, "x", [2, 3, 2, 2], new() { ["s"] = s }) < 1e-3);
+        Assert.True(CheckAgainstFiniteDifferences(model, "s", [1, 3, 1, 1], new() { ["x"] = x }) < 1e-3);
+    }
+
+    [Fact]
+    public void SoftmaxLrnAndSigmoidGradientsMatchFiniteDifferences()
+    {
+        var model = Model(13, b =>
+        {
+            string l = b.Node("LRN", ["x"], OnnxAttributes.Int("size", 3), OnnxAttributes.Float("alpha", 0.5f), OnnxAttributes.Float("beta", 0.75f), OnnxAttributes.Float("bias", 1f));
+            string s = b.Node("Sigmoid", [l]);
+            b.NodeWithOutputs("Softmax", [s], ["y"], OnnxAttributes.Int("axis", 1));
+        }, ("x", [1, 5, 2, 2]));
+        Assert.True(CheckAgainstFiniteDifferences(model, "x", [1, 5, 2, 2]) < 1e-3);
+    }
+
+    [Fact]
+    public void MaxPoolRelaxationSpreadsTheGradientOverTheWindow()
+    {
+        var model = Model(13, b => b.NodeWithOutputs("MaxPool", ["x"], ["y"], OnnxAttributes.Ints("kernel_shape", 2, 2), OnnxAttributes.Ints("strides", 2, 2)), ("x", [1, 1, 2, 2]));
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", MaxPoolRelaxation = true });
+        using var s = OnnxSessionFactory.Create(vjp);
+        var g = s.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = new([1, 4, 2, 3], [1, 1, 2, 2]), ["vjp_seed"] = new([8], [1, 1, 1, 1]) })["vjp_gradient"];
+        Assert.Equal([2f, 2f, 2f, 2f], g.Data);
+        var exact = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y" });
+        using var e = OnnxSessionFactory.Create(exact);
+        var ge = e.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = new([1, 4, 2, 3], [1, 1, 2, 2]), ["vjp_seed"] = new([8], [1, 1, 1, 1]) })["vjp_gradient"];
+        Assert.Equal([0f, 8f, 0f, 0f], ge.Data);
+    }
+
+    [Fact]
+    public void ReluRedirectionLetsGradientThroughDeadUnitsOnlyUpwards()
+    {
+        var model = Model(13, b => b.NodeWithOutputs("Relu", ["x"], ["y"]), ("x", [2, 3]));
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", ReluRedirection = true });
+        using var s = OnnxSessionFactory.Create(vjp);
+        // Example 0: all inputs negative, so nothing passes the plain ReLU gradient: redirected, except the unit
+        // whose gradient would push it lower. Example 1: one unit is alive, so the plain gradient is kept.
+        var g = s.RunFloat(new Dictionary<string, OnnxFloatTensor>
+        {
+            ["x"] = new([-1, -2, -3, 1, -2, -3], [2, 3]),
+            ["vjp_seed"] = new([0.5f, -0.5f, 2f, 1f, 1f, 1f], [2, 3]),
+        })["vjp_gradient"];
+        Assert.Equal([0.5f, 0f, 2f, 1f, 0f, 0f], g.Data);
+    }
+
+    [Fact]
+    public void ObjectivesReturnValueAndGradient()
+    {
+        var model = Model(13, b => b.NodeWithOutputs("Identity", ["x"], ["y"]), ("x", [1, 2, 3, 3]));
+        var x = Random(18, 3);
+        float[] direction = [0.6f, -0.8f];
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", Objective = FeatureObjective.DirectionCosine(direction, cosinePower: 2, cosineFloor: -1f, y: 1, x: 2) });
+        using var s = OnnxSessionFactory.Create(vjp);
+        var r = s.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = new(x, [1, 2, 3, 3]) });
+        float h0 = x[0 * 9 + 1 * 3 + 2], h1 = x[1 * 9 + 1 * 3 + 2];
+        double dot = h0 * 0.6 + h1 * -0.8, norm = Math.Sqrt(h0 * h0 + h1 * h1);
+        double cos = dot / (norm * 1.0 + 1e-4);
+        Assert.Equal(dot * cos * cos, r["vjp_objective"].Data[0], 4);
+        // Only the chosen position gets a gradient.
+        var g = r["vjp_gradient"].Data;
+        Assert.Equal(16, g.Count(v => v == 0f));
+
+        var channel = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", Objective = FeatureObjective.Channel(1) });
+        using var cs = OnnxSessionFactory.Create(channel);
+        var c = cs.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = new(x, [1, 2, 3, 3]) });
+        Assert.Equal(x.Skip(9).Average(), c["vjp_objective"].Data[0], 5);
+        Assert.All(c["vjp_gradient"].Data.Take(9), v => Assert.Equal(0f, v));
+        Assert.All(c["vjp_gradient"].Data.Skip(9), v => Assert.Equal(1f / 9, v, 6));
+    }
+
+    [Fact]
+    public void UnsupportedOperatorIsNamedWithItsNode()
+    {
+        var model = Model(13, b => b.NodeWithOutputs("Erf", ["x"], ["y"]), ("x", [1, 2]));
+        model.Graph.Node[0].Name = "my_erf";
+        var e = Assert.Throws<UnsupportedOperatorException>(() => GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y" }));
+        Assert.Equal("Erf", e.OpType);
+        Assert.Equal("my_erf", e.NodeName);
+        Assert.Contains("my_erf", e.Message);
+        Assert.Equal(["Erf"], GradientGraphBuilder.FindUnsupportedOperators(model, "x", ["y"]));
+    }
+
+    [Fact]
+    public void WhiteningMatrixIsAppliedToTheDirection()
+    {
+        var model = Model(13, b => b.NodeWithOutputs("Identity", ["x"], ["y"]), ("x", [2, 2, 3, 3]));
+        var x = Random(36, 4);
+        float Objective(FeatureObjective objective)
+        {
+            var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", Objective = objective });
+            using var s = OnnxSessionFactory.Create(vjp);
+            return s.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = new(x, [2, 2, 3, 3]) })["vjp_objective"].Data[1];
+        }
+        // direction x S with S = [[2, 1], [0, 0.5]] is [2*1 + 0*3, 1*1 + 0.5*3] = [2, 2.5] for direction [1, 3].
+        float whitened = Objective(FeatureObjective.Direction([1f, 3f], [2f, 1f, 0f, 0.5f]));
+        float plain = Objective(FeatureObjective.Direction([2f, 2.5f]));
+        Assert.Equal(plain, whitened, 5);
+        double expected = Enumerable.Range(0, 9).Average(p => 2.0 * x[18 + p] + 2.5 * x[27 + p]);
+        Assert.Equal(expected, plain, 4);
+    }
+
+    [Fact]
+    public void ClassNamesComeFromOptionLabelsFileOrMetadata()
+    {
+        var model = Model(13, b => b.NodeWithOutputs("Identity", ["x"], ["y"]), ("x", [1, 3]));
+        Assert.Equal(["class_0", "class_1", "class_2"], Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 3, null, null));
+        Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Write(model, ["cat", "dog", "ship"]);
+        Assert.Equal(["cat", "dog", "ship"], Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 3, null, null));
+        string labels = Path.Combine(Path.GetTempPath(), $"labels-{Guid.NewGuid():N}.txt");
+        File.WriteAllLines(labels, ["a", "b", "c", ""]);
+        try
+        {
+            Assert.Equal(["a", "b", "c"], Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 3, null, labels));
+            var e = Assert.Throws<ArgumentException>(() => Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 4, null, labels));
+            Assert.Contains(labels, e.Message);
+        }
+        finally
+        {
+            File.Delete(labels);
+        }
+        Assert.Equal(["x", "y", "z"], Microsoft.ML.ActivationAtlas.Attribution.ClassNames.Resolve(model, 3, ["x", "y", "z"], null));
+    }
+}
