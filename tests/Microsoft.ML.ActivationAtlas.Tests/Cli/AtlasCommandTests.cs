@@ -77,6 +77,23 @@ public sealed class AtlasCommandTests : IDisposable
         Assert.Equal(activationsTime, File.GetLastWriteTimeUtc(Path.Combine(atlas, "cache", "activations.bin")));
         Assert.True(File.Exists(Path.Combine(atlas, "index.html")));
 
+        // The saved pipeline (model.zip) loaded in a fresh process puts the atlas's own images into the same cells.
+        string again = Path.Combine(_root, "again");
+        (code, err) = AtlasTool.RunInNewProcess("histogram", "--atlas", atlas, "--images", images, "--out", again, "--grid", "10");
+        Assert.True(code == 0, err);
+        using (var built = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "atlas.json"))))
+        using (var reloaded = JsonDocument.Parse(File.ReadAllText(Path.Combine(again, "histogram.json"))))
+        {
+            var grid10 = built.RootElement.GetProperty("grids").EnumerateArray().Single(g => g.GetProperty("size").GetInt32() == 10);
+            var counts = reloaded.RootElement.GetProperty("grids").EnumerateArray().Single(g => g.GetProperty("size").GetInt32() == 10)
+                .GetProperty("counts").EnumerateArray().Select(c => c.GetInt32()).ToArray();
+            var expected = new int[100];
+            foreach (var cell in grid10.GetProperty("cells").EnumerateArray())
+                expected[cell.GetProperty("y").GetInt32() * 10 + cell.GetProperty("x").GetInt32()] = cell.GetProperty("n").GetInt32();
+            Assert.Equal(expected, counts);
+            Assert.True(expected.Count(n => n > 0) > 10, "the atlas spreads its 80 images over more than 10 cells");
+        }
+
         // Histogram of ships vs cats not seen by the atlas.
         string ships = CopyImages("ships", 6, 100, "ship"), cats = CopyImages("cats", 6, 100, "cat");
         string hist = Path.Combine(_root, "hist");

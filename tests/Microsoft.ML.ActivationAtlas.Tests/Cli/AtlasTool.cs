@@ -11,6 +11,33 @@ internal static class AtlasTool
 
     private static readonly object s_console = new();
 
+    /// <summary>
+    /// Runs the tool as a separate process (<c>dotnet atlas.dll ...</c>), so nothing is shared with this process:
+    /// no loaded assemblies, no caches, no MLContext.
+    /// </summary>
+    public static (int ExitCode, string Error) RunInNewProcess(params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "atlas.dll"));
+        foreach (var a in args)
+            start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string error = process.StandardError.ReadToEnd();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("atlas " + string.Join(' ', args) + " did not finish in 5 minutes");
+        }
+        stdout.Wait();
+        return (process.ExitCode, error);
+    }
+
     public static (int ExitCode, string Error) Run(params string[] args)
     {
         lock (s_console)
