@@ -82,21 +82,13 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             UseCuda = _options.Session.UseCuda,
             GpuDeviceId = _options.Session.GpuDeviceId,
         });
-        if (model.BuiltInName is null)
-        {
-            writer.WriteBytes("network.onnx", OnnxModelIO.ToBytes(model.Network));
-            if (model.PreprocessingModel is { } pre)
-                writer.WriteBytes("preprocessing.onnx", OnnxModelIO.ToBytes(pre));
-        }
+        model.WriteState(writer);
     }
 
     internal static ITransformer LoadState(MLContext mlContext, AtlasStateReader reader)
     {
         var s = reader.ReadJson<State>("attribution.json");
-        ActivationModel model = s.BuiltInModel is not null
-            ? PretrainedModels.ByName(s.BuiltInModel) ?? throw new InvalidDataException($"{reader.ModelPath}: unknown built-in model '{s.BuiltInModel}'.")
-            : ActivationModel.FromBytes(reader.ReadBytes("network.onnx"), s.Preprocessing,
-                reader.Contains("preprocessing.onnx") ? reader.ReadBytes("preprocessing.onnx") : null);
+        ActivationModel model = ActivationModel.ReadState(reader, s.BuiltInModel, s.Preprocessing);
         return new AttributionTransformer(mlContext, new AttributionEstimator.Options
         {
             Model = model,

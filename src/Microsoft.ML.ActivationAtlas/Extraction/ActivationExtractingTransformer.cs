@@ -130,21 +130,13 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             GpuDeviceId = _options.Session.GpuDeviceId,
         };
         writer.WriteJson("extraction.json", state);
-        if (model.BuiltInName is null)
-        {
-            writer.WriteBytes("network.onnx", OnnxModelIO.ToBytes(model.Network));
-            if (model.PreprocessingModel is { } pre)
-                writer.WriteBytes("preprocessing.onnx", OnnxModelIO.ToBytes(pre));
-        }
+        model.WriteState(writer);
     }
 
     internal static ITransformer LoadState(MLContext mlContext, AtlasStateReader reader)
     {
         var s = reader.ReadJson<ExtractionState>("extraction.json");
-        ActivationModel model = s.BuiltInModel is not null
-            ? PretrainedModels.ByName(s.BuiltInModel) ?? throw new InvalidDataException($"{reader.ModelPath}: unknown built-in model '{s.BuiltInModel}'.")
-            : ActivationModel.FromBytes(reader.ReadBytes("network.onnx"), s.Preprocessing,
-                reader.Contains("preprocessing.onnx") ? reader.ReadBytes("preprocessing.onnx") : null);
+        ActivationModel model = ActivationModel.ReadState(reader, s.BuiltInModel, s.Preprocessing);
         var options = new ActivationExtractingEstimator.Options
         {
             Model = model,

@@ -1,4 +1,5 @@
 using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
 
 namespace Microsoft.ML.ActivationAtlas.Extraction;
@@ -81,4 +82,24 @@ public sealed class ActivationModel
 
     /// <inheritdoc/>
     public override string ToString() => Description;
+
+    /// <summary>
+    /// Writes the network (and its preprocessing model) into a saved pipeline. A built-in model is stored by name
+    /// only, in the stage's own settings, and is not written here.
+    /// </summary>
+    internal void WriteState(AtlasStateWriter writer)
+    {
+        if (BuiltInName is not null)
+            return;
+        writer.WriteBytes("network.onnx", OnnxModelIO.ToBytes(Network));
+        if (PreprocessingModel is { } pre)
+            writer.WriteBytes("preprocessing.onnx", OnnxModelIO.ToBytes(pre));
+    }
+
+    /// <summary>Reads back a model written by <see cref="WriteState"/>, or finds the named built-in model.</summary>
+    internal static ActivationModel ReadState(AtlasStateReader reader, string? builtInName, ImagePreprocessing? preprocessing) =>
+        builtInName is not null
+            ? PretrainedModels.ByName(builtInName) ?? throw new InvalidDataException($"{reader.ModelPath}: unknown built-in model '{builtInName}'.")
+            : FromBytes(reader.ReadBytes("network.onnx"), preprocessing,
+                reader.Contains("preprocessing.onnx") ? reader.ReadBytes("preprocessing.onnx") : null);
 }

@@ -131,12 +131,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             IntraOpThreads = _options.Session?.IntraOpThreads ?? 0,
             UseCuda = _options.Session?.UseCuda ?? false,
         });
-        if (model.BuiltInName is null)
-        {
-            writer.WriteBytes("network.onnx", OnnxModelIO.ToBytes(model.Network));
-            if (model.PreprocessingModel is { } pre)
-                writer.WriteBytes("preprocessing.onnx", OnnxModelIO.ToBytes(pre));
-        }
+        model.WriteState(writer);
         if (Whitening is not null)
         {
             writer.WriteFloats("whitening-matrix", Whitening.Matrix);
@@ -147,10 +142,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
     internal static ITransformer LoadState(MLContext mlContext, AtlasStateReader reader)
     {
         var s = reader.ReadJson<InversionState>("inversion.json");
-        ActivationModel model = s.BuiltInModel is not null
-            ? PretrainedModels.ByName(s.BuiltInModel) ?? throw new InvalidDataException($"{reader.ModelPath}: unknown built-in model '{s.BuiltInModel}'.")
-            : ActivationModel.FromBytes(reader.ReadBytes("network.onnx"), s.Preprocessing,
-                reader.Contains("preprocessing.onnx") ? reader.ReadBytes("preprocessing.onnx") : null);
+        ActivationModel model = ActivationModel.ReadState(reader, s.BuiltInModel, s.Preprocessing);
         var options = new FeatureInversionEstimator.Options
         {
             Model = model,
