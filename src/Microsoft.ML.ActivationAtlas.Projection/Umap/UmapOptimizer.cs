@@ -162,7 +162,7 @@ internal static class UmapOptimizer
             float d2 = dx * dx + dy * dy;
             if (d2 > 0f)
             {
-                float pb = MathF.Pow(d2, b);
+                float pb = MathF.Exp(b * MathF.Log(d2));
                 float coeff = ab2 * (pb / d2) / (a * pb + 1f);
                 float gx = Clip(coeff * dx) * alpha, gy = Clip(coeff * dy) * alpha;
                 cx += gx;
@@ -187,7 +187,7 @@ internal static class UmapOptimizer
                 float nd2 = nx * nx + ny * ny;
                 if (nd2 > 0f)
                 {
-                    float ncoeff = gb2 / ((0.001f + nd2) * (a * MathF.Pow(nd2, b) + 1f));
+                    float ncoeff = gb2 / ((0.001f + nd2) * (a * MathF.Exp(b * MathF.Log(nd2)) + 1f));
                     cx += Clip(ncoeff * nx) * alpha;
                     cy += Clip(ncoeff * ny) * alpha;
                 }
