@@ -38,6 +38,10 @@ internal static class Lanczos
                 matVec(v, w);
                 alpha[j] = Dot(w, v);
                 var next = (double[])w.Clone();
+                // Three-term recurrence first; the full pass below then only removes rounding-level components.
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<double>(v, -alpha[j], next, next);
+                if (j > 0)
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<double>(q[j - 1], -beta[j - 1], next, next);
                 if (!Orthonormalize(next, q, j + 1, deflate, out double norm) || j == basis - 1)
                     break;
                 beta[j] = norm;
@@ -93,14 +97,57 @@ internal static class Lanczos
 
     private static bool Orthonormalize(double[] v, double[][] q, int count, double[]? deflate) => Orthonormalize(v, q, count, deflate, out _);
 
+    private const int OrthoBlock = 4096;
+
+    /// <summary>
+    /// Classical Gram-Schmidt against <paramref name="deflate"/> and the first <paramref name="count"/> basis vectors,
+    /// repeated once when the first pass removed most of the norm ("twice is enough"), then normalisation. Each pass makes two sweeps over blocks of rows
+    /// (all projections of a block, then all updates of a block), in parallel over blocks with the partial dot
+    /// products summed in block order, so the result does not depend on the thread count.
+    /// </summary>
     private static bool Orthonormalize(double[] v, double[][] q, int count, double[]? deflate, out double norm)
     {
-        for (int pass = 0; pass < 2; pass++)
+        int n = v.Length;
+        int m = count + (deflate is null ? 0 : 1);
+        if (m > 0)
         {
+            var against = new double[m][];
+            int a0 = 0;
             if (deflate is not null)
-                Axpy(-Dot(v, deflate), deflate, v);
+                against[a0++] = deflate;
             for (int j = 0; j < count; j++)
-                Axpy(-Dot(v, q[j]), q[j], v);
+                against[a0 + j] = q[j];
+            int blocks = (n + OrthoBlock - 1) / OrthoBlock;
+            var partial = new double[blocks * m];
+            var coeff = new double[m];
+            // A second pass only when the first cancelled most of the vector (Daniel-Gragg-Kaufman-Stewart test).
+            for (int pass = 0; pass < 2; pass++)
+            {
+                double before = Math.Sqrt(Dot(v, v));
+                Parallel.For(0, blocks, b =>
+                {
+                    int i0 = b * OrthoBlock, len = Math.Min(n, i0 + OrthoBlock) - i0;
+                    var vb = new ReadOnlySpan<double>(v, i0, len);
+                    for (int j = 0; j < m; j++)
+                        partial[b * m + j] = System.Numerics.Tensors.TensorPrimitives.Dot<double>(vb, new ReadOnlySpan<double>(against[j], i0, len));
+                });
+                for (int j = 0; j < m; j++)
+                {
+                    double c = 0;
+                    for (int b = 0; b < blocks; b++)
+                        c += partial[b * m + j];
+                    coeff[j] = -c;
+                }
+                Parallel.For(0, blocks, b =>
+                {
+                    int i0 = b * OrthoBlock, len = Math.Min(n, i0 + OrthoBlock) - i0;
+                    var vb = new Span<double>(v, i0, len);
+                    for (int j = 0; j < m; j++)
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<double>(new ReadOnlySpan<double>(against[j], i0, len), coeff[j], vb, vb);
+                });
+                if (Math.Sqrt(Dot(v, v)) > 0.7071067811865476 * before)
+                    break;
+            }
         }
         norm = Math.Sqrt(Dot(v, v));
         if (!(norm > 1e-10))
@@ -113,5 +160,4 @@ internal static class Lanczos
 
     private static double Dot(double[] a, double[] b) => System.Numerics.Tensors.TensorPrimitives.Dot<double>(a, b);
 
-    private static void Axpy(double s, double[] x, double[] y) => System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<double>(x, s, y, y);
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Microsoft.ML.ActivationAtlas.Projection.Internal;
 
 namespace Microsoft.ML.ActivationAtlas.Projection.Umap;
@@ -31,6 +32,15 @@ internal static class UmapOptimizer
         bool moveOther, bool deterministic, int seed, CancellationToken ct, IProgress<double>? progress)
     {
         int edges = heads.Length;
+        // The 2-D kernel reads the layouts without bounds checks: make sure every index is in range first.
+        if (tails.Length < edges || epochsPerSample.Length < edges || (long)tailCount * dim > tail.Length)
+            throw new ArgumentException("The edge arrays and the layouts do not match.", nameof(tails));
+        int headRows = head.Length / dim;
+        for (int e = 0; e < edges; e++)
+        {
+            if ((uint)heads[e] >= (uint)headRows || (uint)tails[e] >= (uint)tailCount)
+                throw new ArgumentOutOfRangeException(nameof(heads), $"Edge {e} refers to a row outside the layout.");
+        }
         var epochOfNextSample = (float[])epochsPerSample.Clone();
         var epochsPerNegative = new float[edges];
         for (int e = 0; e < edges; e++)
@@ -117,46 +127,67 @@ internal static class UmapOptimizer
         }
     }
 
-    /// <summary>The same update for 2-D layouts, with the coordinates in registers.</summary>
+    /// <summary>
+    /// The same update for 2-D layouts, with the coordinates in registers and the arrays read through references
+    /// (indices come from the graph, validated when it was built, so the per-access bounds checks are dropped).
+    /// </summary>
     private static void RunEdges2D(float[] head, float[] tail, int[] heads, int[] tails, int tailCount, float[] epochsPerSample,
         float[] epochOfNextSample, float[] epochsPerNegative, float[] epochOfNextNegative, float a, float b, float gamma,
         float alpha, bool moveOther, int n, int e0, int e1, ref Rng rng)
     {
+        if ((uint)e1 > (uint)heads.Length || (uint)e1 > (uint)tails.Length || (uint)e1 > (uint)epochsPerSample.Length
+            || (uint)e1 > (uint)epochOfNextSample.Length || (uint)e1 > (uint)epochsPerNegative.Length
+            || (uint)e1 > (uint)epochOfNextNegative.Length || 2L * tailCount > tail.Length)
+            throw new ArgumentOutOfRangeException(nameof(e1));
         float ab2 = -2f * a * b, gb2 = 2f * gamma * b;
+        ref float h = ref MemoryMarshal.GetArrayDataReference(head);
+        ref float t = ref MemoryMarshal.GetArrayDataReference(tail);
+        ref int hs = ref MemoryMarshal.GetArrayDataReference(heads);
+        ref int ts = ref MemoryMarshal.GetArrayDataReference(tails);
+        ref float eps = ref MemoryMarshal.GetArrayDataReference(epochsPerSample);
+        ref float next = ref MemoryMarshal.GetArrayDataReference(epochOfNextSample);
+        ref float epn = ref MemoryMarshal.GetArrayDataReference(epochsPerNegative);
+        ref float nextNeg = ref MemoryMarshal.GetArrayDataReference(epochOfNextNegative);
         for (int e = e0; e < e1; e++)
         {
-            if (!(epochOfNextSample[e] <= n))
+            ref float nextE = ref Unsafe.Add(ref next, e);
+            if (!(nextE <= n))
                 continue;
-            int j = heads[e], k = tails[e];
-            float cx = head[2 * j], cy = head[2 * j + 1];
-            float ox = tail[2 * k], oy = tail[2 * k + 1];
+            int j = Unsafe.Add(ref hs, e), k = Unsafe.Add(ref ts, e);
+            ref float cur = ref Unsafe.Add(ref h, 2 * (nint)j);
+            ref float oth = ref Unsafe.Add(ref t, 2 * (nint)k);
+            float cx = cur, cy = Unsafe.Add(ref cur, 1);
+            float ox = oth, oy = Unsafe.Add(ref oth, 1);
             float dx = cx - ox, dy = cy - oy;
             float d2 = dx * dx + dy * dy;
             if (d2 > 0f)
             {
-                float pb = MathF.Pow(d2, b);
+                float pb = MathF.Exp(b * MathF.Log(d2));
                 float coeff = ab2 * (pb / d2) / (a * pb + 1f);
                 float gx = Clip(coeff * dx) * alpha, gy = Clip(coeff * dy) * alpha;
                 cx += gx;
                 cy += gy;
                 if (moveOther)
                 {
-                    tail[2 * k] = ox - gx;
-                    tail[2 * k + 1] = oy - gy;
+                    oth = ox - gx;
+                    Unsafe.Add(ref oth, 1) = oy - gy;
                 }
             }
-            head[2 * j] = cx;
-            head[2 * j + 1] = cy;
-            epochOfNextSample[e] += epochsPerSample[e];
-            int negatives = (int)((n - epochOfNextNegative[e]) / epochsPerNegative[e]);
+            cur = cx;
+            Unsafe.Add(ref cur, 1) = cy;
+            nextE += Unsafe.Add(ref eps, e);
+            ref float nextNegE = ref Unsafe.Add(ref nextNeg, e);
+            float epnE = Unsafe.Add(ref epn, e);
+            int negatives = (int)((n - nextNegE) / epnE);
             for (int p = 0; p < negatives; p++)
             {
                 int kk = rng.NextInt(tailCount);
-                float nx = cx - tail[2 * kk], ny = cy - tail[2 * kk + 1];
+                ref float neg = ref Unsafe.Add(ref t, 2 * (nint)kk);
+                float nx = cx - neg, ny = cy - Unsafe.Add(ref neg, 1);
                 float nd2 = nx * nx + ny * ny;
                 if (nd2 > 0f)
                 {
-                    float ncoeff = gb2 / ((0.001f + nd2) * (a * MathF.Pow(nd2, b) + 1f));
+                    float ncoeff = gb2 / ((0.001f + nd2) * (a * MathF.Exp(b * MathF.Log(nd2)) + 1f));
                     cx += Clip(ncoeff * nx) * alpha;
                     cy += Clip(ncoeff * ny) * alpha;
                 }
@@ -169,10 +200,10 @@ internal static class UmapOptimizer
                     cx += 4f * alpha;
                     cy += 4f * alpha;
                 }
-                head[2 * j] = cx;
-                head[2 * j + 1] = cy;
+                cur = cx;
+                Unsafe.Add(ref cur, 1) = cy;
             }
-            epochOfNextNegative[e] += negatives * epochsPerNegative[e];
+            nextNegE += negatives * epnE;
         }
     }
 
