@@ -77,28 +77,7 @@ internal static class NeighborHeap
         {
             (dist[0], dist[end]) = (dist[end], dist[0]);
             (idx[0], idx[end]) = (idx[end], idx[0]);
-            float d = dist[0];
-            int j = idx[0];
-            int i = 0;
-            while (true)
-            {
-                int l = 2 * i + 1, r = l + 1, swap;
-                if (l >= end)
-                    break;
-                if (r >= end)
-                    swap = dist[l] > d ? l : -1;
-                else if (dist[l] >= dist[r])
-                    swap = dist[l] > d ? l : -1;
-                else
-                    swap = dist[r] > d ? r : -1;
-                if (swap < 0)
-                    break;
-                dist[i] = dist[swap];
-                idx[i] = idx[swap];
-                i = swap;
-            }
-            dist[i] = d;
-            idx[i] = j;
+            SiftDown(dist[..end], idx[..end], default, dist[0], idx[0], 0);
         }
     }
 }
