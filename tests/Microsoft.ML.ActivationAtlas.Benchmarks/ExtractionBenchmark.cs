@@ -58,7 +58,7 @@ internal sealed class ExtractionBenchmark : IBenchmark
         Console.WriteLine($"  stock    {stock,8:F1} images/s");
         Console.WriteLine($"  ours/bare {ours / bare:F3}, ours/stock {ours / stock:F3}");
         string F(double v) => double.IsNaN(v) ? "null" : v.ToString("F2", CultureInfo.InvariantCulture);
-        Console.WriteLine($"{{\"benchmark\":\"extraction\",\"images\":{images.Count},\"ours_images_per_s\":{F(ours)},\"stock_images_per_s\":{F(stock)},\"bare_ort_images_per_s\":{F(bare)}}}");
+        Console.WriteLine($"{{\"benchmark\":\"extraction\",\"provider\":\"{s_provider}\",\"batch\":{batch},\"images\":{images.Count},\"ours_images_per_s\":{F(ours)},\"stock_images_per_s\":{F(stock)},\"bare_ort_images_per_s\":{F(bare)}}}");
         return 0;
     }
 
