@@ -7,12 +7,14 @@ namespace Microsoft.ML.ActivationAtlas.Projection.Umap;
 /// umap-learn's spectral initialisation: the eigenvectors of the normalised Laplacian <c>I - D^-1/2 W D^-1/2</c>
 /// with the smallest non-trivial eigenvalues (found here as the largest of <c>D^-1/2 W D^-1/2</c> after deflating the
 /// known top eigenvector <c>sqrt(degree)</c>, by restarted Lanczos with full reorthogonalisation). Disconnected
-/// components are laid out separately around a meta-layout, as <c>multi_component_layout</c> does; a component whose
-/// eigen-solve fails falls back to a random layout.
+/// components are laid out separately around a meta-layout of the components (<see cref="ComponentLayout"/>), as
+/// <c>multi_component_layout</c> does: each by its own spectral layout scaled to half the distance from its meta
+/// position to the nearest other one; a component too small for the eigen-solve (fewer than <c>2 dim</c> or at most
+/// <c>dim + 1</c> rows) or whose eigen-solve fails gets uniform random positions in that range around its meta position.
 /// </summary>
 internal static class SpectralLayout
 {
-    public static float[] Compute(CsrGraph graph, int dim, int seed, CancellationToken ct)
+    public static float[] Compute(CsrGraph graph, PreparedData data, int dim, int seed, CancellationToken ct)
     {
         int n = graph.Rows;
         var (count, labels) = ConnectedComponents(graph);
@@ -26,32 +28,9 @@ internal static class SpectralLayout
             return result;
         }
 
-        // Meta layout of the components.
-        var meta = new double[count * dim];
-        if (count <= 2 * dim)
-        {
-            int half = (count + 1) / 2;
-            for (int c = 0; c < count; c++)
-            {
-                int axis = c % half;
-                if (axis < dim)
-                    meta[c * dim + axis] = c < half ? 1 : -1;
-            }
-        }
-        else
-        {
-            // Components spread on a circle/line by index, then jittered: a cheap, deterministic stand-in for
-            // umap-learn's spectral embedding of component centroids.
-            for (int c = 0; c < count; c++)
-            {
-                double angle = 2 * Math.PI * c / count;
-                meta[c * dim] = Math.Cos(angle);
-                if (dim > 1)
-                    meta[c * dim + 1] = Math.Sin(angle);
-                for (int d = 2; d < dim; d++)
-                    meta[c * dim + d] = rng.NextDouble() - 0.5;
-            }
-        }
+        // Meta layout of the components (umap-learn's component_layout), each component scaled to half the distance
+        // from its meta position to the nearest other one.
+        var meta = ComponentLayout.Compute(data, labels, count, dim, seed, ct);
         var members = new List<int>[count];
         for (int c = 0; c < count; c++)
             members[c] = new List<int>();

@@ -55,7 +55,7 @@ public sealed class UmapReducer
         graph = graph.Prune(graph.MaxValue() / epochs);
 
         progress?.Report(new ProjectionProgress("init", 0));
-        var embedding = InitialLayout(graph, o, cancellationToken);
+        var embedding = InitialLayout(graph, prepared, o, cancellationToken);
         progress?.Report(new ProjectionProgress("init", 1));
 
         var optClock = Stopwatch.StartNew();
@@ -84,14 +84,14 @@ public sealed class UmapReducer
         return FuzzySimplicialSet.Union(membership, o.SetOpMixRatio);
     }
 
-    private static float[] InitialLayout(CsrGraph graph, UmapOptions o, CancellationToken ct)
+    private static float[] InitialLayout(CsrGraph graph, PreparedData data, UmapOptions o, CancellationToken ct)
     {
         int n = graph.Rows, dim = o.Components;
         float[] embedding;
         var rng = Rng.ForStream(o.Seed, 3);
         if (o.Initialization == UmapInitialization.Spectral)
         {
-            embedding = SpectralLayout.Compute(graph, dim, o.Seed, ct);
+            embedding = SpectralLayout.Compute(graph, data, dim, o.Seed, ct);
             float maxAbs = System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(embedding);
             float expansion = maxAbs > 0 ? 10f / Math.Abs(maxAbs) : 1f;
             for (int i = 0; i < embedding.Length; i++)
