@@ -8,9 +8,12 @@ using Microsoft.ML.ActivationAtlas.Projection.Umap;
 namespace Microsoft.ML.ActivationAtlas.Benchmarks.Projection;
 
 /// <summary>
-/// <c>umap --dataset fashion-mnist|synthetic --n N [--dims D] [--compare] [--transform-n M]</c>: fit time, kNN and SGD
-/// time, trustworthiness (k = 15, first 5,000 rows of a seeded permutation, exact in both spaces), 10-NN classifier
-/// accuracy (3-fold) in the layout, transform time of M new rows (noisy copies of dataset rows), peak memory.
+/// <c>umap --dataset fashion-mnist|synthetic --n N [--dims D] [--compare] [--transform-n M] [--holdout]</c>: fit time,
+/// kNN and SGD time, trustworthiness (k = 15, first 5,000 rows of a seeded permutation, exact in both spaces), 10-NN
+/// classifier accuracy (3-fold) in the layout, transform time of M new rows (noisy copies of dataset rows; with
+/// <c>--holdout</c> the fit leaves out the last M rows and transforms them, e.g. Fashion-MNIST's 10,000 test images
+/// with <c>--n 70000</c>), the time of the transform's neighbour search (search-graph build and queries) and its
+/// recall against exact neighbours on the first 1,000 transformed rows, peak memory.
 /// <c>--compare</c> runs umap-learn (Debian python) on the same data in the same run, scored by the same code.
 /// </summary>
 internal sealed class UmapBenchmark : IBenchmark
@@ -26,6 +29,7 @@ internal sealed class UmapBenchmark : IBenchmark
         int n = a.Get("n", 70000);
         int seed = a.Get("seed", 42);
         int transformN = a.Get("transform-n", 10000);
+        bool holdout = a.Has("holdout");
         var (data, labels, dims) = dataset switch
         {
             "fashion-mnist" => ProjectionData.FashionMnist(n),
@@ -40,7 +44,16 @@ internal sealed class UmapBenchmark : IBenchmark
             Seed = seed,
             Deterministic = a.Has("deterministic"),
         };
-        Console.Error.WriteLine($"umap: {dataset} {n} x {dims}, {Environment.ProcessorCount} cores");
+        var allData = data;
+        if (holdout)
+        {
+            // Fit on the first n - M rows; the last M are the new rows to transform.
+            transformN = Math.Clamp(transformN, 1, n / 2);
+            n -= transformN;
+            data = data.AsSpan(0, n * dims).ToArray();
+            labels = labels.AsSpan(0, n).ToArray();
+        }
+        Console.Error.WriteLine($"umap: {dataset} {n} x {dims}{(holdout ? $" (+{transformN} held out)" : "")}, {Environment.ProcessorCount} cores");
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         string lastStage = "";
@@ -58,21 +71,40 @@ internal sealed class UmapBenchmark : IBenchmark
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
         Console.Error.WriteLine($"  fit {seconds:0.0}s (knn {model.KnnSeconds:0.0}s, sgd {model.OptimizeSeconds:0.0}s), peak {peak / 1e9:0.00} GB");
 
-        // Transform of new rows: noisy copies of the first rows.
-        double transformSeconds = double.NaN, transformCpu = double.NaN;
+        // Transform of new rows: the held-out rows, or noisy copies of the first rows.
+        double transformSeconds = double.NaN, transformCpu = double.NaN, searchSeconds = double.NaN, searchRecall = double.NaN;
         if (transformN > 0)
         {
             int m = Math.Min(transformN, n);
-            var fresh = new float[m * dims];
-            var rng = new Random(seed + 1);
-            for (int i = 0; i < fresh.Length; i++)
-                fresh[i] = Math.Clamp(data[i] + 0.02f * (float)(rng.NextDouble() * 2 - 1), 0f, 1f);
+            float[] fresh;
+            if (holdout)
+            {
+                fresh = allData.AsSpan(n * dims, m * dims).ToArray();
+            }
+            else
+            {
+                fresh = new float[m * dims];
+                var rng = new Random(seed + 1);
+                for (int i = 0; i < fresh.Length; i++)
+                    fresh[i] = Math.Clamp(data[i] + 0.02f * (float)(rng.NextDouble() * 2 - 1), 0f, 1f);
+            }
             var tcpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var tclock = Stopwatch.StartNew();
             lastStage = "";
             clock.Restart();
-            model.Transform(fresh, m, progress);
+            double searchStart = double.NaN, searchEnd = double.NaN;
+            var transformProgress = new SyncProgress(p =>
+            {
+                progress.Report(p);
+                if (p.Stage == "index" && p.Fraction == 0 || p.Stage == "knn" && p.Fraction == 0 && double.IsNaN(searchStart))
+                    searchStart = tclock.Elapsed.TotalSeconds;
+                if (p.Stage == "knn" && p.Fraction == 1)
+                    searchEnd = tclock.Elapsed.TotalSeconds;
+            });
+            model.Transform(fresh, m, transformProgress);
             transformSeconds = tclock.Elapsed.TotalSeconds;
+            searchSeconds = searchEnd - searchStart;
+            searchRecall = TransformSearchRecall(model, fresh, Math.Min(m, 1000));
             transformCpu = (Process.GetCurrentProcess().TotalProcessorTime - tcpu0).TotalSeconds;
             Console.Error.WriteLine($"  transform {m} rows {transformSeconds:0.00}s");
         }
@@ -95,6 +127,9 @@ internal sealed class UmapBenchmark : IBenchmark
             result["transform_seconds"] = Math.Round(transformSeconds, 2);
             result["transform_cpu_seconds"] = Math.Round(transformCpu, 2);
             result["transform_rows"] = Math.Min(transformN, n);
+            result["transform_held_out"] = holdout;
+            result["transform_search_seconds"] = Math.Round(searchSeconds, 3);
+            result["transform_knn_recall"] = Math.Round(searchRecall, 4);
         }
         var (trust, acc) = Score(data, dims, labels, model.Embedding, seed);
         result["trustworthiness"] = Math.Round(trust, 4);
@@ -115,6 +150,22 @@ internal sealed class UmapBenchmark : IBenchmark
     }
 
     private static double s_lastUmapLearnCpu;
+
+    /// <summary>
+    /// Recall of the transform's neighbour search (the graph search over the training rows, as in
+    /// <see cref="UmapModel.Transform"/>) against exact neighbours, on the first <paramref name="rows"/> new rows.
+    /// </summary>
+    internal static double TransformSearchRecall(UmapModel model, float[] fresh, int rows)
+    {
+        var o = model.Options;
+        var prepared = new Microsoft.ML.ActivationAtlas.Projection.Internal.PreparedData(model.TrainingData, model.Rows, model.InputDimension, o.Metric);
+        var queries = prepared.PrepareQueries(fresh.AsSpan(0, rows * model.InputDimension).ToArray(), rows, "queries");
+        var exact = Microsoft.ML.ActivationAtlas.Projection.Knn.ExactKnn.Query(prepared, queries, rows, o.Neighbors, CancellationToken.None);
+        if (UmapModel.UseExact(o.KnnAlgorithm, model.Rows))
+            return 1.0;
+        var search = new Microsoft.ML.ActivationAtlas.Projection.Knn.GraphSearch(prepared, model.Knn, o.Seed);
+        return search.Query(queries, rows, o.Neighbors, CancellationToken.None).RecallAgainst(exact);
+    }
 
     internal static (double Trust, double Acc) Score(float[] data, int dims, byte[] labels, float[] embedding, int seed)
     {
