@@ -3,55 +3,62 @@ using Microsoft.ML.ActivationAtlas.Projection.Internal;
 namespace Microsoft.ML.ActivationAtlas.Projection.Knn;
 
 /// <summary>
-/// Approximate k nearest training rows of new query rows (pynndescent's query): starting candidates from a random
-/// projection tree leaf, then best-first search on the training kNN graph (neighbours and reverse neighbours),
-/// expanding candidates within <c>(1 + epsilon)</c> of the current k-th distance.
+/// Approximate k nearest training rows of new query rows (pynndescent's query, as umap-learn's <c>transform</c> runs
+/// it): starting candidates from a random projection tree leaf (topped up with random rows when the leaf holds fewer
+/// than k), then best-first search on the diversified, degree-capped <see cref="SearchGraph"/>, expanding candidates
+/// while they are within the bound of the current k-th distance: umap-learn's <c>epsilon</c> 0.12 on the squared
+/// euclidean distance, 0.24 for cosine on pynndescent's <c>-log2(cos)</c>.
 /// </summary>
 internal sealed class GraphSearch
 {
-    private const float Epsilon = 0.1f;
+    /// <summary>umap-learn's transform epsilon for euclidean (applied to squared distances, as pynndescent does).</summary>
+    private const float EuclideanEpsilon = 0.12f;
+
+    /// <summary>umap-learn's transform epsilon for angular trees (cosine), applied to <c>-log2(cos)</c>.</summary>
+    private const float CosineEpsilon = 0.24f;
 
     private readonly PreparedData _data;
     private readonly RandomProjectionTree _tree;
     private readonly int[] _ptr;
     private readonly int[] _adj;
+    private readonly int _maxDegree;
     private readonly int _seed;
 
-    public GraphSearch(PreparedData data, KnnGraph graph, int seed)
+    public GraphSearch(PreparedData data, KnnGraph graph, int seed, CancellationToken ct = default)
+        : this(data, SearchGraph.Build(data, graph, ct), graph.K, seed)
+    {
+    }
+
+    /// <summary>A search over a given graph (the benchmark compares graphs with it).</summary>
+    internal GraphSearch(PreparedData data, SearchGraph search, int k, int seed)
     {
         _data = data;
         _seed = seed;
-        _tree = RandomProjectionTree.Build(data, Math.Max(10, graph.K), Rng.ForStream(seed, 4242), keepHyperplanes: true);
-        int n = data.Rows, k = graph.K;
-        // Forward neighbours plus up to k reverse neighbours per row.
-        var reverseCount = new int[n];
-        for (int i = 0; i < n * k; i++)
-        {
-            int j = graph.Indices[i];
-            if (j >= 0 && j != i / k && reverseCount[j] < k)
-                reverseCount[j]++;
-        }
-        _ptr = new int[n + 1];
-        for (int i = 0; i < n; i++)
-            _ptr[i + 1] = _ptr[i] + k + reverseCount[i];
-        _adj = new int[_ptr[n]];
-        Array.Fill(_adj, -1);
-        var fill = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            for (int t = 0; t < k; t++)
-                _adj[_ptr[i] + fill[i]++] = graph.Indices[i * k + t];
-        }
-        Array.Clear(reverseCount);
-        for (int i = 0; i < n * k; i++)
-        {
-            int j = graph.Indices[i], src = i / k;
-            if (j >= 0 && j != src && reverseCount[j] < k)
-            {
-                reverseCount[j]++;
-                _adj[_ptr[j] + fill[j]++] = src;
-            }
-        }
+        _tree = RandomProjectionTree.Build(data, Math.Max(10, k), Rng.ForStream(seed, 4242), keepHyperplanes: true);
+        _ptr = search.RowPointers;
+        _adj = search.Neighbors;
+        _maxDegree = search.MaxDegree;
+    }
+
+    /// <summary>The search's epsilon, null for umap-learn's (0.12 euclidean, 0.24 cosine).</summary>
+    internal float? Epsilon { get; set; }
+
+    /// <summary>Distance evaluations made by the queries so far (a load-independent measure of search work).</summary>
+    internal long DistanceEvaluations;
+
+    /// <summary>Average number of search-graph neighbours per training row.</summary>
+    public double MeanDegree => _data.Rows == 0 ? 0 : (double)_adj.Length / _data.Rows;
+
+    /// <summary>
+    /// The admission bound for reduced distances given the current k-th reduced distance <paramref name="top"/>:
+    /// <c>(1 + eps) top</c> for squared euclidean; for cosine (<c>1 - cos</c>) the bound on <c>-log2(cos)</c>,
+    /// <c>1 - (1 - top)^(1 + eps)</c> (no bound once <c>cos &lt;= 0</c>, where pynndescent's distance is infinite).
+    /// </summary>
+    private float Bound(float top)
+    {
+        if (_data.Metric == DistanceMetric.Euclidean)
+            return (1 + (Epsilon ?? EuclideanEpsilon)) * top;
+        return top < 1f ? 1f - MathF.Pow(1f - top, 1 + (Epsilon ?? CosineEpsilon)) : float.PositiveInfinity;
     }
 
     /// <summary>Searches the k nearest training rows of the prepared query rows.</summary>
@@ -61,11 +68,7 @@ internal sealed class GraphSearch
         var idx = new int[rows * k];
         var dist = new float[rows * k];
         NeighborHeap.Init(idx, dist, null);
-        float scale = _data.Metric == DistanceMetric.Euclidean ? (1 + Epsilon) * (1 + Epsilon) : 1 + Epsilon;
-        int maxDegree = 0;
-        for (int i = 0; i < n; i++)
-            maxDegree = Math.Max(maxDegree, _ptr[i + 1] - _ptr[i]);
-        Parallel.For(0, rows, new ParallelOptions { CancellationToken = ct }, () => new SearchState(n, maxDegree), (q, _, state) =>
+        Parallel.For(0, rows, new ParallelOptions { CancellationToken = ct }, () => new SearchState(n, _maxDegree), (q, _, state) =>
         {
             var query = new ReadOnlySpan<float>(queries, q * dims, dims);
             var hd = dist.AsSpan(q * k, k);
@@ -75,7 +78,8 @@ internal sealed class GraphSearch
             void Visit(int j, ReadOnlySpan<float> qr, Span<float> hd2, Span<int> hi2)
             {
                 float d = _data.Reduced(qr, _data.Row(j));
-                if (d < hd2[0] * scale || hi2[0] < 0)
+                state.Evaluations++;
+                if (d < Bound(hd2[0]) || hi2[0] < 0)
                 {
                     NeighborHeap.PushUnchecked(hd2, hi2, d, j);
                     state.PushFrontier(d, j);
@@ -95,14 +99,14 @@ internal sealed class GraphSearch
             }
             while (state.PopFrontier(out float cd, out int c))
             {
-                if (cd > hd[0] * scale)
+                if (!(cd < Bound(hd[0])))
                     break;
                 // Mark and prefetch the unvisited neighbours first, so their rows load in parallel.
                 int fresh = 0;
                 for (int e = _ptr[c]; e < _ptr[c + 1]; e++)
                 {
                     int j = _adj[e];
-                    if (j >= 0 && state.Mark(j))
+                    if (state.Mark(j))
                     {
                         _data.Prefetch(j);
                         state.Pending[fresh++] = j;
@@ -115,7 +119,7 @@ internal sealed class GraphSearch
             for (int t = 0; t < k; t++)
                 hd[t] = _data.ToTrue(hd[t]);
             return state;
-        }, _ => { });
+        }, state => Interlocked.Add(ref DistanceEvaluations, state.Evaluations));
         return new KnnGraph(idx, dist, rows, k);
     }
 
@@ -129,6 +133,8 @@ internal sealed class GraphSearch
         private int[] _fi = new int[256];
 
         public int FrontierCount;
+
+        public long Evaluations;
 
         public void NextStamp()
         {
