@@ -19,7 +19,10 @@ public sealed record TsneOptions
     /// <summary>Output dimension: 1 or 2 (default 2).</summary>
     public int Components { get; init; } = 2;
 
-    /// <summary>Perplexity, the effective number of neighbours (default 30); neighbours searched: <c>3 * perplexity + 1</c>.</summary>
+    /// <summary>
+    /// Perplexity, the effective number of neighbours (default 30); neighbours searched: <c>3 * perplexity + 1</c>.
+    /// With fewer than <c>3 * perplexity + 1</c> rows it is lowered to <c>(rows - 1) / 3</c>, as openTSNE does.
+    /// </summary>
     public float Perplexity { get; init; } = 30f;
 
     /// <summary>Factor applied to P during the first <see cref="ExaggerationIterations"/> (default 12).</summary>
@@ -31,7 +34,10 @@ public sealed record TsneOptions
     /// <summary>Total iterations (default 1000); after the exaggeration phase momentum is 0.8.</summary>
     public int Iterations { get; init; } = 1000;
 
-    /// <summary>Learning rate; null (default) means scikit-learn's "auto": <c>max(n / EarlyExaggeration / 4, 50)</c>.</summary>
+    /// <summary>
+    /// Learning rate; null (default) means "auto": scikit-learn's <c>max(n / EarlyExaggeration / 4, 50)</c> from 200
+    /// rows on, <c>n / 4</c> below (scikit-learn's floor of 50 throws the points of a few dozen rows far apart).
+    /// </summary>
     public float? LearningRate { get; init; }
 
     /// <summary>Barnes-Hut accuracy: a cell is summarised when its width / distance is below theta (default 0.5).</summary>
@@ -39,6 +45,13 @@ public sealed record TsneOptions
 
     /// <summary>Smallest per-coordinate gain (default 0.01).</summary>
     public float MinGain { get; init; } = 0.01f;
+
+    /// <summary>
+    /// Largest distance a point may move in one iteration (openTSNE's <c>max_step_norm</c>, default 5): a longer update
+    /// is scaled down to this length. Keeps points from shooting off when the learning rate is large for the number of
+    /// rows (tiny subsets). Null turns the limit off (scikit-learn's behaviour).
+    /// </summary>
+    public float? MaxStepNorm { get; init; } = 5f;
 
     /// <summary>Input distance (default euclidean; its squares enter the Gaussian kernel, as in scikit-learn).</summary>
     public DistanceMetric Metric { get; init; } = DistanceMetric.Euclidean;
@@ -64,6 +77,8 @@ public sealed record TsneOptions
             throw new ArgumentOutOfRangeException(nameof(Iterations), Iterations, "Iterations must be positive and at least ExaggerationIterations.");
         if (LearningRate is float lr && !(lr > 0))
             throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive.");
+        if (MaxStepNorm is float step && !(step > 0))
+            throw new ArgumentOutOfRangeException(nameof(MaxStepNorm), MaxStepNorm, "MaxStepNorm must be positive (or null for no limit).");
         if (!(Theta >= 0))
             throw new ArgumentOutOfRangeException(nameof(Theta), Theta, "Theta must be 0 or more.");
     }

@@ -7,7 +7,10 @@ namespace Microsoft.ML.ActivationAtlas.Projection.Tsne;
 /// <summary>
 /// Barnes-Hut t-SNE (van der Maaten 2014) following scikit-learn's <c>TSNE(method="barnes_hut")</c>: perplexity-
 /// calibrated affinities over the <c>3 * perplexity + 1</c> nearest neighbours, PCA initialisation, early
-/// exaggeration with momentum 0.5, then momentum 0.8, per-coordinate gains, 1-D or 2-D output.
+/// exaggeration with momentum 0.5, then momentum 0.8, per-coordinate gains, 1-D or 2-D output. For small data two
+/// things follow openTSNE rather than scikit-learn: the perplexity is lowered to <c>(n - 1) / 3</c> when there are too
+/// few rows for it, and no point moves more than <see cref="TsneOptions.MaxStepNorm"/> in one iteration; and below 200
+/// rows the automatic learning rate is <c>n / 4</c> rather than 50 (see <see cref="TsneOptions.LearningRate"/>).
 /// </summary>
 public sealed class TsneReducer
 {
@@ -24,7 +27,7 @@ public sealed class TsneReducer
 
     /// <summary>Fits a layout of the row-major rows.</summary>
     /// <param name="data">Row-major rows (kept by the model, not copied).</param>
-    /// <param name="rows">Number of rows; more than 3 * perplexity + 1 is not required, but at least 4.</param>
+    /// <param name="rows">Number of rows, at least 4; below <c>3 * perplexity + 1</c> the perplexity is lowered to <c>(rows - 1) / 3</c> (see <see cref="EffectivePerplexity"/>).</param>
     /// <param name="dims">Columns per row.</param>
     /// <param name="progress">Optional progress.</param>
     /// <param name="cancellationToken">Cancels the fit.</param>
@@ -40,14 +43,12 @@ public sealed class TsneReducer
             allSame = prepared.Row(i).SequenceEqual(prepared.Row(0));
         if (allSame)
             throw new ArgumentException($"t-SNE training data: all {rows} rows are identical, so there is no structure to lay out.", nameof(data));
-        if (o.Perplexity >= rows)
-            throw new ArgumentException($"t-SNE: Perplexity ({o.Perplexity}) must be less than the number of rows ({rows}).", nameof(rows));
-
-        int k = Math.Min(rows - 1, (int)(3 * o.Perplexity + 1)) + 1; // + the row itself
+        double perplexity = EffectivePerplexity(o.Perplexity, rows);
+        int k = Math.Min(rows - 1, (int)(3 * perplexity + 1)) + 1; // + the row itself
         var knn = Umap.UmapModel.UseExact(o.KnnAlgorithm, rows)
             ? ExactKnn.Build(prepared, k, cancellationToken, StageProgress.For(progress, "knn"))
             : NNDescent.Build(prepared, k, NNDescentSettings.For(rows, k, o.Seed), cancellationToken, StageProgress.For(progress, "knn"));
-        var p = Affinities.Compute(knn, o.Perplexity, squareDistances: o.Metric == DistanceMetric.Euclidean);
+        var p = Affinities.Compute(knn, perplexity, squareDistances: o.Metric == DistanceMetric.Euclidean);
 
         int dim = o.Components;
         float[] y;
@@ -72,10 +73,28 @@ public sealed class TsneReducer
                 y[i] = (float)(1e-4 * rng.NextGaussian());
         }
 
-        float learningRate = o.LearningRate ?? Math.Max(rows / o.EarlyExaggeration / 4f, 50f);
+        float learningRate = o.LearningRate ?? AutoLearningRate(rows, o.EarlyExaggeration);
         Optimize(y, rows, dim, p, o, learningRate, cancellationToken, StageProgress.For(progress, "optimize"));
         return new TsneModel(o, data, rows, dims, y);
     }
+
+    /// <summary>
+    /// The perplexity used for <paramref name="rows"/> rows: <paramref name="perplexity"/>, lowered to
+    /// <c>(rows - 1) / 3</c> when the <c>3 * perplexity</c> neighbours it needs are more than the other rows (openTSNE's rule).
+    /// </summary>
+    /// <param name="perplexity">The requested perplexity.</param>
+    /// <param name="rows">Number of rows.</param>
+    public static double EffectivePerplexity(double perplexity, int rows) => Math.Min(perplexity, (rows - 1) / 3.0);
+
+    /// <summary>
+    /// The "auto" learning rate: scikit-learn's <c>max(n / EarlyExaggeration / 4, 50)</c>, except that below 200 rows
+    /// the floor is <c>n / 4</c> instead of 50. P sums to 1, so each point's gradient is of order <c>4 / n</c>: the
+    /// floor of 50 makes a step of order <c>200 / n</c>, which for a few dozen rows throws points far past their
+    /// neighbours every iteration (scikit-learn's own layouts of 20 Fashion-MNIST rows spread over hundreds of units),
+    /// while <c>n / 4</c> keeps it at the size it has at 200 rows.
+    /// </summary>
+    internal static float AutoLearningRate(int rows, float earlyExaggeration) =>
+        Math.Max(rows / earlyExaggeration / 4f, Math.Min(50f, rows / 4f));
 
     private static void Optimize(float[] y, int n, int dim, Sparse.CsrGraph p, TsneOptions o, float learningRate, CancellationToken ct, IProgress<double>? progress)
     {
@@ -131,17 +150,28 @@ public sealed class TsneReducer
                 }
             });
             // All gradients are computed from the same positions before any point moves.
+            float maxStep = o.MaxStepNorm ?? float.PositiveInfinity;
             Parallel.For(0, blocks, po, b =>
             {
-                int t1 = Math.Min(n, (b + 1) * block) * dim;
-                for (int t = b * block * dim; t < t1; t++)
+                int i1 = Math.Min(n, (b + 1) * block);
+                for (int i = b * block; i < i1; i++)
                 {
-                    float g = grad[t];
-                    bool sameSign = update[t] * g >= 0f;
-                    gains[t] = sameSign ? Math.Max(gains[t] * 0.8f, o.MinGain) : gains[t] + 0.2f;
-                    g *= gains[t];
-                    update[t] = momentum * update[t] - learningRate * g;
-                    y[t] += update[t];
+                    float norm2 = 0f;
+                    for (int t = i * dim; t < (i + 1) * dim; t++)
+                    {
+                        float g = grad[t];
+                        bool sameSign = update[t] * g >= 0f;
+                        gains[t] = sameSign ? Math.Max(gains[t] * 0.8f, o.MinGain) : gains[t] + 0.2f;
+                        update[t] = momentum * update[t] - learningRate * gains[t] * g;
+                        norm2 += update[t] * update[t];
+                    }
+                    // openTSNE's max_step_norm: no point moves farther than this in one iteration.
+                    float shrink = norm2 > maxStep * maxStep ? maxStep / MathF.Sqrt(norm2) : 1f;
+                    for (int t = i * dim; t < (i + 1) * dim; t++)
+                    {
+                        update[t] *= shrink;
+                        y[t] += update[t];
+                    }
                 }
             });
             if (progress is not null && ((it + 1) % 25 == 0 || it + 1 == o.Iterations))

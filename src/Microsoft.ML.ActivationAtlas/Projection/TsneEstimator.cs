@@ -59,7 +59,7 @@ public sealed class TsneEstimator : IEstimator<TsneTransformer>
         /// <summary>Layout dimension, 1 or 2 (default 2; the class-comparison view uses 1).</summary>
         public int NumberOfComponents { get; set; } = 2;
 
-        /// <summary>Perplexity (default 30).</summary>
+        /// <summary>Perplexity (default 30); lowered to <c>(rows - 1) / 3</c> for fewer than <c>3 * perplexity + 1</c> rows.</summary>
         public float Perplexity { get; set; } = 30f;
 
         /// <summary>Early exaggeration (default 12).</summary>
@@ -71,8 +71,14 @@ public sealed class TsneEstimator : IEstimator<TsneTransformer>
         /// <summary>Total iterations (default 1000).</summary>
         public int NumberOfIterations { get; set; } = 1000;
 
-        /// <summary>Learning rate; null (default) means <c>max(n / EarlyExaggeration / 4, 50)</c>.</summary>
+        /// <summary>
+        /// Learning rate; null (default) means <c>max(n / EarlyExaggeration / 4, 50)</c> from 200 rows on, <c>n / 4</c>
+        /// below (see <see cref="TsneOptions.LearningRate"/>).
+        /// </summary>
         public float? LearningRate { get; set; }
+
+        /// <summary>Largest distance a point moves in one iteration (openTSNE's <c>max_step_norm</c>, default 5; null for no limit).</summary>
+        public float? MaxStepNorm { get; set; } = 5f;
 
         /// <summary>Barnes-Hut accuracy (default 0.5).</summary>
         public float Theta { get; set; } = 0.5f;
@@ -100,6 +106,7 @@ public sealed class TsneEstimator : IEstimator<TsneTransformer>
             ExaggerationIterations = ExaggerationIterations,
             Iterations = NumberOfIterations,
             LearningRate = LearningRate,
+            MaxStepNorm = MaxStepNorm,
             Theta = Theta,
             Metric = Metric,
             Initialization = Initialization,
