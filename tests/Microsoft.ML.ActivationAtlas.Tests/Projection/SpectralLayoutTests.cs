@@ -172,6 +172,32 @@ public class SpectralLayoutTests(ITestOutputHelper output)
         Assert.True(Microsoft.ML.ActivationAtlas.Projection.Quality.EmbeddingQuality.KnnAccuracy(layout, 2, bytes) >= 0.99);
     }
 
+    [Theory]
+    [InlineData(DistanceMetric.Euclidean, new[] { 0.9222, 0.7740, 0.4161, 0.9727, -0.4006, 1.0000, -0.9001, 0.8259, 0.9798, -0.0063, 0.4416, -0.0166, -0.4327, -0.0056, -0.9748, 0.0099, 0.9098, -0.7666, 0.3941, -0.9621, -0.4247, -0.9694, -0.9164, -0.7864 })]
+    [InlineData(DistanceMetric.Cosine, new[] { 0.4425, 1.0000, -0.1043, 0.5867, -0.4570, 0.4062, -0.8336, 0.2236, 0.6506, 0.2104, 0.1305, 0.0575, -0.1580, -0.0790, -0.5016, -0.2545, 0.9202, -0.4489, 0.2942, -0.4525, -0.0329, -0.5400, -0.3340, -0.6988 })]
+    public void MetaLayout_MatchesUmapLearnsComponentLayout(DistanceMetric metric, double[] expected)
+    {
+        // Twelve centroids in 20-D: a 3 x 4 grid in two fixed directions plus a small wobble (first coordinate + 6 for
+        // cosine). Expected: umap-learn 0.5.3's component_layout(C, 12, arange(12), 2, RandomState(0), metric) with
+        // scikit-learn 1.2.1 (Debian), signs included (both flip each vector so its largest entry is positive).
+        const int count = 12, dims = 20;
+        var c = new double[count * dims];
+        for (int i = 0; i < count; i++)
+        {
+            for (int d = 0; d < dims; d++)
+            {
+                c[i * dims + d] = 1.5 * ((i % 4) * Math.Cos(0.7 * d + 0.3) + (i / 4) * Math.Sin(1.3 * d + 0.1)) / Math.Sqrt(20) * 2
+                    + 0.05 * Math.Sin(7.1 * i + 3.3 * d);
+            }
+            if (metric == DistanceMetric.Cosine)
+                c[i * dims] += 6;
+        }
+        var meta = ComponentLayout.SpectralMetaLayout(ComponentLayout.SquaredDistances(c, count, dims, metric, CancellationToken.None), count, 2, 1, CancellationToken.None);
+        Assert.NotNull(meta);
+        for (int t = 0; t < expected.Length; t++)
+            Assert.True(Math.Abs(expected[t] - meta![t]) < 1e-3, $"entry {t}: {meta[t]:0.0000}, umap-learn {expected[t]:0.0000}");
+    }
+
     [Fact]
     public void FewComponents_SitOnTheUnitAxes()
     {
