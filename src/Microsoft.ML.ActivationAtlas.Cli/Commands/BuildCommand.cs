@@ -176,8 +176,19 @@ internal sealed class BuildCommand : ICommand
                 }
                 using (var p = new ConsoleProgress("head"))
                 {
-                    headModel = ClassHead.Train(ml, model, layer, features, fdim, images.Labels, out var trainedNames);
+                    headModel = ClassHead.Train(ml, model, layer, features, fdim, images.Labels, out var trainedNames, out var weights);
                     p.Done($"{trainedNames.Length} classes");
+                    if (!cache.TryLoad("classes", classKey, out _, out _, out _) || !File.Exists(Path.Combine(cache.Folder, "class-names.json")))
+                    {
+                        // The trained head reads the layer only through its spatial mean: the attributions follow from the
+                        // stored activation vectors and the head's weights, with no further pass of the network.
+                        var extractor = (ActivationExtractingTransformer)extraction.LastTransformer;
+                        var info = extractor.Layers[0];
+                        var direct = ClassHead.Attribute(activations, rows, weights, info.Height * info.Width);
+                        AtlasFolder.WriteJson(Path.Combine(cache.Folder, "class-names.json"), trainedNames);
+                        cache.Save("classes", classKey, direct, rows, trainedNames.Length);
+                        Console.Error.WriteLine($"  attribution  from the head's weights ({trainedNames.Length} classes)");
+                    }
                 }
             }
             if (!cache.TryLoad("classes", classKey, out classValues, out _, out int k) || !File.Exists(Path.Combine(cache.Folder, "class-names.json")))
