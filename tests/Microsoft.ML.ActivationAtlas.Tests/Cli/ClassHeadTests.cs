@@ -3,6 +3,7 @@ using Microsoft.ML.ActivationAtlas.Cli.Building;
 using Microsoft.ML.ActivationAtlas.Cli.Commands;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
+using Microsoft.ML.Data;
 
 namespace Microsoft.ML.ActivationAtlas.Tests.Cli;
 
@@ -50,5 +51,38 @@ public sealed class ClassHeadTests
         Assert.True(scale > 0);
         for (int i = 0; i < direct.Length; i++)
             Assert.True(Math.Abs(direct[i] - viaGraph[i]) <= 1e-4 * scale, $"value {i}: {direct[i]} from the weights, {viaGraph[i]} from the graph");
+    }
+
+    [Fact]
+    public void OnePassOverEveryPosition_GivesTheRandomPositionVectorsAndTheSpatialMeans()
+    {
+        var ml = new MLContext(seed: 3);
+        var images = SharedData.CifarImages(3).Where(x => x.Label is "automobile" or "deer").ToArray();
+        var input = ml.Data.LoadFromEnumerable(images.Select(x => new BuildCommand.PositionedImageRow { ImagePath = x.Path, Position = [0, 0] }),
+            BuildCommand.PositionedImageRow.Schema());
+        TransformerChain<ActivationExtractingTransformer> Extractor(ActivationSampling sampling) => ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResizeImages("Image", 224, 224, "Image"))
+            .Append(ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+            {
+                Model = PretrainedModels.ResNet18, Layers = [Layer], OutputColumnNames = ["Activation"], Sampling = sampling, Seed = 9,
+                Margin = 1, ImagePathColumnName = "ImagePath", BatchSize = 4,
+            }))
+            .Fit(input);
+        var random = Extractor(ActivationSampling.RandomPosition);
+        var expectedPositions = new List<int>();
+        var (expected, rows, dim) = BuildCommand.ReadWithProgress(random.Transform(input), "Activation", images.Length, new Progress<double>(), default, expectedPositions);
+        var (expectedMeans, _, _) = BuildCommand.ReadWithProgress(Extractor(ActivationSampling.SpatialMean).Transform(input), "Activation", images.Length, new Progress<double>(), default);
+
+        var sampler = random.LastTransformer.Engine.Sampler;
+        var positions = new List<int>();
+        var (sampled, means, onePassRows, onePassDim) = BuildCommand.ReadSampledAndMeans(Extractor(ActivationSampling.AllPositions).Transform(input), sampler,
+            images.Length, new Progress<double>(), default, positions);
+
+        Assert.Equal((rows, dim), (onePassRows, onePassDim));
+        Assert.Equal(expectedPositions, positions);
+        Assert.True(positions.Distinct().Count() > 1, "the random positions should vary between images");
+        Assert.Equal(expected, sampled);
+        for (int i = 0; i < means.Length; i++)
+            Assert.Equal(expectedMeans[i], means[i], 1e-4 * Math.Max(1, Math.Abs(expectedMeans[i])));
     }
 }
