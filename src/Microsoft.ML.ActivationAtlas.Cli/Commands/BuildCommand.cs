@@ -156,6 +156,7 @@ internal sealed class BuildCommand : ICommand
         float[] classValues;
         string classValueName;
         string classKey = $"{actKey}|{head}";
+        bool attributedByWeights = false;
         var headModel = head switch
         {
             "none" => null,
@@ -211,6 +212,7 @@ internal sealed class BuildCommand : ICommand
                         AtlasFolder.WriteJson(Path.Combine(cache.Folder, "class-names.json"), trainedNames);
                         cache.Save("classes", classKey, direct, rows, trainedNames.Length);
                         Console.Error.WriteLine($"  attribution  from the head's weights ({trainedNames.Length} classes)");
+                        attributedByWeights = true;
                     }
                 }
             }
@@ -236,7 +238,7 @@ internal sealed class BuildCommand : ICommand
                 cache.Save("classes", classKey, classValues, rows, k);
                 p.Done($"{k} classes");
             }
-            else
+            else if (!attributedByWeights)
                 Console.Error.WriteLine($"  attribution  reused ({k} classes)");
             classNames = System.Text.Json.JsonSerializer.Deserialize<string[]>(File.ReadAllText(Path.Combine(cache.Folder, "class-names.json")))!;
             classValueName = "attribution";
