@@ -160,11 +160,27 @@ internal static class UmapOptimizer
         ref float next = ref MemoryMarshal.GetArrayDataReference(epochOfNextSample);
         ref float epn = ref MemoryMarshal.GetArrayDataReference(epochsPerNegative);
         ref float nextNeg = ref MemoryMarshal.GetArrayDataReference(epochOfNextNegative);
-        for (int e = e0; e < e1; e++)
+        // The edges due this epoch, found eight at a time without a branch per edge.
+        Span<int> due = stackalloc int[e1 - e0 + 8];
+        int dueCount = 0;
+        var epoch = Vector256.Create((float)n);
+        int scan = e0;
+        ref Vector256<int> lanes = ref MemoryMarshal.GetArrayDataReference(DueLanes);
+        for (; scan + 8 <= e1; scan += 8)
         {
+            uint mask = Vector256.LessThanOrEqual(Vector256.LoadUnsafe(ref next, (nuint)scan), epoch).ExtractMostSignificantBits();
+            (Vector256.Create(scan) + Unsafe.Add(ref lanes, (int)mask)).StoreUnsafe(ref MemoryMarshal.GetReference(due), (nuint)dueCount);
+            dueCount += System.Numerics.BitOperations.PopCount(mask);
+        }
+        for (; scan < e1; scan++)
+        {
+            if (Unsafe.Add(ref next, scan) <= n)
+                due[dueCount++] = scan;
+        }
+        for (int d = 0; d < dueCount; d++)
+        {
+            int e = due[d];
             ref float nextE = ref Unsafe.Add(ref next, e);
-            if (!(nextE <= n))
-                continue;
             int j = Unsafe.Add(ref hs, e), k = Unsafe.Add(ref ts, e);
             ref float cur = ref Unsafe.Add(ref h, 2 * (nint)j);
             ref float oth = ref Unsafe.Add(ref t, 2 * (nint)k);
@@ -278,6 +294,18 @@ internal static class UmapOptimizer
         }
         return (sx, sy);
     }
+
+    /// <summary>For each 8-bit mask, the positions of its set bits, first to last (the rest of the lanes unused).</summary>
+    private static readonly Vector256<int>[] DueLanes = Enumerable.Range(0, 256).Select(mask =>
+    {
+        var lanes = new int[8];
+        for (int bit = 0, k = 0; bit < 8; bit++)
+        {
+            if ((mask & (1 << bit)) != 0)
+                lanes[k++] = bit;
+        }
+        return Vector256.Create(lanes);
+    }).ToArray();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Clip(float v) => v > 4f ? 4f : v < -4f ? -4f : v;
