@@ -14,7 +14,12 @@ namespace Microsoft.ML.ActivationAtlas.Cli.Building;
 internal static class ClassHead
 {
     /// <summary>Trains a multinomial logistic regression on (features, label) and attaches it to the network after <paramref name="layer"/>.</summary>
-    public static ActivationModel Train(MLContext ml, ActivationModel model, string layer, float[] features, int dim, IReadOnlyList<string> labels, out string[] classNames)
+    public static ActivationModel Train(MLContext ml, ActivationModel model, string layer, float[] features, int dim, IReadOnlyList<string> labels, out string[] classNames) =>
+        Train(ml, model, layer, features, dim, labels, out classNames, out _);
+
+    /// <summary>As <see cref="Train(MLContext, ActivationModel, string, float[], int, IReadOnlyList{string}, out string[])"/>, also giving the row-major [K, C] class weights.</summary>
+    public static ActivationModel Train(MLContext ml, ActivationModel model, string layer, float[] features, int dim, IReadOnlyList<string> labels,
+        out string[] classNames, out float[] weights)
     {
         var rows = Enumerable.Range(0, labels.Count).Where(i => labels[i].Length > 0)
             .Select(i => new Example { Features = features.AsSpan(i * dim, dim).ToArray(), Label = labels[i] }).ToArray();
@@ -37,8 +42,38 @@ internal static class ClassHead
         keyColumn.GetKeyValues(ref keys);
         classNames = keys.DenseValues().Select(k => k.ToString()).ToArray();
         var parameters = fitted.LastTransformer.Model;
+        VBuffer<float>[] weightRows = [];
+        parameters.GetWeights(ref weightRows, out int k);
+        weights = new float[k * dim];
+        for (int c = 0; c < k; c++)
+            weightRows[c].DenseValues().ToArray().CopyTo(weights, c * dim);
         var network = ClassifierHead.Attach(model.Network, layer, parameters, classNames);
         return ActivationModel.FromBytes(network.ToByteArray(), model.Preprocessing, model.PreprocessingModel?.ToByteArray());
+    }
+
+    /// <summary>
+    /// The attribution of activation vectors to the classes of a head trained by <see cref="Train(MLContext, ActivationModel, string, float[], int, IReadOnlyList{string}, out string[], out float[])"/>,
+    /// without running the network. The head reads the layer only through its spatial mean, so a logit's gradient at
+    /// any position is the class's weight row over the number of positions, and h . d(logit_c)/dh = (W_c . h) / (H W).
+    /// </summary>
+    /// <param name="activations">Row-major [rows, C] activation vectors (one position of the layer each).</param>
+    /// <param name="rows">Number of vectors.</param>
+    /// <param name="weights">Row-major [K, C] class weights.</param>
+    /// <param name="positions">The layer's H x W.</param>
+    /// <returns>Row-major [rows, K] attributions.</returns>
+    public static float[] Attribute(float[] activations, int rows, float[] weights, int positions)
+    {
+        int dim = activations.Length / Math.Max(1, rows);
+        int k = weights.Length / dim;
+        var result = new float[rows * k];
+        float scale = 1f / positions;
+        Parallel.For(0, rows, i =>
+        {
+            var h = activations.AsSpan(i * dim, dim);
+            for (int c = 0; c < k; c++)
+                result[i * k + c] = System.Numerics.Tensors.TensorPrimitives.Dot(weights.AsSpan(c * dim, dim), h) * scale;
+        });
+        return result;
     }
 
     private sealed class Example

@@ -120,7 +120,27 @@ internal sealed class BuildCommand : ICommand
         if (!cache.TryLoad("activations", actKey, out var activations, out int rows, out int dim) || !cache.TryLoad("positions", actKey, out _, out _, out _))
         {
             using var p = new ConsoleProgress("activations");
-            (activations, rows, dim) = ReadWithProgress(extraction.Transform(input), "Activation", images.Paths.Count, p, cancellationToken, positions: positionList);
+            if (head == "train" && sampling == "random")
+            {
+                // The head trains on the layer's spatial means: one pass over every position gives those and each
+                // image's randomly placed vector (the same position the extraction stage itself would choose).
+                var sampler = ((ActivationExtractingTransformer)extraction.LastTransformer).Engine.Sampler;
+                var everywhere = ml.Transforms.LoadImages("Image", null, "ImagePath")
+                    .Append(ml.Transforms.ResizeImages("Image", width, height, "Image"))
+                    .Append(ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+                    {
+                        Model = model, Layers = [layer], OutputColumnNames = ["Activation"], Sampling = ActivationSampling.AllPositions,
+                        BatchSize = batch, ImagePathColumnName = "ImagePath", Session = session,
+                    }))
+                    .Fit(input);
+                float[] means;
+                (activations, means, rows, dim) = ReadSampledAndMeans(everywhere.Transform(input), sampler, images.Paths.Count, p, cancellationToken, positionList);
+                cache.Save("head-features", actKey, means, rows, dim);
+            }
+            else
+            {
+                (activations, rows, dim) = ReadWithProgress(extraction.Transform(input), "Activation", images.Paths.Count, p, cancellationToken, positions: positionList);
+            }
             cache.Save("positions", actKey, positionList.Select(v => (float)v).ToArray(), rows, 2);
             cache.Save("activations", actKey, activations, rows, dim);
             p.Done($"{rows:N0} x {dim}");
@@ -136,6 +156,7 @@ internal sealed class BuildCommand : ICommand
         float[] classValues;
         string classValueName;
         string classKey = $"{actKey}|{head}";
+        bool attributedByWeights = false;
         var headModel = head switch
         {
             "none" => null,
@@ -159,7 +180,10 @@ internal sealed class BuildCommand : ICommand
         {
             if (head == "train")
             {
-                // The head's training features: the layer's spatial mean per image (one more pass of the network).
+                // The head's training features: the layer's spatial mean per image (from the activations pass, or the
+                // activations themselves with --sampling mean, or one more pass of the network when not cached).
+                if (sampling == "mean")
+                    cache.Save("head-features", actKey, activations, rows, dim);
                 if (!cache.TryLoad("head-features", actKey, out var features, out _, out int fdim))
                 {
                     using var p = new ConsoleProgress("head input");
@@ -176,8 +200,20 @@ internal sealed class BuildCommand : ICommand
                 }
                 using (var p = new ConsoleProgress("head"))
                 {
-                    headModel = ClassHead.Train(ml, model, layer, features, fdim, images.Labels, out var trainedNames);
+                    headModel = ClassHead.Train(ml, model, layer, features, fdim, images.Labels, out var trainedNames, out var weights);
                     p.Done($"{trainedNames.Length} classes");
+                    if (!cache.TryLoad("classes", classKey, out _, out _, out _) || !File.Exists(Path.Combine(cache.Folder, "class-names.json")))
+                    {
+                        // The trained head reads the layer only through its spatial mean: the attributions follow from the
+                        // stored activation vectors and the head's weights, with no further pass of the network.
+                        var extractor = (ActivationExtractingTransformer)extraction.LastTransformer;
+                        var info = extractor.Layers[0];
+                        var direct = ClassHead.Attribute(activations, rows, weights, info.Height * info.Width);
+                        AtlasFolder.WriteJson(Path.Combine(cache.Folder, "class-names.json"), trainedNames);
+                        cache.Save("classes", classKey, direct, rows, trainedNames.Length);
+                        Console.Error.WriteLine($"  attribution  from the head's weights ({trainedNames.Length} classes)");
+                        attributedByWeights = true;
+                    }
                 }
             }
             if (!cache.TryLoad("classes", classKey, out classValues, out _, out int k) || !File.Exists(Path.Combine(cache.Folder, "class-names.json")))
@@ -202,7 +238,7 @@ internal sealed class BuildCommand : ICommand
                 cache.Save("classes", classKey, classValues, rows, k);
                 p.Done($"{k} classes");
             }
-            else
+            else if (!attributedByWeights)
                 Console.Error.WriteLine($"  attribution  reused ({k} classes)");
             classNames = System.Text.Json.JsonSerializer.Deserialize<string[]>(File.ReadAllText(Path.Combine(cache.Folder, "class-names.json")))!;
             classValueName = "attribution";
@@ -336,6 +372,58 @@ internal sealed class BuildCommand : ICommand
             progress.Report(++rows / (double)Math.Max(1, expectedRows));
         }
         return (values.ToArray(), rows, dim);
+    }
+
+    /// <summary>
+    /// Reads an every-position extraction (rows in image order, positions in row-major order) into one vector per image,
+    /// at the position <paramref name="sampler"/> chooses for it, and the spatial mean per image.
+    /// </summary>
+    internal static (float[] Sampled, float[] Means, int Rows, int Dim) ReadSampledAndMeans(IDataView everyPosition, ActivationSampler sampler,
+        int expectedImages, IProgress<double> progress, CancellationToken cancellationToken, List<int> positions)
+    {
+        var column = everyPosition.Schema["Activation"];
+        int dim = ((VectorDataViewType)column.Type).Size;
+        int perImage = sampler.GridHeight * sampler.GridWidth;
+        var sampled = new List<float>(expectedImages * dim);
+        var means = new List<float>(expectedImages * dim);
+        var sum = new double[dim];
+        using var cursor = everyPosition.GetRowCursor([column, everyPosition.Schema["Position"]]);
+        var getter = cursor.GetGetter<VBuffer<float>>(column);
+        var positionGetter = cursor.GetGetter<VBuffer<int>>(everyPosition.Schema["Position"]);
+        VBuffer<float> row = default;
+        VBuffer<int> position = default;
+        Span<int> chosenY = stackalloc int[1], chosenX = stackalloc int[1];
+        long count = 0;
+        int image = 0;
+        while (cursor.MoveNext())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int k = (int)(count++ % perImage);
+            if (k == 0)
+            {
+                sampler.Positions(image, chosenY, chosenX);
+                positions.Add(chosenY[0]);
+                positions.Add(chosenX[0]);
+                Array.Clear(sum);
+            }
+            getter(ref row);
+            positionGetter(ref position);
+            ReadOnlySpan<float> values = row.IsDense ? row.GetValues() : row.DenseValues().ToArray();
+            for (int c = 0; c < dim; c++)
+                sum[c] += values[c];
+            if (position.GetItemOrDefault(0) == chosenY[0] && position.GetItemOrDefault(1) == chosenX[0])
+                sampled.AddRange(values);
+            if (k == perImage - 1)
+            {
+                for (int c = 0; c < dim; c++)
+                    means.Add((float)(sum[c] / perImage));
+                image++;
+                progress.Report(image / (double)Math.Max(1, expectedImages));
+            }
+        }
+        if (count % perImage != 0 || sampled.Count != image * dim)
+            throw new InvalidOperationException($"The every-position extraction returned {count} rows, not {perImage} per image.");
+        return (sampled.ToArray(), means.ToArray(), image, dim);
     }
 
     internal static (int Width, int Height) InputSize(ActivationModel model)

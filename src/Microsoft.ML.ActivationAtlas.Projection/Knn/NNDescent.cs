@@ -13,6 +13,8 @@ internal static class NNDescent
     private const int JoinBlock = 16384;
     private const int RowsPerChunk = 128;
     private const int LeavesPerChunk = 256;
+    private const int MaxTreesPerGroup = 16;
+    private const double ForestGroupBytes = 256e6;
 
     public static KnnGraph Build(PreparedData data, int k, NNDescentSettings settings, CancellationToken ct, IProgress<double>? progress = null)
     {
@@ -28,13 +30,14 @@ internal static class NNDescent
         var updates = new GraphUpdates();
         var thresholds = new float[n];
 
-        // 1. Random projection forest: leaf join, trees built a few at a time.
-        int parallelTrees = Math.Max(1, Environment.ProcessorCount);
-        for (int t0 = 0; t0 < settings.Trees; t0 += parallelTrees)
+        // 1. Random projection forest: trees built a group at a time (see RandomProjectionForest; a group's working
+        //    memory is about 13 bytes per row and tree), each leaf-joined.
+        int groups = (int)Math.Max(Math.Ceiling(settings.Trees / (double)MaxTreesPerGroup), Math.Ceiling(settings.Trees * (n * 13.0) / ForestGroupBytes));
+        int perGroup = (settings.Trees + groups - 1) / groups;
+        for (int t0 = 0; t0 < settings.Trees; t0 += perGroup)
         {
-            int t1 = Math.Min(settings.Trees, t0 + parallelTrees);
-            var trees = new RandomProjectionTree[t1 - t0];
-            Parallel.For(t0, t1, po, t => trees[t - t0] = RandomProjectionTree.Build(data, settings.LeafSize, Rng.ForStream(settings.Seed, 1000 + t), keepHyperplanes: false));
+            int t1 = Math.Min(settings.Trees, t0 + perGroup);
+            var trees = RandomProjectionForest.Build(data, t0, t1 - t0, settings.LeafSize, settings.Seed, po);
             foreach (var tree in trees)
             {
                 ct.ThrowIfCancellationRequested();

@@ -10,7 +10,8 @@ namespace Microsoft.ML.ActivationAtlas.Projection.Knn;
 /// </summary>
 internal sealed class RandomProjectionTree
 {
-    private const float Eps = 1e-8f;
+    /// <summary>Margins within this of zero go to a random side.</summary>
+    internal const float Eps = 1e-8f;
 
     private readonly int _dims;
     private readonly bool _angular;
@@ -102,7 +103,27 @@ internal sealed class RandomProjectionTree
         }
     }
 
-    private float MakeHyperplane(PreparedData data, ReadOnlySpan<int> rows, ref Rng rng, float[] normal)
+    /// <summary>A tree of leaves already computed (by <see cref="RandomProjectionForest"/>); it keeps no hyperplanes.</summary>
+    internal static RandomProjectionTree FromLeaves(int[] indices, int dims, bool angular, IEnumerable<(int Start, int End)> leaves)
+    {
+        var tree = new RandomProjectionTree(indices, dims, angular);
+        foreach (var (start, end) in leaves)
+        {
+            tree._leafStart.Add(start);
+            tree._leafEnd.Add(end);
+        }
+        return tree;
+    }
+
+    private float MakeHyperplane(PreparedData data, ReadOnlySpan<int> rows, ref Rng rng, float[] normal) =>
+        MakeHyperplane(data, rows, ref rng, normal, _angular);
+
+    /// <summary>
+    /// The splitting hyperplane of a node: the normal is the difference of two random rows of it (unit length for
+    /// angular trees, which pass through the origin); returns the offset, so that a row's margin is
+    /// <c>offset + normal . row</c>.
+    /// </summary>
+    internal static float MakeHyperplane(PreparedData data, ReadOnlySpan<int> rows, ref Rng rng, Span<float> normal, bool angular)
     {
         int a = rng.NextInt(rows.Length);
         int b = rng.NextInt(rows.Length);
@@ -111,7 +132,7 @@ internal sealed class RandomProjectionTree
         var left = data.Row(rows[a]);
         var right = data.Row(rows[b]);
         System.Numerics.Tensors.TensorPrimitives.Subtract(left, right, normal);
-        if (_angular)
+        if (angular)
         {
             float norm = System.Numerics.Tensors.TensorPrimitives.Norm<float>(normal);
             if (norm > 0f)
@@ -122,7 +143,8 @@ internal sealed class RandomProjectionTree
         return -0.5f * (Distances.Dot(normal, left) + Distances.Dot(normal, right));
     }
 
-    private static int Partition(PreparedData data, int[] indices, int start, int end, float[] normal, float offset, ref Rng rng)
+    /// <summary>Splits rows <paramref name="start"/>..<paramref name="end"/> of <paramref name="indices"/> by a hyperplane; returns the first row of the right side.</summary>
+    internal static int Partition(PreparedData data, int[] indices, int start, int end, ReadOnlySpan<float> normal, float offset, ref Rng rng)
     {
         int i = start, j = end - 1;
         const int ahead = 4;

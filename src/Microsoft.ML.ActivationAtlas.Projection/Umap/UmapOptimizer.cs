@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Microsoft.ML.ActivationAtlas.Projection.Internal;
 
 namespace Microsoft.ML.ActivationAtlas.Projection.Umap;
@@ -9,6 +10,13 @@ namespace Microsoft.ML.ActivationAtlas.Projection.Umap;
 /// sampling, gradient clipping at 4, linear learning-rate decay. Parallel over blocks of edges (Hogwild, as
 /// umap-learn), or sequential in a fixed order for bit-identical results.
 /// </summary>
+/// <remarks>
+/// One difference in the order of work: umap-learn moves the point after each of a sample's negative samples, so each
+/// repulsion is computed from the position the previous one left. Here all negative samples of one positive sample
+/// are computed from the same position (each clipped at 4 as in umap-learn) and their sum is applied once. That removes
+/// the dependency between them, so they run side by side (8 lanes in 2-D) instead of as one long chain of
+/// pow/divide latencies; the layouts' trustworthiness and neighbour accuracy are unchanged (see the umap benchmark).
+/// </remarks>
 internal static class UmapOptimizer
 {
     private const int EdgeBlock = 8192;
@@ -82,6 +90,7 @@ internal static class UmapOptimizer
         float[] epochOfNextSample, float[] epochsPerNegative, float[] epochOfNextNegative, int dim, float a, float b, float gamma,
         float alpha, bool moveOther, int n, int e0, int e1, ref Rng rng)
     {
+        Span<float> push = dim <= 64 ? stackalloc float[dim] : new float[dim];
         for (int e = e0; e < e1; e++)
         {
             if (!(epochOfNextSample[e] <= n))
@@ -93,7 +102,7 @@ internal static class UmapOptimizer
             float coeff = 0f;
             if (d2 > 0f)
             {
-                float pb = MathF.Pow(d2, b);
+                float pb = FastPow.Pow(d2, b);
                 coeff = -2f * a * b * (pb / d2) / (a * pb + 1f);
             }
             for (int d = 0; d < dim; d++)
@@ -105,24 +114,26 @@ internal static class UmapOptimizer
             }
             epochOfNextSample[e] += epochsPerSample[e];
             int negatives = (int)((n - epochOfNextNegative[e]) / epochsPerNegative[e]);
+            push.Clear();
             for (int p = 0; p < negatives; p++)
             {
                 int kk = rng.NextInt(tailCount);
                 var neg = tail.AsSpan(kk * dim, dim);
                 float nd2 = SquaredDistance(current, neg);
-                float ncoeff;
                 if (nd2 > 0f)
-                    ncoeff = 2f * gamma * b / ((0.001f + nd2) * (a * MathF.Pow(nd2, b) + 1f));
-                else if (j == kk && moveOther)
-                    continue;
-                else
-                    ncoeff = 0f;
-                for (int d = 0; d < dim; d++)
                 {
-                    float g = ncoeff > 0f ? Clip(ncoeff * (current[d] - neg[d])) : 4f;
-                    current[d] += g * alpha;
+                    float ncoeff = 2f * gamma * b / ((0.001f + nd2) * (a * FastPow.Pow(nd2, b) + 1f));
+                    for (int d = 0; d < dim; d++)
+                        push[d] += Clip(ncoeff * (current[d] - neg[d]));
+                }
+                else if (!(j == kk && moveOther))
+                {
+                    for (int d = 0; d < dim; d++)
+                        push[d] += 4f;
                 }
             }
+            for (int d = 0; d < dim; d++)
+                current[d] += push[d] * alpha;
             epochOfNextNegative[e] += negatives * epochsPerNegative[e];
         }
     }
@@ -140,6 +151,7 @@ internal static class UmapOptimizer
             || (uint)e1 > (uint)epochOfNextNegative.Length || 2L * tailCount > tail.Length)
             throw new ArgumentOutOfRangeException(nameof(e1));
         float ab2 = -2f * a * b, gb2 = 2f * gamma * b;
+        bool vectorised = Vector256.IsHardwareAccelerated;
         ref float h = ref MemoryMarshal.GetArrayDataReference(head);
         ref float t = ref MemoryMarshal.GetArrayDataReference(tail);
         ref int hs = ref MemoryMarshal.GetArrayDataReference(heads);
@@ -148,11 +160,27 @@ internal static class UmapOptimizer
         ref float next = ref MemoryMarshal.GetArrayDataReference(epochOfNextSample);
         ref float epn = ref MemoryMarshal.GetArrayDataReference(epochsPerNegative);
         ref float nextNeg = ref MemoryMarshal.GetArrayDataReference(epochOfNextNegative);
-        for (int e = e0; e < e1; e++)
+        // The edges due this epoch, found eight at a time without a branch per edge.
+        Span<int> due = stackalloc int[e1 - e0 + 8];
+        int dueCount = 0;
+        var epoch = Vector256.Create((float)n);
+        int scan = e0;
+        ref Vector256<int> lanes = ref MemoryMarshal.GetArrayDataReference(DueLanes);
+        for (; scan + 8 <= e1; scan += 8)
         {
+            uint mask = Vector256.LessThanOrEqual(Vector256.LoadUnsafe(ref next, (nuint)scan), epoch).ExtractMostSignificantBits();
+            (Vector256.Create(scan) + Unsafe.Add(ref lanes, (int)mask)).StoreUnsafe(ref MemoryMarshal.GetReference(due), (nuint)dueCount);
+            dueCount += System.Numerics.BitOperations.PopCount(mask);
+        }
+        for (; scan < e1; scan++)
+        {
+            if (Unsafe.Add(ref next, scan) <= n)
+                due[dueCount++] = scan;
+        }
+        for (int d = 0; d < dueCount; d++)
+        {
+            int e = due[d];
             ref float nextE = ref Unsafe.Add(ref next, e);
-            if (!(nextE <= n))
-                continue;
             int j = Unsafe.Add(ref hs, e), k = Unsafe.Add(ref ts, e);
             ref float cur = ref Unsafe.Add(ref h, 2 * (nint)j);
             ref float oth = ref Unsafe.Add(ref t, 2 * (nint)k);
@@ -162,7 +190,7 @@ internal static class UmapOptimizer
             float d2 = dx * dx + dy * dy;
             if (d2 > 0f)
             {
-                float pb = MathF.Exp(b * MathF.Log(d2));
+                float pb = FastPow.Pow(d2, b);
                 float coeff = ab2 * (pb / d2) / (a * pb + 1f);
                 float gx = Clip(coeff * dx) * alpha, gy = Clip(coeff * dy) * alpha;
                 cx += gx;
@@ -179,33 +207,105 @@ internal static class UmapOptimizer
             ref float nextNegE = ref Unsafe.Add(ref nextNeg, e);
             float epnE = Unsafe.Add(ref epn, e);
             int negatives = (int)((n - nextNegE) / epnE);
-            for (int p = 0; p < negatives; p++)
+            if (negatives > 0)
             {
-                int kk = rng.NextInt(tailCount);
-                ref float neg = ref Unsafe.Add(ref t, 2 * (nint)kk);
-                float nx = cx - neg, ny = cy - Unsafe.Add(ref neg, 1);
-                float nd2 = nx * nx + ny * ny;
-                if (nd2 > 0f)
-                {
-                    float ncoeff = gb2 / ((0.001f + nd2) * (a * MathF.Exp(b * MathF.Log(nd2)) + 1f));
-                    cx += Clip(ncoeff * nx) * alpha;
-                    cy += Clip(ncoeff * ny) * alpha;
-                }
-                else if (j == kk && moveOther)
-                {
-                    continue;
-                }
-                else
-                {
-                    cx += 4f * alpha;
-                    cy += 4f * alpha;
-                }
-                cur = cx;
-                Unsafe.Add(ref cur, 1) = cy;
+                var (px, py) = vectorised
+                    ? Repulsion2DVector(ref t, cx, cy, negatives, j, tailCount, moveOther, a, b, gb2, ref rng)
+                    : Repulsion2D(ref t, cx, cy, negatives, j, tailCount, moveOther, a, b, gb2, ref rng);
+                cur = cx + px * alpha;
+                Unsafe.Add(ref cur, 1) = cy + py * alpha;
             }
             nextNegE += negatives * epnE;
         }
     }
+
+    /// <summary>
+    /// The summed, clipped repulsion of <paramref name="count"/> random tail points on the point (cx, cy), all computed
+    /// from that one position. A zero distance pushes by 4 on both axes (umap-learn), except the point itself.
+    /// </summary>
+    private static (float X, float Y) Repulsion2D(ref float tail, float cx, float cy, int count, int self, int tailCount,
+        bool moveOther, float a, float b, float gb2, ref Rng rng)
+    {
+        float sx = 0f, sy = 0f;
+        for (int p = 0; p < count; p++)
+        {
+            int kk = rng.NextInt(tailCount);
+            ref float neg = ref Unsafe.Add(ref tail, 2 * (nint)kk);
+            float nx = cx - neg, ny = cy - Unsafe.Add(ref neg, 1);
+            float nd2 = nx * nx + ny * ny;
+            if (nd2 > 0f)
+            {
+                float ncoeff = gb2 / ((0.001f + nd2) * (a * FastPow.Pow(nd2, b) + 1f));
+                sx += Clip(ncoeff * nx);
+                sy += Clip(ncoeff * ny);
+            }
+            else if (!(self == kk && moveOther))
+            {
+                sx += 4f;
+                sy += 4f;
+            }
+        }
+        return (sx, sy);
+    }
+
+    /// <summary><see cref="Repulsion2D"/> eight negative samples at a time (the same random draws, in the same order).</summary>
+    private static (float X, float Y) Repulsion2DVector(ref float tail, float cx, float cy, int count, int self, int tailCount,
+        bool moveOther, float a, float b, float gb2, ref Rng rng)
+    {
+        Span<float> xs = stackalloc float[8];
+        Span<float> ys = stackalloc float[8];
+        Span<int> picked = stackalloc int[8];
+        var vb = Vector256.Create(b);
+        var va = Vector256.Create(a);
+        var vgb2 = Vector256.Create(gb2);
+        var limit = Vector256.Create(4f);
+        float sx = 0f, sy = 0f;
+        for (int p = 0; p < count; p += 8)
+        {
+            int m = Math.Min(8, count - p);
+            for (int q = 0; q < m; q++)
+            {
+                int kk = rng.NextInt(tailCount);
+                picked[q] = kk;
+                ref float neg = ref Unsafe.Add(ref tail, 2 * (nint)kk);
+                xs[q] = cx - neg;
+                ys[q] = cy - Unsafe.Add(ref neg, 1);
+            }
+            // Unused lanes hold zero offsets: their clipped gradient, coefficient x 0, is 0.
+            xs[m..].Clear();
+            ys[m..].Clear();
+            var vx = Vector256.Create<float>(xs);
+            var vy = Vector256.Create<float>(ys);
+            var nd2 = vx * vx + vy * vy;
+            var coeff = vgb2 / ((Vector256.Create(0.001f) + nd2) * (va * FastPow.Pow(nd2, vb) + Vector256<float>.One));
+            sx += Vector256.Sum(Vector256.Min(Vector256.Max(coeff * vx, -limit), limit));
+            sy += Vector256.Sum(Vector256.Min(Vector256.Max(coeff * vy, -limit), limit));
+            if (Vector256.EqualsAny(nd2, Vector256<float>.Zero))
+            {
+                for (int q = 0; q < m; q++)
+                {
+                    if (xs[q] == 0f && ys[q] == 0f && !(self == picked[q] && moveOther))
+                    {
+                        sx += 4f;
+                        sy += 4f;
+                    }
+                }
+            }
+        }
+        return (sx, sy);
+    }
+
+    /// <summary>For each 8-bit mask, the positions of its set bits, first to last (the rest of the lanes unused).</summary>
+    private static readonly Vector256<int>[] DueLanes = Enumerable.Range(0, 256).Select(mask =>
+    {
+        var lanes = new int[8];
+        for (int bit = 0, k = 0; bit < 8; bit++)
+        {
+            if ((mask & (1 << bit)) != 0)
+                lanes[k++] = bit;
+        }
+        return Vector256.Create(lanes);
+    }).ToArray();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Clip(float v) => v > 4f ? 4f : v < -4f ? -4f : v;
