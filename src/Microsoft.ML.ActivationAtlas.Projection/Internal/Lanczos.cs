@@ -22,27 +22,31 @@ internal static class Lanczos
             start[i] = 1.0 + 0.01 * (rng.NextDouble() - 0.5);
         var w = new double[n];
         double[]? result = null;
+        // The basis vectors are allocated once and reused by every restart (a large graph's basis is hundreds of MB).
         for (int restart = 0; restart < 8; restart++)
         {
             ct.ThrowIfCancellationRequested();
             var alpha = new double[basis];
             var beta = new double[basis];
             int steps = 0;
-            var v = (double[])start.Clone();
+            var v = q[0] ??= new double[n];
+            start.CopyTo(v, 0);
             if (!Orthonormalize(v, q, 0, deflate))
                 return result;
             for (int j = 0; j < basis; j++)
             {
-                q[j] = v;
                 steps = j + 1;
                 matVec(v, w);
                 alpha[j] = Dot(w, v);
-                var next = (double[])w.Clone();
+                if (j == basis - 1)
+                    break;
+                var next = q[j + 1] ??= new double[n];
+                w.CopyTo(next, 0);
                 // Three-term recurrence first; the full pass below then only removes rounding-level components.
                 System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<double>(v, -alpha[j], next, next);
                 if (j > 0)
                     System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<double>(q[j - 1], -beta[j - 1], next, next);
-                if (!Orthonormalize(next, q, j + 1, deflate, out double norm) || j == basis - 1)
+                if (!Orthonormalize(next, q, j + 1, deflate, out double norm))
                     break;
                 beta[j] = norm;
                 v = next;
@@ -59,7 +63,10 @@ internal static class Lanczos
             }
             var (vals, vecs) = SymmetricEigen.Decompose(t, steps);
             int found = Math.Min(count, steps);
-            result = new double[count * n];
+            if (result is null)
+                result = new double[count * n];
+            else
+                Array.Clear(result);
             for (int d = 0; d < found; d++)
             {
                 for (int j = 0; j < steps; j++)
@@ -72,7 +79,7 @@ internal static class Lanczos
             }
             // Residual check ||A y - theta y||.
             double worst = 0;
-            var y = new double[n];
+            var y = start; // free until the restart vector is formed below
             for (int d = 0; d < found; d++)
             {
                 Array.Copy(result, d * n, y, 0, n);

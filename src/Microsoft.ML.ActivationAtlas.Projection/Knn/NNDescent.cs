@@ -14,7 +14,7 @@ internal static class NNDescent
     private const int RowsPerChunk = 128;
     private const int LeavesPerChunk = 256;
     private const int MaxTreesPerGroup = 16;
-    private const double ForestGroupBytes = 256e6;
+    private const double ForestGroupBytes = 128e6;
 
     public static KnnGraph Build(PreparedData data, int k, NNDescentSettings settings, CancellationToken ct, IProgress<double>? progress = null)
     {
@@ -31,8 +31,8 @@ internal static class NNDescent
         var thresholds = new float[n];
 
         // 1. Random projection forest: trees built a group at a time (see RandomProjectionForest; a group's working
-        //    memory is about 13 bytes per row and tree), each leaf-joined.
-        int groups = (int)Math.Max(Math.Ceiling(settings.Trees / (double)MaxTreesPerGroup), Math.Ceiling(settings.Trees * (n * 13.0) / ForestGroupBytes));
+        //    memory is about 9 bytes per row and tree), each leaf-joined.
+        int groups = (int)Math.Max(Math.Ceiling(settings.Trees / (double)MaxTreesPerGroup), Math.Ceiling(settings.Trees * (n * 9.0) / ForestGroupBytes));
         int perGroup = (settings.Trees + groups - 1) / groups;
         for (int t0 = 0; t0 < settings.Trees; t0 += perGroup)
         {

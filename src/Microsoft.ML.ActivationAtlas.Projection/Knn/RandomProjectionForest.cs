@@ -39,7 +39,6 @@ internal static class RandomProjectionForest
                 leaves[t].Add((0, n));
         }
 
-        var scratch = new int[count][];
         for (int level = 0; ; level++)
         {
             po.CancellationToken.ThrowIfCancellationRequested();
@@ -87,11 +86,10 @@ internal static class RandomProjectionForest
             });
 
             // Stable partitions keep every node's rows in increasing order, so later passes still read memory in order.
-            Parallel.For(0, count, po, t =>
+            Parallel.For(0, count, po, () => new int[n], (t, _, buffer) =>
             {
                 var next = new List<(int, int)>();
                 var idx = indices[t];
-                var buffer = scratch[t] ??= new int[n];
                 for (int v = 0; v < open[t].Count; v++)
                 {
                     var (start, end) = open[t][v];
@@ -126,7 +124,8 @@ internal static class RandomProjectionForest
                     }
                 }
                 open[t] = next;
-            });
+                return buffer;
+            }, _ => { });
         }
 
         // The remaining nodes, depth-first, one task per node.

@@ -23,7 +23,7 @@ internal static class SpectralLayout
         if (count == 1)
         {
             var all = Enumerable.Range(0, n).ToArray();
-            if (!TryEigenLayout(graph, all, dim, seed, result, 1.0, new double[dim], ct))
+            if (!TryEigenLayout(graph, all, dim, seed, result, 1.0, new double[dim], NewLocalMap(n), ct))
                 RandomLayout(all, dim, 10.0, new double[dim], result, ref rng);
             return result;
         }
@@ -31,6 +31,7 @@ internal static class SpectralLayout
         // Meta layout of the components (umap-learn's component_layout), each component scaled to half the distance
         // from its meta position to the nearest other one.
         var meta = ComponentLayout.Compute(data, labels, count, dim, seed, ct);
+        var local = NewLocalMap(n);
         var members = new List<int>[count];
         for (int c = 0; c < count; c++)
             members[c] = new List<int>();
@@ -53,7 +54,7 @@ internal static class SpectralLayout
             double range = double.IsFinite(minDist) ? minDist / 2 : 1.0;
             var rows = members[c].ToArray();
             var center = meta.AsSpan(c * dim, dim).ToArray();
-            if (rows.Length < 2 * dim || rows.Length <= dim + 1 || !TryEigenLayout(graph, rows, dim, seed + c, result, range, center, ct))
+            if (rows.Length < 2 * dim || rows.Length <= dim + 1 || !TryEigenLayout(graph, rows, dim, seed + c, result, range, center, local, ct))
                 RandomLayout(rows, dim, range, center, result, ref rng);
         }
         return result;
@@ -68,16 +69,32 @@ internal static class SpectralLayout
         }
     }
 
-    /// <summary>Spectral layout of the sub-graph on <paramref name="rows"/>, scaled to max |x| = range, shifted to center.</summary>
-    private static bool TryEigenLayout(CsrGraph graph, int[] rows, int dim, int seed, float[] result, double range, double[] center, CancellationToken ct)
+    /// <summary>
+    /// Spectral layout of the sub-graph on <paramref name="rows"/>, scaled to max |x| = range, shifted to center.
+    /// <paramref name="local"/> (one entry per graph row, all -1) maps rows to sub-graph numbers while it runs and is
+    /// left all -1 again, so that one buffer serves every component.
+    /// </summary>
+    private static bool TryEigenLayout(CsrGraph graph, int[] rows, int dim, int seed, float[] result, double range, double[] center, int[] local, CancellationToken ct)
     {
         int m = rows.Length;
         if (m <= dim + 1)
             return false;
-        var local = new int[graph.Rows];
-        Array.Fill(local, -1);
         for (int i = 0; i < m; i++)
             local[rows[i]] = i;
+        try
+        {
+            return TryEigenLayout(graph, rows, local, dim, seed, result, range, center, ct);
+        }
+        finally
+        {
+            foreach (int r in rows)
+                local[r] = -1;
+        }
+    }
+
+    private static bool TryEigenLayout(CsrGraph graph, int[] rows, int[] local, int dim, int seed, float[] result, double range, double[] center, CancellationToken ct)
+    {
+        int m = rows.Length;
         var degree = new double[m];
         for (int i = 0; i < m; i++)
         {
@@ -166,6 +183,13 @@ internal static class SpectralLayout
                 result[rows[i] * dim + d] = (float)(vectors[d * m + i] * scale + center[d]);
         }
         return true;
+    }
+
+    private static int[] NewLocalMap(int rows)
+    {
+        var local = new int[rows];
+        Array.Fill(local, -1);
+        return local;
     }
 
     /// <summary>Connected components by union-find.</summary>
