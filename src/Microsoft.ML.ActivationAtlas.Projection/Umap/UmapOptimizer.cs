@@ -66,7 +66,8 @@ internal static class UmapOptimizer
             {
                 var rng = Rng.ForStream(seed, n, block);
                 int e0 = block * EdgeBlock, e1 = Math.Min(edges, e0 + EdgeBlock);
-                if (dim == 2)
+                // The 2-D kernel is written for 8-lane vectors; without them the general kernel does the same updates.
+                if (dim == 2 && Vector256.IsHardwareAccelerated)
                     RunEdges2D(head, tail, heads, tails, tailCount, epochsPerSample, epochOfNextSample, epochsPerNegative, epochOfNextNegative, a, b, gamma, currentAlpha, moveOther, n, e0, e1, ref rng);
                 else
                     RunEdges(head, tail, heads, tails, tailCount, epochsPerSample, epochOfNextSample, epochsPerNegative, epochOfNextNegative, dim, a, b, gamma, currentAlpha, moveOther, n, e0, e1, ref rng);
@@ -151,7 +152,6 @@ internal static class UmapOptimizer
             || (uint)e1 > (uint)epochOfNextNegative.Length || 2L * tailCount > tail.Length)
             throw new ArgumentOutOfRangeException(nameof(e1));
         float ab2 = -2f * a * b, gb2 = 2f * gamma * b;
-        bool vectorised = Vector256.IsHardwareAccelerated;
         ref float h = ref MemoryMarshal.GetArrayDataReference(head);
         ref float t = ref MemoryMarshal.GetArrayDataReference(tail);
         ref int hs = ref MemoryMarshal.GetArrayDataReference(heads);
@@ -209,9 +209,7 @@ internal static class UmapOptimizer
             int negatives = (int)((n - nextNegE) / epnE);
             if (negatives > 0)
             {
-                var (px, py) = vectorised
-                    ? Repulsion2DVector(ref t, cx, cy, negatives, j, tailCount, moveOther, a, b, gb2, ref rng)
-                    : Repulsion2D(ref t, cx, cy, negatives, j, tailCount, moveOther, a, b, gb2, ref rng);
+                var (px, py) = Repulsion2D(ref t, cx, cy, negatives, j, tailCount, moveOther, a, b, gb2, ref rng);
                 cur = cx + px * alpha;
                 Unsafe.Add(ref cur, 1) = cy + py * alpha;
             }
@@ -221,35 +219,10 @@ internal static class UmapOptimizer
 
     /// <summary>
     /// The summed, clipped repulsion of <paramref name="count"/> random tail points on the point (cx, cy), all computed
-    /// from that one position. A zero distance pushes by 4 on both axes (umap-learn), except the point itself.
+    /// from that one position, eight at a time. A zero distance pushes by 4 on both axes (umap-learn), except the point
+    /// itself.
     /// </summary>
     private static (float X, float Y) Repulsion2D(ref float tail, float cx, float cy, int count, int self, int tailCount,
-        bool moveOther, float a, float b, float gb2, ref Rng rng)
-    {
-        float sx = 0f, sy = 0f;
-        for (int p = 0; p < count; p++)
-        {
-            int kk = rng.NextInt(tailCount);
-            ref float neg = ref Unsafe.Add(ref tail, 2 * (nint)kk);
-            float nx = cx - neg, ny = cy - Unsafe.Add(ref neg, 1);
-            float nd2 = nx * nx + ny * ny;
-            if (nd2 > 0f)
-            {
-                float ncoeff = gb2 / ((0.001f + nd2) * (a * FastPow.Pow(nd2, b) + 1f));
-                sx += Clip(ncoeff * nx);
-                sy += Clip(ncoeff * ny);
-            }
-            else if (!(self == kk && moveOther))
-            {
-                sx += 4f;
-                sy += 4f;
-            }
-        }
-        return (sx, sy);
-    }
-
-    /// <summary><see cref="Repulsion2D"/> eight negative samples at a time (the same random draws, in the same order).</summary>
-    private static (float X, float Y) Repulsion2DVector(ref float tail, float cx, float cy, int count, int self, int tailCount,
         bool moveOther, float a, float b, float gb2, ref Rng rng)
     {
         Span<float> xs = stackalloc float[8];
