@@ -180,18 +180,8 @@ internal static class ComponentLayout
                 degree[i] += w;
             }
         }
-        var invSqrt = new double[count];
-        var trivial = new double[count];
-        double total = 0;
-        for (int i = 0; i < count; i++)
-        {
-            if (!(degree[i] > 0) || !double.IsFinite(degree[i]))
-                return null;
-            invSqrt[i] = 1 / Math.Sqrt(degree[i]);
-            total += degree[i];
-        }
-        for (int i = 0; i < count; i++)
-            trivial[i] = Math.Sqrt(degree[i] / total);
+        if (!SpectralLayout.TryDegreeScaling(degree, out var invSqrt, out var trivial))
+            return null;
         // D^-1/2 W D^-1/2, whose largest eigenvalues are the smallest of the normalised Laplacian I - D^-1/2 W D^-1/2.
         for (int i = 0; i < count; i++)
         {

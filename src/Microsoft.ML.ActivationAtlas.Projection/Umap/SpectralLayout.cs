@@ -105,20 +105,8 @@ internal static class SpectralLayout
                     degree[i] += graph.Values[e];
             }
         }
-        var invSqrt = new double[m];
-        var trivial = new double[m];
-        double tn = 0;
-        for (int i = 0; i < m; i++)
-        {
-            if (degree[i] <= 0)
-                return false;
-            invSqrt[i] = 1 / Math.Sqrt(degree[i]);
-            trivial[i] = Math.Sqrt(degree[i]);
-            tn += degree[i];
-        }
-        tn = Math.Sqrt(tn);
-        for (int i = 0; i < m; i++)
-            trivial[i] /= tn;
+        if (!TryDegreeScaling(degree, out var invSqrt, out var trivial))
+            return false;
 
         // The sub-graph in local numbering with D^-1/2 folded into the column values, so that each of the ~100
         // products below is one pass over contiguous arrays (same arithmetic, same order as w * d_j^-1/2 * x_j).
@@ -182,6 +170,28 @@ internal static class SpectralLayout
             for (int d = 0; d < dim; d++)
                 result[rows[i] * dim + d] = (float)(vectors[d * m + i] * scale + center[d]);
         }
+        return true;
+    }
+
+    /// <summary>
+    /// For a graph with these vertex degrees: D^-1/2, and the trivial top eigenvector sqrt(d / sum d) of
+    /// D^-1/2 W D^-1/2 that the spectral layouts deflate. False when a degree is not positive and finite.
+    /// </summary>
+    internal static bool TryDegreeScaling(double[] degree, out double[] invSqrt, out double[] trivial)
+    {
+        int m = degree.Length;
+        invSqrt = new double[m];
+        trivial = new double[m];
+        double total = 0;
+        for (int i = 0; i < m; i++)
+        {
+            if (!(degree[i] > 0) || !double.IsFinite(degree[i]))
+                return false;
+            invSqrt[i] = 1 / Math.Sqrt(degree[i]);
+            total += degree[i];
+        }
+        for (int i = 0; i < m; i++)
+            trivial[i] = Math.Sqrt(degree[i] / total);
         return true;
     }
 
