@@ -34,7 +34,7 @@ internal sealed class GraphSearch
     {
         _data = data;
         _seed = seed;
-        _tree = RandomProjectionTree.Build(data, Math.Max(10, k), Rng.ForStream(seed, 4242), keepHyperplanes: true);
+        _tree = RandomProjectionTree.Build(data, Math.Max(10, k), Rng.ForStream(seed, 4242));
         _ptr = search.RowPointers;
         _adj = search.Neighbors;
         _maxDegree = search.MaxDegree;

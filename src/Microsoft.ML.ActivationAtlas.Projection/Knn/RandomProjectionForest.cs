@@ -4,7 +4,8 @@ namespace Microsoft.ML.ActivationAtlas.Projection.Knn;
 
 /// <summary>
 /// Builds a group of random projection trees together, for NN-descent's initialisation. Each tree is the same kind of
-/// tree as <see cref="RandomProjectionTree.Build"/> makes; what differs is the order of work. Built one at a time, a
+/// tree as <see cref="RandomProjectionTree.Build"/> makes (without keeping the hyperplanes); what differs is the order
+/// of work. Built one at a time, a
 /// tree reads every row once per level, in random order, so a forest of T trees of depth L streams T x L copies of
 /// the data from memory. Here the top levels of all trees are built breadth-first: one pass over the rows, in memory
 /// order, computes every tree's split of every row, while the hyperplanes of the level stay in cache. Once a level's

@@ -5,8 +5,9 @@ namespace Microsoft.ML.ActivationAtlas.Projection.Knn;
 /// <summary>
 /// A random projection tree (pynndescent's scheme): each node splits its rows by the hyperplane half-way between two
 /// random rows (euclidean) or through the origin between them (angular, for cosine on normalised rows), down to
-/// leaves of at most <c>leafSize</c> rows. The leaves seed NN-descent; a tree that keeps its hyperplanes also finds
-/// starting candidates for new query rows.
+/// leaves of at most <c>leafSize</c> rows. A tree built by <see cref="Build"/> keeps its hyperplanes and finds starting
+/// candidates for new query rows; NN-descent's trees come from <see cref="RandomProjectionForest"/> and keep only their
+/// leaves.
 /// </summary>
 internal sealed class RandomProjectionTree
 {
@@ -37,8 +38,8 @@ internal sealed class RandomProjectionTree
     /// <summary>The rows of leaf <paramref name="leaf"/>.</summary>
     public ReadOnlySpan<int> Leaf(int leaf) => Indices.AsSpan(_leafStart[leaf], _leafEnd[leaf] - _leafStart[leaf]);
 
-    /// <summary>Builds one tree over all rows.</summary>
-    public static RandomProjectionTree Build(PreparedData data, int leafSize, Rng rng, bool keepHyperplanes)
+    /// <summary>Builds one tree over all rows, keeping its hyperplanes (for <see cref="LeafOf"/>).</summary>
+    public static RandomProjectionTree Build(PreparedData data, int leafSize, Rng rng)
     {
         int n = data.Rows, dims = data.Dims;
         var indices = new int[n];
@@ -63,28 +64,21 @@ internal sealed class RandomProjectionTree
             {
                 float offset = tree.MakeHyperplane(data, indices.AsSpan(start, count), ref rng, normal);
                 int mid = Partition(data, indices, start, end, normal, offset, ref rng);
-                if (keepHyperplanes)
-                {
-                    childId = tree._offsets.Count;
-                    tree._offsets.Add(offset);
-                    tree._normals.AddRange(normal);
-                    tree._children.Add(0);
-                    tree._children.Add(0);
-                }
-                else
-                {
-                    childId = int.MaxValue; // structure not kept
-                }
+                childId = tree._offsets.Count;
+                tree._offsets.Add(offset);
+                tree._normals.AddRange(normal);
+                tree._children.Add(0);
+                tree._children.Add(0);
                 stack.Push((mid, end, childId, 1));
                 stack.Push((start, mid, childId, 0));
             }
-            if (keepHyperplanes && parent >= 0 && parent != int.MaxValue)
+            if (parent >= 0)
                 tree._children[2 * parent + side] = childId;
         }
         return tree;
     }
 
-    /// <summary>The leaf a (prepared) query row falls into; needs a tree built with hyperplanes.</summary>
+    /// <summary>The leaf a (prepared) query row falls into; needs a tree built by <see cref="Build"/>.</summary>
     public ReadOnlySpan<int> LeafOf(ReadOnlySpan<float> query, ulong salt)
     {
         if (_offsets.Count == 0)
