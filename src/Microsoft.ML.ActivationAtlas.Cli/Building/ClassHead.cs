@@ -13,11 +13,10 @@ namespace Microsoft.ML.ActivationAtlas.Cli.Building;
 /// </summary>
 internal static class ClassHead
 {
-    /// <summary>Trains a multinomial logistic regression on (features, label) and attaches it to the network after <paramref name="layer"/>.</summary>
-    public static ActivationModel Train(MLContext ml, ActivationModel model, string layer, float[] features, int dim, IReadOnlyList<string> labels, out string[] classNames) =>
-        Train(ml, model, layer, features, dim, labels, out classNames, out _);
-
-    /// <summary>As <see cref="Train(MLContext, ActivationModel, string, float[], int, IReadOnlyList{string}, out string[])"/>, also giving the row-major [K, C] class weights.</summary>
+    /// <summary>
+    /// Trains a multinomial logistic regression on (features, label) and attaches it to the network after
+    /// <paramref name="layer"/>; also gives the class names and the row-major [K, C] class weights.
+    /// </summary>
     public static ActivationModel Train(MLContext ml, ActivationModel model, string layer, float[] features, int dim, IReadOnlyList<string> labels,
         out string[] classNames, out float[] weights)
     {
@@ -47,12 +46,12 @@ internal static class ClassHead
         weights = new float[k * dim];
         for (int c = 0; c < k; c++)
             weightRows[c].DenseValues().ToArray().CopyTo(weights, c * dim);
-        var network = ClassifierHead.Attach(model.Network, layer, parameters, classNames);
+        var network = ClassifierHead.Attach(model.Network, layer, weights, parameters.GetBiases().ToArray(), classNames);
         return ActivationModel.FromBytes(network.ToByteArray(), model.Preprocessing, model.PreprocessingModel?.ToByteArray());
     }
 
     /// <summary>
-    /// The attribution of activation vectors to the classes of a head trained by <see cref="Train(MLContext, ActivationModel, string, float[], int, IReadOnlyList{string}, out string[], out float[])"/>,
+    /// The attribution of activation vectors to the classes of a head trained by <see cref="Train"/>,
     /// without running the network. The head reads the layer only through its spatial mean, so a logit's gradient at
     /// any position is the class's weight row over the number of positions, and h . d(logit_c)/dh = (W_c . h) / (H W).
     /// </summary>
