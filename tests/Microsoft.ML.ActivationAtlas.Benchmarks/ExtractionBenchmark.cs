@@ -157,7 +157,7 @@ internal sealed class ExtractionBenchmark : IBenchmark
                 for (int i = 0; i < n; i++)
                 {
                     using var decoded = SKBitmap.Decode(paths[start + i]);
-                    using var resized = decoded.Resize(new SKImageInfo(224, 224, SKColorType.Bgra8888, SKAlphaType.Premul), SKFilterQuality.Medium);
+                    using var resized = decoded.Resize(new SKImageInfo(224, 224, SKColorType.Bgra8888, SKAlphaType.Premul), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
                     var px = resized.GetPixelSpan();
                     var slot = input.AsSpan(i * 3 * hw, 3 * hw);
                     for (int p = 0; p < hw; p++)

@@ -34,7 +34,7 @@ internal static class ImageFileDecoder
         }
         using var resized = source.Width == w && source.Height == h && source.ColorType == SKColorType.Bgra8888
             ? source.Copy()
-            : source.Resize(target, SKFilterQuality.Medium);
+            : source.Resize(target, new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
         cropped?.Dispose();
         if (resized is null)
             return $"image file '{path}' could not be resized to {w}x{h}";

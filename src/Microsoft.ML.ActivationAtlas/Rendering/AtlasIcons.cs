@@ -90,10 +90,10 @@ public sealed class AtlasIcons
         int side = Math.Min(bmp.Width, bmp.Height);
         using var square = new SKBitmap(new SKImageInfo(pixels, pixels, SKColorType.Rgba8888, SKAlphaType.Premul));
         using (var canvas = new SKCanvas(square))
-        using (var paint = new SKPaint { FilterQuality = SKFilterQuality.Medium })
+        using (var image = SKImage.FromBitmap(bmp))
         {
             var src = SKRect.Create((bmp.Width - side) / 2f, (bmp.Height - side) / 2f, side, side);
-            canvas.DrawBitmap(bmp, src, SKRect.Create(0, 0, pixels, pixels), paint);
+            canvas.DrawImage(image, src, SKRect.Create(0, 0, pixels, pixels), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
         }
         return Encode(square);
     }
@@ -109,7 +109,7 @@ public sealed class AtlasIcons
         if (scale >= 1f)
             return Encode(bmp);
         int w = Math.Max(1, (int)Math.Round(bmp.Width * scale)), h = Math.Max(1, (int)Math.Round(bmp.Height * scale));
-        using var scaled = bmp.Resize(new SKImageInfo(w, h), SKFilterQuality.Medium)
+        using var scaled = bmp.Resize(new SKImageInfo(w, h), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear))
             ?? throw new InvalidDataException($"Cannot resize the image '{path}'.");
         return Encode(scaled);
     }

@@ -44,7 +44,7 @@ public static class AtlasImageRenderer
         var cells = level.Cells;
         float densityRef = DensityReference(cells);
         float classMax = options.ClassIndex is int c ? cells.Select(x => x.MeanAttribution.Span[c]).DefaultIfEmpty(0).Max() : 0;
-        using var paint = new SKPaint { FilterQuality = SKFilterQuality.Medium, IsAntialias = true };
+        using var paint = new SKPaint { IsAntialias = true };
         using var font = new SKFont(SKTypeface.Default, Math.Max(8, cellPx / 6f));
         using var textPaint = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         foreach (var cell in cells)
@@ -62,7 +62,8 @@ public static class AtlasImageRenderer
             float size = cellPx * scale;
             float left = cell.X * cellPx + (cellPx - size) / 2, top = cell.Y * cellPx + (cellPx - size) / 2;
             paint.Color = SKColors.White.WithAlpha((byte)Math.Round(alpha * 255));
-            canvas.DrawBitmap(bmp, new SKRect(left, top, left + size, top + size), paint);
+            using var icon = SKImage.FromBitmap(bmp);
+            canvas.DrawImage(icon, new SKRect(left, top, left + size, top + size), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear), paint);
             if (options.Labels && cell.TopClasses.Count > 0)
                 canvas.DrawText(cell.TopClasses[0].Name, cell.X * cellPx + 2, (cell.Y + 1) * cellPx - 2, font, textPaint);
         }

@@ -119,14 +119,14 @@ public static class AtlasViewerWriter
             int width = Math.Min(chunk.Length, cols) * iconPx, height = (chunk.Length + cols - 1) / cols * iconPx;
             using var sheet = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
             using (var canvas = new SKCanvas(sheet))
-            using (var paint = new SKPaint { FilterQuality = SKFilterQuality.Medium })
             {
                 canvas.Clear(SKColors.Transparent);
                 for (int i = 0; i < chunk.Length; i++)
                 {
                     using var bmp = AtlasIcons.Decode(chunk[i].Icon!, $"cell ({chunk[i].Cell.X}, {chunk[i].Cell.Y}) of the {level.GridSize} grid");
                     float left = i % cols * iconPx, top = i / cols * iconPx;
-                    canvas.DrawBitmap(bmp, new SKRect(left, top, left + iconPx, top + iconPx), paint);
+                    using var image = SKImage.FromBitmap(bmp);
+                    canvas.DrawImage(image, new SKRect(left, top, left + iconPx, top + iconPx), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
                     sheetIndex[chunk[i].Index] = s * perSheet + i;
                 }
             }

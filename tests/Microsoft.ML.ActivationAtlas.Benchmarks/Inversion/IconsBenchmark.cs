@@ -164,7 +164,8 @@ internal sealed class IconsBenchmark : IBenchmark
         using var surface = SKSurface.Create(new SKImageInfo(cols * (cell + pad) + pad, rows * (cell + label + pad) + pad));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
-        using var font = new SKPaint { Color = SKColors.Black, TextSize = 14, IsAntialias = true };
+        using var font = new SKFont(SKTypeface.Default, 14);
+        using var textPaint = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         for (int i = 0; i < icons.Count; i++)
         {
             var rgba = icons[i].ToRgba();
@@ -172,7 +173,7 @@ internal sealed class IconsBenchmark : IBenchmark
             Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
             int x = pad + (i % cols) * (cell + pad), y = pad + (i / cols) * (cell + label + pad);
             canvas.DrawBitmap(bitmap, new SKRect(x, y, x + cell, y + cell));
-            canvas.DrawText($"{classes[i]} ({icons[i].Fidelity:F2})", x, y + cell + 18, font);
+            canvas.DrawText($"{classes[i]} ({icons[i].Fidelity:F2})", x, y + cell + 18, SKTextAlign.Left, font, textPaint);
         }
         string path = Path.Combine(outDir, "contact-sheet-resnet18-cifar10-classes.png");
         string temp = path + ".tmp";
