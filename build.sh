@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Restores, builds Release and publishes the command-line tool to artifacts/atlas/atlas.
 #   ./build.sh          build + publish the tool
-#   ./build.sh --test   the same, then run every test
+#   ./build.sh --test   the same, then run every test and the packaging test (tests/Packaging/pack-test.sh: pack,
+#                       install the tool from a local feed, build a fresh project against the packages)
 # Pass -p:OnnxRuntimeFlavor=Gpu (after the flags above) to build against Microsoft.ML.OnnxRuntime.Gpu.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,4 +23,5 @@ echo "atlas tool: $(pwd)/artifacts/atlas/atlas"
 
 if [ "$run_tests" = 1 ]; then
   dotnet test Microsoft.ML.ActivationAtlas.sln -c Release --no-build "${extra[@]}"
+  tests/Packaging/pack-test.sh
 fi
