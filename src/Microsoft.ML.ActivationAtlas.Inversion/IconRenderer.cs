@@ -245,10 +245,8 @@ public sealed class IconRenderer
     // SplitMix64 of (seed, icon, attempt): independent, reproducible streams per icon and attempt.
     internal static int MixSeed(int seed, int icon, int attempt)
     {
-        ulong z = unchecked((ulong)(uint)seed * 0x9E3779B97F4A7C15UL + (ulong)(uint)icon * 0xBF58476D1CE4E5B9UL + (ulong)(uint)attempt * 0x94D049BB133111EBUL + 0x632BE59BD9B4E019UL);
-        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
-        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
-        z ^= z >> 31;
+        ulong z = Numerics.SplitMix64.Mix(unchecked((ulong)(uint)seed * Numerics.SplitMix64.Golden + (ulong)(uint)icon * 0xBF58476D1CE4E5B9UL
+            + (ulong)(uint)attempt * 0x94D049BB133111EBUL + 0x632BE59BD9B4E019UL));
         return (int)(z & 0x7FFFFFFF);
     }
 

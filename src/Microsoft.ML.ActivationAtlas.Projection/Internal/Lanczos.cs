@@ -1,3 +1,5 @@
+using Microsoft.ML.ActivationAtlas.Numerics;
+
 namespace Microsoft.ML.ActivationAtlas.Projection.Internal;
 
 /// <summary>

@@ -1,25 +1,20 @@
 using System.Runtime.CompilerServices;
+using Microsoft.ML.ActivationAtlas.Numerics;
 
 namespace Microsoft.ML.ActivationAtlas.Projection.Internal;
 
-/// <summary>A small, fast, seedable generator (SplitMix64). A value type: copy it into each worker with its own seed.</summary>
+/// <summary>A small, fast, seedable generator (<see cref="SplitMix64"/>). A value type: copy it into each worker with its own seed.</summary>
 internal struct Rng
 {
     private ulong _state;
 
-    public Rng(ulong seed) => _state = seed ^ 0x9E3779B97F4A7C15UL;
+    public Rng(ulong seed) => _state = seed ^ SplitMix64.Golden;
 
     /// <summary>A generator for one stream of a seeded computation, e.g. one block of one epoch.</summary>
     public static Rng ForStream(int seed, long a, long b = 0) => new(Hash((ulong)seed, (ulong)a, (ulong)b));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong NextULong()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    public ulong NextULong() => SplitMix64.Next(ref _state);
 
     /// <summary>Uniform in [0, n).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,3 +1,4 @@
+using Microsoft.ML.ActivationAtlas.Numerics;
 using Microsoft.ML.ActivationAtlas.Projection.Internal;
 
 namespace Microsoft.ML.ActivationAtlas.Projection.Tsne;

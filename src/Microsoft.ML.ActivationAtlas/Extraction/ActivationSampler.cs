@@ -1,3 +1,4 @@
+using Microsoft.ML.ActivationAtlas.Numerics;
 using System.Numerics.Tensors;
 
 namespace Microsoft.ML.ActivationAtlas.Extraction;
@@ -52,7 +53,7 @@ internal sealed class ActivationSampler
                 xs[0] = GridWidth / 2;
                 break;
             default:
-                ulong h = SplitMix((ulong)(uint)_seed * 0x9E3779B97F4A7C15UL ^ (ulong)sourceRow);
+                ulong h = SplitMix64.Mix(((ulong)(uint)_seed * SplitMix64.Golden ^ (ulong)sourceRow) + SplitMix64.Golden);
                 int rangeY = GridHeight - 2 * _margin, rangeX = GridWidth - 2 * _margin;
                 ys[0] = _margin + (int)((h & 0xFFFFFFFF) % (ulong)rangeY);
                 xs[0] = _margin + (int)((h >> 32) % (ulong)rangeX);
@@ -80,13 +81,5 @@ internal sealed class ActivationSampler
         int offset = ly * width + lx;
         for (int c = 0; c < channels; c++)
             dst[c] = block[c * hw + offset];
-    }
-
-    private static ulong SplitMix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
     }
 }

@@ -1,17 +1,26 @@
-namespace Microsoft.ML.ActivationAtlas.Projection.Internal;
+namespace Microsoft.ML.ActivationAtlas.Numerics;
 
-/// <summary>Eigen-decomposition of a small dense symmetric matrix by cyclic Jacobi rotations.</summary>
+/// <summary>
+/// Eigen-decomposition of a dense symmetric matrix by cyclic Jacobi rotations, in double precision. Compiled into each
+/// assembly that needs it (linked source, internal).
+/// </summary>
 internal static class SymmetricEigen
 {
     /// <summary>
-    /// Decomposes the row-major <paramref name="m"/> x <paramref name="m"/> matrix (destroyed). Returns eigenvalues in
-    /// decreasing order and the matching eigenvectors as columns of a row-major matrix.
+    /// Decomposes the row-major <paramref name="m"/> x <paramref name="m"/> matrix <paramref name="a"/> (destroyed).
+    /// Returns eigenvalues in decreasing order and the matching eigenvectors as columns of a row-major matrix
+    /// (A = V diag(values) V^T).
     /// </summary>
+    /// <remarks>
+    /// Sweeps until the off-diagonal sum of squares is below 1e-30 of the diagonal's, or stops falling (for large
+    /// matrices rounding leaves an off-diagonal floor of about m * eps^2 of the diagonal, above that bound).
+    /// </remarks>
     public static (double[] Values, double[] Vectors) Decompose(double[] a, int m)
     {
         var v = new double[m * m];
         for (int i = 0; i < m; i++)
             v[i * m + i] = 1;
+        double previousOff = double.PositiveInfinity;
         for (int sweep = 0; sweep < 100; sweep++)
         {
             double off = 0, diag = 0;
@@ -21,8 +30,9 @@ internal static class SymmetricEigen
                 for (int q = p + 1; q < m; q++)
                     off += a[p * m + q] * a[p * m + q];
             }
-            if (off <= 1e-30 * Math.Max(diag, 1e-300))
+            if (off <= 1e-30 * Math.Max(diag, 1e-300) || off >= 0.9 * previousOff)
                 break;
+            previousOff = off;
             for (int p = 0; p < m; p++)
             {
                 for (int q = p + 1; q < m; q++)
