@@ -70,7 +70,7 @@ public static class GradientGraphBuilder
         }
         else
         {
-            seed = g.Emit("ConstantOfShape", [g.Shape(objective)], NodeAttributes.Tensor("value", GraphEmitter.FloatValue(1f)));
+            seed = g.Emit("ConstantOfShape", [g.Shape(objective)], Onnx.OnnxAttributes.Tensor("value", GraphEmitter.FloatValue(1f)));
         }
         gradients[target] = [seed];
 

@@ -22,6 +22,16 @@ public static class OnnxAttributes
         return a;
     }
 
+    /// <summary>An INTS attribute.</summary>
+    /// <param name="name">Attribute name.</param>
+    /// <param name="values">Values.</param>
+    public static AttributeProto Ints(string name, IEnumerable<long> values)
+    {
+        var a = new AttributeProto { Name = name, Type = AttrType.Ints };
+        a.Ints.AddRange(values);
+        return a;
+    }
+
     /// <summary>A FLOAT attribute.</summary>
     /// <param name="name">Attribute name.</param>
     /// <param name="value">Value.</param>
@@ -80,4 +90,10 @@ public static class OnnxAttributes
     /// <param name="name">Attribute name.</param>
     /// <param name="fallback">Value when absent.</param>
     public static string GetString(NodeProto node, string name, string fallback) => Find(node, name)?.S.ToStringUtf8() ?? fallback;
+
+    /// <summary>Copies of a node's attributes, without those named in <paramref name="excluded"/>.</summary>
+    /// <param name="node">The node.</param>
+    /// <param name="excluded">Names of the attributes to leave out.</param>
+    public static IEnumerable<AttributeProto> CopyExcept(NodeProto node, params string[] excluded) =>
+        node.Attribute.Where(a => Array.IndexOf(excluded, a.Name) < 0).Select(a => a.Clone());
 }

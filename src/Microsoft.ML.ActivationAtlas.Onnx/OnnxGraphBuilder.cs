@@ -66,6 +66,10 @@ public sealed class OnnxGraphBuilder
     /// <returns>Whether the name was free.</returns>
     public bool Reserve(string name) => _names.Add(name);
 
+    /// <summary>Whether <paramref name="name"/> is used in the graph or was handed out or reserved.</summary>
+    /// <param name="name">The name.</param>
+    public bool IsReserved(string name) => _names.Contains(name);
+
     /// <summary>Appends a node with one output; returns the output's (unique) name.</summary>
     /// <param name="opType">The operator, e.g. <c>"Mul"</c>.</param>
     /// <param name="inputs">Input tensor names (<c>""</c> for an omitted optional input).</param>

@@ -2,7 +2,7 @@ using Google.Protobuf;
 using Microsoft.ML.ActivationAtlas.Gradients.Rules;
 using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
-using static Microsoft.ML.ActivationAtlas.Gradients.Internal.NodeAttributes;
+using static Microsoft.ML.ActivationAtlas.Onnx.OnnxAttributes;
 
 namespace Microsoft.ML.ActivationAtlas.Gradients.Internal;
 

@@ -39,7 +39,7 @@ internal static class GraphAnalysis
             return false;
         if (node.OpType == "Cast")
         {
-            long to = NodeAttributes.GetInt(node, "to", 0);
+            long to = Onnx.OnnxAttributes.GetInt(node, "to", 0);
             return to is (long)TensorProto.Types.DataType.Float or (long)TensorProto.Types.DataType.Double or (long)TensorProto.Types.DataType.Float16;
         }
         return true;

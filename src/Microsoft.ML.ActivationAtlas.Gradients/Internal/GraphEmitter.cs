@@ -1,93 +1,61 @@
 using Google.Protobuf;
+using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
-using static Microsoft.ML.ActivationAtlas.Gradients.Internal.NodeAttributes;
+using static Microsoft.ML.ActivationAtlas.Onnx.OnnxAttributes;
 
 namespace Microsoft.ML.ActivationAtlas.Gradients.Internal;
 
 /// <summary>
-/// Appends nodes and constants to a graph under fresh, collision-free names, with the small compositions
-/// (shapes, broadcast reductions, index scatters) that the derivative rules share.
+/// The derivative rules' view of an <see cref="OnnxGraphBuilder"/> (which names and appends nodes and initializers): the
+/// graph's constant values, cached constants and shapes, and the small compositions (shapes, broadcast reductions,
+/// index scatters) that the rules share.
 /// </summary>
 internal sealed class GraphEmitter
 {
-    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly OnnxGraphBuilder _builder;
     private readonly Dictionary<string, TensorProto> _constants = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _constantCache = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _shapeCache = new(StringComparer.Ordinal);
-    private readonly string _prefix;
-    private int _counter;
 
     public GraphEmitter(GraphProto graph, int opset, string prefix)
     {
-        Graph = graph;
+        _builder = new OnnxGraphBuilder(graph, prefix);
         Opset = opset;
-        _prefix = prefix;
-        foreach (var i in graph.Input) _names.Add(i.Name);
-        foreach (var o in graph.Output) _names.Add(o.Name);
         foreach (var t in graph.Initializer)
-        {
-            _names.Add(t.Name);
             _constants[t.Name] = t;
-        }
         foreach (var n in graph.Node)
-        {
-            _names.Add(n.Name);
-            foreach (var o in n.Output) _names.Add(o);
             if (n.OpType == "Constant" && n.Output.Count == 1 && Find(n, "value") is { T: { } value })
                 _constants[n.Output[0]] = value;
-        }
     }
 
     /// <summary>The graph nodes are appended to.</summary>
-    public GraphProto Graph { get; }
+    public GraphProto Graph => _builder.Graph;
 
     /// <summary>The default-domain opset the graph is written for.</summary>
     public int Opset { get; }
 
     /// <summary>A name not used anywhere in the graph yet.</summary>
-    public string Fresh(string hint)
-    {
-        string clean = new string(hint.Select(c => char.IsLetterOrDigit(c) || c == '_' || c == '/' || c == '.' ? c : '_').ToArray());
-        string name;
-        do name = $"{_prefix}{clean}_{_counter++}";
-        while (!_names.Add(name));
-        return name;
-    }
+    public string Fresh(string hint) =>
+        _builder.UniqueName(new string(hint.Select(c => char.IsLetterOrDigit(c) || c == '_' || c == '/' || c == '.' ? c : '_').ToArray()));
 
     /// <summary>Marks an externally chosen name as taken.</summary>
-    public void Reserve(string name) => _names.Add(name);
+    public void Reserve(string name) => _builder.Reserve(name);
 
     /// <summary>True when the name is already used in the graph.</summary>
-    public bool IsTaken(string name) => _names.Contains(name);
+    public bool IsTaken(string name) => _builder.IsReserved(name);
 
     /// <summary>The constant value of a tensor (an initializer or a Constant node's output), or null.</summary>
     public TensorProto? ConstantValue(string tensor) => _constants.TryGetValue(tensor, out var t) ? t : null;
 
     public string Emit(string op, IEnumerable<string> inputs, params AttributeProto[] attributes)
-        => EmitMulti(op, inputs, 1, attributes)[0];
+        => _builder.Node(op, inputs, attributes);
 
     public string[] EmitMulti(string op, IEnumerable<string> inputs, int outputCount, params AttributeProto[] attributes)
-    {
-        var node = new NodeProto { OpType = op, Name = Fresh(op) };
-        node.Input.AddRange(inputs);
-        var outputs = new string[outputCount];
-        for (int i = 0; i < outputCount; i++)
-            outputs[i] = Fresh(op.ToLowerInvariant());
-        node.Output.AddRange(outputs);
-        node.Attribute.AddRange(attributes);
-        Graph.Node.Add(node);
-        return outputs;
-    }
+        => _builder.Node(op, inputs, outputCount, attributes);
 
     /// <summary>Adds a node whose output name is given.</summary>
     public void EmitNamed(string op, IEnumerable<string> inputs, string output, params AttributeProto[] attributes)
-    {
-        var node = new NodeProto { OpType = op, Name = Fresh(op) };
-        node.Input.AddRange(inputs);
-        node.Output.Add(output);
-        node.Attribute.AddRange(attributes);
-        Graph.Node.Add(node);
-    }
+        => _builder.NodeWithOutputs(op, inputs, [output], attributes);
 
     // ---- constants -------------------------------------------------------------------------------------
 
@@ -125,7 +93,7 @@ internal sealed class GraphEmitter
 
     private string AddInitializer(string? key, TensorProto t)
     {
-        Graph.Initializer.Add(t);
+        _builder.Add(t);
         _constants[t.Name] = t;
         if (key is not null)
             _constantCache[key] = t.Name;

@@ -101,7 +101,7 @@ internal static class ElementwiseRules
         if (ctx.IsActive(n.Input[1]))
             throw RuleContext.Unsupported(n, "an exponent that depends on the differentiation point is not supported.");
         var g = ctx.G;
-        string exponent = g.Emit("Cast", [n.Input[1]], Internal.NodeAttributes.Int("to", (long)TensorProto.Types.DataType.Float));
+        string exponent = g.Emit("Cast", [n.Input[1]], Onnx.OnnxAttributes.Int("to", (long)TensorProto.Types.DataType.Float));
         return g.Mul(exponent, g.Emit("Pow", [n.Input[0], g.Sub(exponent, g.One)]));
     }
 

@@ -1,6 +1,6 @@
 using Microsoft.ML.ActivationAtlas.Gradients.Internal;
 using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
-using static Microsoft.ML.ActivationAtlas.Gradients.Internal.NodeAttributes;
+using static Microsoft.ML.ActivationAtlas.Onnx.OnnxAttributes;
 
 namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
 

@@ -1,5 +1,5 @@
 using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
-using static Microsoft.ML.ActivationAtlas.Gradients.Internal.NodeAttributes;
+using static Microsoft.ML.ActivationAtlas.Onnx.OnnxAttributes;
 
 namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
 

@@ -1,5 +1,5 @@
 using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
-using static Microsoft.ML.ActivationAtlas.Gradients.Internal.NodeAttributes;
+using static Microsoft.ML.ActivationAtlas.Onnx.OnnxAttributes;
 
 namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
 
@@ -109,7 +109,7 @@ internal static class TensorRules
         var (pads, axes) = PadsOf(ctx, n);
         var g = ctx.G;
         return [axes is null
-            ? g.Emit("Pad", [d[0]!, pads], Internal.NodeAttributes.String("mode", "constant"))
-            : g.Emit("Pad", [d[0]!, pads, "", axes], Internal.NodeAttributes.String("mode", "constant"))];
+            ? g.Emit("Pad", [d[0]!, pads], Onnx.OnnxAttributes.String("mode", "constant"))
+            : g.Emit("Pad", [d[0]!, pads, "", axes], Onnx.OnnxAttributes.String("mode", "constant"))];
     }
 }
