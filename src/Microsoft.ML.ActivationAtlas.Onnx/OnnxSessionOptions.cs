@@ -1,6 +1,11 @@
+using System.Text.Json.Serialization;
+
 namespace Microsoft.ML.ActivationAtlas.Onnx;
 
-/// <summary>Where and how ONNX Runtime runs a model. The defaults run on the CPU with ONNX Runtime's own thread count.</summary>
+/// <summary>
+/// Where and how ONNX Runtime runs a model. The defaults run on the CPU with ONNX Runtime's own thread count. Saved
+/// pipelines keep every setting (as JSON, through <c>System.Text.Json</c>) except <see cref="Warning"/>.
+/// </summary>
 public sealed class OnnxSessionOptions
 {
     /// <summary>
@@ -29,6 +34,7 @@ public sealed class OnnxSessionOptions
     public bool AllowSpinning { get; set; }
 
     /// <summary>Receives warnings such as a CUDA fallback. Default: written to standard error.</summary>
+    [JsonIgnore]
     public Action<string>? Warning { get; set; }
 
     /// <summary>A copy of these options.</summary>

@@ -78,9 +78,7 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             ClassNames = ClassNames.ToArray(),
             BatchSize = _options.BatchSize,
             Preprocessing = model.Preprocessing,
-            IntraOpThreads = _options.Session.IntraOpThreads,
-            UseCuda = _options.Session.UseCuda,
-            GpuDeviceId = _options.Session.GpuDeviceId,
+            Session = _options.Session,
         });
         model.WriteState(writer);
     }
@@ -99,7 +97,7 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             PositionColumnName = s.PositionColumnName,
             ClassNames = s.ClassNames,
             BatchSize = s.BatchSize,
-            Session = new OnnxSessionOptions { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda, GpuDeviceId = s.GpuDeviceId },
+            Session = s.Session ?? new OnnxSessionOptions(),
         });
     }
 
@@ -114,9 +112,7 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
         public string[]? ClassNames { get; set; }
         public int BatchSize { get; set; }
         public ImagePreprocessing? Preprocessing { get; set; }
-        public int IntraOpThreads { get; set; }
-        public bool UseCuda { get; set; }
-        public int GpuDeviceId { get; set; }
+        public OnnxSessionOptions? Session { get; set; }
     }
 
     private sealed class Mapper : AppendedColumnsMapper

@@ -125,9 +125,7 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             ImageHeight = _options.ImageHeight,
             BadRows = _options.BadRows.ToString(),
             ImagePathColumnName = _options.ImagePathColumnName,
-            IntraOpThreads = _options.Session.IntraOpThreads,
-            UseCuda = _options.Session.UseCuda,
-            GpuDeviceId = _options.Session.GpuDeviceId,
+            Session = _options.Session,
         };
         writer.WriteJson("extraction.json", state);
         model.WriteState(writer);
@@ -153,7 +151,7 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             ImageHeight = s.ImageHeight,
             BadRows = Enum.Parse<BadRowHandling>(s.BadRows),
             ImagePathColumnName = s.ImagePathColumnName,
-            Session = new OnnxSessionOptions { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda, GpuDeviceId = s.GpuDeviceId },
+            Session = s.Session ?? new OnnxSessionOptions(),
         };
         return new ActivationExtractingTransformer(mlContext, options);
     }
@@ -229,7 +227,5 @@ internal sealed class ExtractionState
     public int ImageHeight { get; set; }
     public string BadRows { get; set; } = "";
     public string? ImagePathColumnName { get; set; }
-    public int IntraOpThreads { get; set; }
-    public bool UseCuda { get; set; }
-    public int GpuDeviceId { get; set; }
+    public OnnxSessionOptions? Session { get; set; }
 }

@@ -128,8 +128,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             CosineFloor = _options.CosineFloor,
             Whitening = Whitening?.Kind.ToString() ?? nameof(WhiteningKind.None),
             WhiteningColumnName = _options.WhiteningColumnName,
-            IntraOpThreads = _options.Session?.IntraOpThreads ?? 0,
-            UseCuda = _options.Session?.UseCuda ?? false,
+            Session = _options.Session,
         });
         model.WriteState(writer);
         if (Whitening is not null)
@@ -165,7 +164,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             CosineFloor = s.CosineFloor,
             Whitening = Enum.Parse<WhiteningKind>(s.Whitening),
             WhiteningColumnName = s.WhiteningColumnName,
-            Session = new OnnxSessionOptions { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda },
+            Session = s.Session,
         };
         options.Validate();
         Whitening? whitening = null;
@@ -210,8 +209,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
         public double CosineFloor { get; set; }
         public string Whitening { get; set; } = "";
         public string? WhiteningColumnName { get; set; }
-        public int IntraOpThreads { get; set; }
-        public bool UseCuda { get; set; }
+        public OnnxSessionOptions? Session { get; set; }
     }
 
     private sealed class Mapper : AppendedColumnsMapper
