@@ -9,7 +9,7 @@ namespace Microsoft.ML.ActivationAtlas.Gradients;
 /// <param name="AttributionMaxRelativeError">The same for the attribution to every logit.</param>
 /// <param name="LayerMaxRelativeError">The same for the forward value of the hidden layer.</param>
 /// <param name="UnsupportedOperators">Operators on the paths without derivative rules (then the errors are NaN).</param>
-public sealed record GradientFixtureResult(string Model, double VjpMaxRelativeError, double AttributionMaxRelativeError,
+internal sealed record GradientFixtureResult(string Model, double VjpMaxRelativeError, double AttributionMaxRelativeError,
     double LayerMaxRelativeError, IReadOnlyList<string> UnsupportedOperators);
 
 /// <summary>
@@ -19,7 +19,7 @@ public sealed record GradientFixtureResult(string Model, double VjpMaxRelativeEr
 /// <c>input_vjp.pb</c> (seeded reverse mode from the layer to the input) and <c>attribution.pb</c>
 /// (h . d(logit_k)/d(h) at <c>position</c>).
 /// </summary>
-public static class GradientFixtureCheck
+internal static class GradientFixtureCheck
 {
     /// <summary>Builds both graphs, runs them with ONNX Runtime and compares with the references.</summary>
     /// <param name="folder">The fixture folder.</param>

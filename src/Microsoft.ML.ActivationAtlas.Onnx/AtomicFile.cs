@@ -1,7 +1,7 @@
 namespace Microsoft.ML.ActivationAtlas.Onnx;
 
 /// <summary>Writes a file under a temporary name and renames it when complete, so no half-written file is left.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>; on failure the destination is untouched.</summary>
     /// <param name="path">The destination file.</param>

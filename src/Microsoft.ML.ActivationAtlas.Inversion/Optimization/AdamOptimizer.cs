@@ -4,7 +4,7 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Optimization;
 /// Adam as in TensorFlow 1 (<c>tf.train.AdamOptimizer</c>, which lucid uses): bias correction folded into the step
 /// size, epsilon added to sqrt(v). Minimises: call <see cref="Step"/> with the gradient of the loss.
 /// </summary>
-public sealed class AdamOptimizer
+internal sealed class AdamOptimizer
 {
     private readonly float[] _m;
     private readonly float[] _v;

@@ -4,7 +4,7 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 /// lucid's decorrelated colour space: every pixel's 3-vector is multiplied by the square root of the ImageNet colour
 /// correlation matrix (<c>color_correlation_svd_sqrt</c>), normalised by its largest column norm.
 /// </summary>
-public static class ColorDecorrelation
+internal static class ColorDecorrelation
 {
     private static readonly float[] s_matrix = Build();
 

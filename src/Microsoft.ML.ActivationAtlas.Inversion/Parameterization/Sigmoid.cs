@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 
 /// <summary>The logistic squashing of pixel values into [0, 1] and its (linearised) adjoint.</summary>
-public static class Sigmoid
+internal static class Sigmoid
 {
     /// <summary>output = 1 / (1 + exp(-input)).</summary>
     public static void Forward(ReadOnlySpan<float> input, Span<float> output) => TensorPrimitives.Sigmoid(input, output);

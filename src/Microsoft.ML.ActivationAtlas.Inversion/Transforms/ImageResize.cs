@@ -1,7 +1,7 @@
 namespace Microsoft.ML.ActivationAtlas.Inversion.Transforms;
 
 /// <summary>Bilinear resizing of planar images (half-pixel centres, edges clamped), the same map the renderer uses.</summary>
-public static class ImageResize
+internal static class ImageResize
 {
     /// <summary>Resizes a planar <c>[channels, height, width]</c> image into <paramref name="output"/> <c>[channels, outHeight, outWidth]</c>.</summary>
     /// <param name="input">The source planes.</param>
