@@ -1,4 +1,6 @@
 using System.IO.Compression;
+using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
 using Microsoft.ML.Data;
@@ -117,5 +119,41 @@ public sealed class AtlasModelCatalogTests : IDisposable
         string path = Path.Combine(_dir, "no-such-folder", "model.zip");
         Assert.Throws<DirectoryNotFoundException>(() => ml.Model.SaveAtlas(model, data.Schema, path));
         Assert.Empty(Directory.GetFiles(_dir, "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void ASavedExtractionStageKeepsEverySessionSetting()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(SharedData.CifarImages(perClass: 1).Select(x => new ImageRow { ImagePath = x.Path }));
+        var session = new OnnxSessionOptions { IntraOpThreads = 1, GpuDeviceId = 3, FallbackToCpu = false, AllowSpinning = true };
+        var pipeline = ml.Transforms.LoadImages("Image", imageFolder: null, inputColumnName: nameof(ImageRow.ImagePath))
+            .Append(ml.Transforms.ResizeImages("Image", 224, 224))
+            .Append(ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+            {
+                Model = PretrainedModels.ResNet18,
+                Layers = ["ReLU393_Output_0"],
+                OutputColumnNames = ["Activation"],
+                Session = session,
+            }));
+        var model = pipeline.Fit(data);
+        string path = Path.Combine(_dir, "session.zip");
+        ml.Model.SaveAtlas(model, data.Schema, path);
+
+        var loaded = new MLContext(seed: 2).Model.LoadAtlas(path, out _);
+        var stage = ((IEnumerable<ITransformer>)loaded).OfType<ActivationExtractingTransformer>().Single();
+        var saved = stage.Settings.Session;
+        Assert.Equal(1, saved.IntraOpThreads);
+        Assert.False(saved.UseCuda);
+        Assert.Equal(3, saved.GpuDeviceId);
+        Assert.False(saved.FallbackToCpu);
+        Assert.True(saved.AllowSpinning);
+
+        // The loaded stage runs with them: the same activations as the fitted one.
+        var expected = model.Transform(data).GetColumn<VBuffer<float>>("Activation").Select(v => v.DenseValues().ToArray()).ToList();
+        var actual = loaded.Transform(data).GetColumn<VBuffer<float>>("Activation").Select(v => v.DenseValues().ToArray()).ToList();
+        Assert.Equal(10, actual.Count);
+        for (int i = 0; i < expected.Count; i++)
+            Assert.Equal(expected[i], actual[i]);
     }
 }
