@@ -32,11 +32,7 @@ feed=$work/feed
 step() { echo "pack-test: $*"; }
 
 step "packing version $version into $feed"
-for p in Onnx Gradients Projection Inversion; do
-  dotnet pack "$root/src/Microsoft.ML.ActivationAtlas.$p" -c Release --no-build -o "$feed" -p:Version="$version" -v:q -nologo
-done
-dotnet pack "$root/src/Microsoft.ML.ActivationAtlas" -c Release --no-build -o "$feed" -p:Version="$version" -v:q -nologo
-dotnet pack "$root/src/Microsoft.ML.ActivationAtlas.Cli" -c Release --no-build -o "$feed" -p:Version="$version" -v:q -nologo
+dotnet pack "$root/Microsoft.ML.ActivationAtlas.sln" -c Release --no-build -o "$feed" -p:Version="$version" -v:q -nologo
 ls -l "$feed"
 for id in Microsoft.ML.ActivationAtlas Microsoft.ML.ActivationAtlas.Onnx Microsoft.ML.ActivationAtlas.Gradients \
           Microsoft.ML.ActivationAtlas.Projection Microsoft.ML.ActivationAtlas.Inversion Microsoft.ML.ActivationAtlas.Cli; do
