@@ -29,6 +29,19 @@ public sealed class AtlasViewerOptions
     /// <summary>Largest side in pixels of the example image previews (smaller images are kept as they are). Default 96.</summary>
     public int ExamplePixels { get; set; } = 96;
 
+    /// <summary>
+    /// Draw the top class's name on strong cells (the rule of <see cref="AtlasLabels"/>, with an 11-pixel font on the
+    /// cells as they are on screen); a check box turns them off. Default true; it has an effect only when the atlas
+    /// has class values.
+    /// </summary>
+    public bool Labels { get; set; } = true;
+
+    /// <summary>The labelling rule's settings. Default <see cref="AtlasLabelOptions"/>'s defaults.</summary>
+    public AtlasLabelOptions LabelOptions { get; set; } = new();
+
+    /// <summary>Axis captions shown beside the atlas (class comparisons); null (the default) for none.</summary>
+    public AtlasAxes? Axes { get; set; }
+
     /// <summary>Heat-map overlays the viewer can switch on (concept histograms and their differences).</summary>
     public IList<ViewerOverlay> Overlays { get; } = new List<ViewerOverlay>();
 }

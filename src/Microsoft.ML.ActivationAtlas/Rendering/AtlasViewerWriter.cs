@@ -95,6 +95,17 @@ public static class AtlasViewerWriter
             levels,
             exampleNames,
             histograms = overlays,
+            labels = options.Labels && atlas.ClassCount > 0 ? new
+            {
+                minimumFraction = options.LabelOptions.MinimumFraction,
+                minimumFontPixels = options.LabelOptions.MinimumFontPixels,
+                minimumCellFonts = options.LabelOptions.MinimumCellFonts,
+                maximumWidthCells = options.LabelOptions.MaximumWidthCells,
+                sameClassSpacing = options.LabelOptions.SameClassSpacing,
+                paddingFonts = AtlasLabels.PaddingFonts,
+                heightFonts = AtlasLabels.HeightFonts,
+            } : null,
+            axes = options.Axes is { } axes ? new { left = axes.Left, right = axes.Right, horizontal = axes.Horizontal, vertical = axes.Vertical } : null,
         };
         string json = JsonSerializer.Serialize(data);
         string html = Resource("viewer.html")

@@ -13,7 +13,12 @@
     scale: 1, offsetX: 0, offsetY: 0, base: 1, width: 1, height: 1,
     level: 0, hover: null, selected: null,
     classIndex: null, classValues: {}, density: false, histogram: null, ready: false,
+    labels: !!A.labels, placedLabels: [],
   };
+  const LABEL_FONT = 11;
+  const LABEL_FONT_CSS = 'bold ' + LABEL_FONT + 'px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+  // Room kept for the axis captions of a class comparison (below and on the left).
+  const AXIS_BOTTOM = A.axes ? 40 : 0, AXIS_LEFT = A.axes && A.axes.vertical ? 30 : 0;
 
   // ---- data ---------------------------------------------------------------------------------------------------
   const levels = A.levels.map(l => {
@@ -49,15 +54,15 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const first = state.width === 1;
     state.width = r.width; state.height = r.height;
-    state.base = Math.max(1, Math.min(r.width, r.height) - 16);
+    state.base = Math.max(1, Math.min(r.width - AXIS_LEFT, r.height - AXIS_BOTTOM) - 16);
     if (first) fit();
     draw();
   }
 
   function fit() {
     state.scale = 1;
-    state.offsetX = (state.width - state.base) / 2;
-    state.offsetY = (state.height - state.base) / 2;
+    state.offsetX = AXIS_LEFT + (state.width - AXIS_LEFT - state.base) / 2;
+    state.offsetY = (state.height - AXIS_BOTTOM - state.base) / 2;
   }
 
   function chooseLevel() {
@@ -134,12 +139,55 @@
         if (v !== 0) { ctx.fillStyle = heatColor(v / histMax); ctx.fillRect(r.left, r.top, r.size, r.size); }
       }
     }
+    state.placedLabels = state.labels && state.classIndex === null ? placeLabels(level) : [];
+    if (state.placedLabels.length) {
+      ctx.font = LABEL_FONT_CSS;
+      ctx.textBaseline = 'middle';
+      for (const l of state.placedLabels) {
+        const left = state.offsetX + l.left, top = state.offsetY + l.top;
+        if (left > state.width || top > state.height || left + l.width < 0 || top + l.height < 0) continue;
+        ctx.fillStyle = 'rgba(255,255,255,0.85)';
+        ctx.fillRect(left, top, l.width, l.height);
+        ctx.fillStyle = '#141414';
+        ctx.fillText(l.text, left + A.labels.paddingFonts * LABEL_FONT, top + l.height / 2);
+      }
+    }
     for (const [cell, color, width] of [[state.hover, '#ff9800', 2], [state.selected, '#1565c0', 3]]) {
       if (!cell || cell.level !== level.size) continue;
       const r = cellRect(level, cell.x, cell.y);
       ctx.lineWidth = width; ctx.strokeStyle = color;
       ctx.strokeRect(r.left + width / 2, r.top + width / 2, r.size - width, r.size - width);
     }
+  }
+
+  // The labelling rule of AtlasLabels.Place (C#), on the cells as they are on screen: strong cells (top value above a
+  // fraction of the grid's largest), cells big enough for the font, boxes at most a few cells wide, strongest first,
+  // no overlaps, and no repeat of a class within a few cells. Boxes are in pixels from the atlas's top-left corner.
+  function placeLabels(level) {
+    const L = A.labels, placed = [];
+    const px = state.base * state.scale / level.size;
+    if (LABEL_FONT < L.minimumFontPixels || px < L.minimumCellFonts * LABEL_FONT) return placed;
+    let max = 0;
+    for (const c of level.cells) if (c.top.length) max = Math.max(max, c.top[0][1]);
+    if (!(max > 0)) return placed;
+    ctx.font = LABEL_FONT_CSS;
+    const h = LABEL_FONT * L.heightFonts, side = px * level.size;
+    const candidates = level.cells.filter(c => c.top.length && c.top[0][1] > 0 && c.top[0][1] > L.minimumFraction * max)
+      .sort((a, b) => b.top[0][1] - a.top[0][1] || a.y - b.y || a.x - b.x);
+    for (const c of candidates) {
+      const k = c.top[0][0], text = A.classes[k] ?? String(k);
+      const width = ctx.measureText(text).width + 2 * L.paddingFonts * LABEL_FONT;
+      if (width > L.maximumWidthCells * px) continue;
+      const label = {
+        x: c.x, y: c.y, classIndex: k, text, value: c.top[0][1], width, height: h,
+        left: Math.min(Math.max(0, (c.x + 0.5) * px - width / 2), Math.max(0, side - width)),
+        top: (c.y + 1) * px - h - 0.1 * LABEL_FONT,
+      };
+      const blocked = placed.some(p => (label.left < p.left + p.width && p.left < label.left + width && label.top < p.top + p.height && p.top < label.top + h)
+        || (p.classIndex === k && Math.max(Math.abs(p.x - c.x), Math.abs(p.y - c.y)) <= L.sameClassSpacing));
+      if (!blocked) placed.push(label);
+    }
+    return placed;
   }
 
   // ---- panel ----------------------------------------------------------------------------------------------------
@@ -235,6 +283,20 @@
   $('zoom-out').addEventListener('click', () => zoomAt(0.5, state.width / 2, state.height / 2));
   $('zoom-reset').addEventListener('click', () => { fit(); draw(); });
   $('density').addEventListener('change', e => { state.density = e.target.checked; draw(); });
+  $('labels-toggle').hidden = !A.labels;
+  $('labels').addEventListener('change', e => { state.labels = e.target.checked && !!A.labels; draw(); });
+  if (A.axes) {
+    $('axis-x').hidden = false;
+    $('axis-left').textContent = A.axes.left ? '← ' + A.axes.left : '';
+    $('axis-right').textContent = A.axes.right ? A.axes.right + ' →' : '';
+    $('axis-title').textContent = A.axes.horizontal || '';
+    if (A.axes.vertical) {
+      const span = document.createElement('span');
+      span.textContent = A.axes.vertical;
+      $('axis-y').append(span);
+      $('axis-y').hidden = false;
+    }
+  }
 
   // ---- per-class view -------------------------------------------------------------------------------------------
   const classList = $('class-names');
@@ -308,6 +370,7 @@
   window.atlasViewer = {
     state, levels, receiveClass, selectClass, clearClass,
     gridSize: () => levels[state.level].size,
+    labels: () => state.placedLabels.map(l => Object.assign({}, l)),
     zoom: (factor) => zoomAt(factor, state.width / 2, state.height / 2),
     cellCenter(x, y) {
       const level = levels[state.level];
