@@ -20,7 +20,7 @@ public sealed class AtlasImageOptions
 
     /// <summary>
     /// Draw the top class's name on cells where it is strong and the cell is large enough (the rule of
-    /// <see cref="AtlasLabels"/>; the font is a fifth of a cell, at most 16 pixels). Default true; it has an effect
+    /// <see cref="AtlasLabels"/>; the font is a quarter of a cell, at most 20 pixels). Default true; it has an effect
     /// only when the atlas has class values, and not in the per-class view.
     /// </summary>
     public bool Labels { get; set; } = true;

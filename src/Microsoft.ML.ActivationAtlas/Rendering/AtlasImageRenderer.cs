@@ -79,7 +79,7 @@ public static class AtlasImageRenderer
 
     /// <summary>
     /// The labels <see cref="RenderPng"/> draws on <paramref name="level"/> at <paramref name="cellPixels"/> per cell:
-    /// <see cref="AtlasLabels.Place"/> with a font of a fifth of a cell, at most 16 pixels.
+    /// <see cref="AtlasLabels.Place"/> with a font of a quarter of a cell, at most 20 pixels.
     /// </summary>
     /// <param name="level">The grid drawn.</param>
     /// <param name="cellPixels">Pixels per cell.</param>
@@ -90,7 +90,7 @@ public static class AtlasImageRenderer
         return AtlasLabels.Place(level, cellPixels, font.Size, t => TextWidth(font, t), options);
     }
 
-    private static SKFont LabelFont(int cellPixels) => LabelFont(Math.Min(16f, cellPixels / 5f));
+    private static SKFont LabelFont(int cellPixels) => LabelFont(Math.Min(20f, cellPixels / 4f));
 
     private static SKFont LabelFont(float size) => new(SKTypeface.FromFamilyName(null, SKFontStyle.Bold), size);
 

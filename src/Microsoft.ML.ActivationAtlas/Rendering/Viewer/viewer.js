@@ -105,6 +105,12 @@
     return t >= 0 ? 'rgba(255,' + f + ',' + f + ',0.6)' : 'rgba(' + f + ',' + f + ',255,0.6)';
   }
 
+  function frameColor(t) {
+    t = Math.max(-1, Math.min(1, t));
+    const f = Math.round(200 - 200 * Math.abs(t));
+    return t >= 0 ? 'rgb(230,' + f + ',' + f + ')' : 'rgb(' + f + ',' + f + ',230)';
+  }
+
   function draw() {
     if (!state.ready) return;
     chooseLevel();
@@ -116,10 +122,15 @@
     const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
     const histValues = hist ? hist.levels[level.size] : null;
     const histMax = histValues ? Math.max(1e-12, ...histValues.map(Math.abs)) : 1;
+    const style = hist ? hist.style : null;
     for (const cell of level.cells) {
       const r = cellRect(level, cell.x, cell.y);
       if (r.left > state.width || r.top > state.height || r.left + r.size < 0 || r.top + r.size < 0) continue;
-      const alpha = classAlpha(level, cell);
+      const hv = histValues ? histValues[cell.y * level.size + cell.x] : 0;
+      let alpha = classAlpha(level, cell);
+      // Opacity: the icon by the square root of its share over the largest (empty cells a faint ghost); significance: only significant cells in full.
+      if (style === 'opacity') alpha *= hv > 0 ? Math.max(0.15, Math.sqrt(hv / histMax)) : 0.07;
+      else if (style === 'significance') alpha *= hv !== 0 ? 1 : 0.12;
       let s = r.size;
       if (state.density) s *= Math.max(0.25, Math.min(1, Math.sqrt(cell.n / level.densityRef)));
       const pad = (r.size - s) / 2;
@@ -134,9 +145,11 @@
           ctx.globalAlpha = 1;
         }
       }
-      if (histValues) {
-        const v = histValues[cell.y * level.size + cell.x];
-        if (v !== 0) { ctx.fillStyle = heatColor(v / histMax); ctx.fillRect(r.left, r.top, r.size, r.size); }
+      if (style === 'heat' && hv !== 0) { ctx.fillStyle = heatColor(hv / histMax); ctx.fillRect(r.left, r.top, r.size, r.size); }
+      if (style === 'significance' && hv !== 0) {
+        const w = Math.max(2, r.size / 10);
+        ctx.lineWidth = w; ctx.strokeStyle = frameColor(hv / histMax);
+        ctx.strokeRect(r.left + w / 2, r.top + w / 2, r.size - w, r.size - w);
       }
     }
     state.placedLabels = state.labels && state.classIndex === null ? placeLabels(level) : [];
@@ -356,7 +369,64 @@
   const histSelect = $('histogram');
   (A.histograms || []).forEach((h, i) => { const o = document.createElement('option'); o.value = String(i); o.textContent = h.name; histSelect.append(o); });
   histSelect.hidden = !(A.histograms && A.histograms.length);
-  histSelect.addEventListener('change', () => { state.histogram = histSelect.value === '' ? null : Number(histSelect.value); showCell(state.selected); draw(); });
+  function showHistogram(index) {
+    state.histogram = index;
+    histSelect.value = index === null ? '' : String(index);
+    showCell(state.selected);
+    draw();
+    listConcepts();
+  }
+  histSelect.addEventListener('change', () => showHistogram(histSelect.value === '' ? null : Number(histSelect.value)));
+
+  // The ranked concepts of the overlay shown, on the grid on screen: the largest shares, or the most over- and
+  // under-represented significant cells. Clicking one pins its cell.
+  function fmtOverlay(style, v) {
+    if (style === 'opacity') return (v * 100).toFixed(v >= 0.1 ? 0 : v >= 0.001 ? 1 : 2) + '% of the images';
+    if (style === 'significance') { const r = Math.pow(2, v); return r >= 1 ? '×' + r.toPrecision(3) : '×1/' + (1 / r).toPrecision(3); }
+    return fmtValue(v);
+  }
+
+  function conceptItem(level, cell, rank, value, style) {
+    const li = document.createElement('li');
+    const icon = document.createElement('canvas');
+    icon.width = icon.height = 36;
+    const sheet = cell.sheet >= 0 ? level.sheets[Math.floor(cell.sheet / level.perSheet)] : null;
+    const k = cell.sheet % level.perSheet;
+    if (sheet && sheet.complete && sheet.naturalWidth)
+      icon.getContext('2d').drawImage(sheet, (k % level.sheetCols) * level.iconPx, Math.floor(k / level.sheetCols) * level.iconPx, level.iconPx, level.iconPx, 0, 0, 36, 36);
+    if (style === 'significance') icon.style.borderColor = frameColor(value > 0 ? 1 : -1);
+    const rankEl = document.createElement('span'); rankEl.className = 'rank'; rankEl.textContent = rank + '.';
+    const text = document.createElement('div');
+    const what = document.createElement('div'); what.className = 'what';
+    what.textContent = cell.top.length ? (A.classes[cell.top[0][0]] ?? String(cell.top[0][0])) : 'cell (' + cell.x + ', ' + cell.y + ')';
+    const val = document.createElement('div'); val.className = 'value';
+    val.textContent = fmtOverlay(style, value) + ' · ' + fmtCount(cell.n) + ' atlas images';
+    text.append(what, val);
+    li.append(rankEl, icon, text);
+    li.dataset.cell = cell.x + ',' + cell.y;
+    li.addEventListener('click', () => { state.selected = cell; showCell(cell); draw(); });
+    return li;
+  }
+
+  function listConcepts() {
+    const section = $('concepts'), list = $('concepts-list');
+    list.replaceChildren();
+    const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
+    section.hidden = !hist;
+    if (!hist) return;
+    const level = levels[state.level], values = hist.levels[level.size];
+    const ranked = level.cells.map(c => [c, values[c.y * level.size + c.x]]).filter(([, v]) => v !== 0);
+    $('concepts-title').textContent = hist.name + ' · ' + level.size + '×' + level.size + ' grid';
+    const groups = hist.style === 'significance'
+      ? [['More common', ranked.filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1])], ['Less common', ranked.filter(([, v]) => v < 0).sort((a, b) => a[1] - b[1])]]
+      : [['Top concepts', ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]))]];
+    for (const [title, items] of groups) {
+      const h = document.createElement('h3');
+      h.textContent = title + (items.length ? '' : ': none significant');
+      list.append(h);
+      items.slice(0, 10).forEach(([cell, v], i) => list.append(conceptItem(level, cell, i + 1, v, hist.style)));
+    }
+  }
 
   // ---- start ----------------------------------------------------------------------------------------------------
   document.title = A.title;
@@ -365,12 +435,20 @@
   window.addEventListener('resize', resize);
   state.ready = true;
   resize();
+  if (A.initialHistogram !== null && A.initialHistogram !== undefined) showHistogram(A.initialHistogram);
+  // The list follows the grid on screen and fills in its icons once the sheets load.
+  let listedLevel = state.level;
+  const relist = () => { if (state.histogram !== null && listedLevel !== state.level) { listedLevel = state.level; listConcepts(); } };
+  canvas.addEventListener('wheel', relist);
+  for (const b of ['zoom-in', 'zoom-out', 'zoom-reset']) $(b).addEventListener('click', relist);
+  levels.forEach(l => l.sheets.forEach(img => img.addEventListener('load', () => { if (state.histogram !== null) listConcepts(); })));
 
   // A small API for scripts and tests.
   window.atlasViewer = {
     state, levels, receiveClass, selectClass, clearClass,
     gridSize: () => levels[state.level].size,
     labels: () => state.placedLabels.map(l => Object.assign({}, l)),
+    showHistogram,
     zoom: (factor) => zoomAt(factor, state.width / 2, state.height / 2),
     cellCenter(x, y) {
       const level = levels[state.level];
