@@ -223,6 +223,9 @@ public sealed class ViewerBrowserTests(CifarAtlasFixture fixture, ITestOutputHel
             Assert.NotEmpty(shown);
             Assert.All(shown, c => Assert.Contains(c, significant));
             Assert.Equal(Math.Min(10, comparison.OverRepresented(100).Count) + Math.Min(10, comparison.UnderRepresented(100).Count), shown.Length);
+            // Labels stay only on the cells the comparison shows in full.
+            var labelled = (await chrome.EvaluateAsync("atlasViewer.labels().map(l => l.x + ',' + l.y)"))!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+            Assert.All(labelled, c => Assert.Contains(c, significant));
             await File.WriteAllBytesAsync(Path.Combine(ScreenshotFolder, "histogram-compare.png"), await chrome.ScreenshotAsync());
         }
         finally

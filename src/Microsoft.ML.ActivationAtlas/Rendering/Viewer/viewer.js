@@ -105,6 +105,14 @@
     return t >= 0 ? 'rgba(255,' + f + ',' + f + ',0.6)' : 'rgba(' + f + ',' + f + ',255,0.6)';
   }
 
+  // Opacity: the icon by the square root of its share over the largest (empty cells a faint ghost); significance: only
+  // significant cells in full.
+  function overlayAlpha(style, v, max) {
+    if (style === 'opacity') return v > 0 ? Math.max(0.15, Math.sqrt(v / max)) : 0.07;
+    if (style === 'significance') return v !== 0 ? 1 : 0.12;
+    return 1;
+  }
+
   function frameColor(t) {
     t = Math.max(-1, Math.min(1, t));
     const f = Math.round(200 - 200 * Math.abs(t));
@@ -127,10 +135,7 @@
       const r = cellRect(level, cell.x, cell.y);
       if (r.left > state.width || r.top > state.height || r.left + r.size < 0 || r.top + r.size < 0) continue;
       const hv = histValues ? histValues[cell.y * level.size + cell.x] : 0;
-      let alpha = classAlpha(level, cell);
-      // Opacity: the icon by the square root of its share over the largest (empty cells a faint ghost); significance: only significant cells in full.
-      if (style === 'opacity') alpha *= hv > 0 ? Math.max(0.15, Math.sqrt(hv / histMax)) : 0.07;
-      else if (style === 'significance') alpha *= hv !== 0 ? 1 : 0.12;
+      const alpha = classAlpha(level, cell) * overlayAlpha(style, hv, histMax);
       let s = r.size;
       if (state.density) s *= Math.max(0.25, Math.min(1, Math.sqrt(cell.n / level.densityRef)));
       const pad = (r.size - s) / 2;
@@ -185,7 +190,12 @@
     if (!(max > 0)) return placed;
     ctx.font = LABEL_FONT_CSS;
     const h = LABEL_FONT * L.heightFonts, side = px * level.size;
-    const candidates = level.cells.filter(c => c.top.length && c.top[0][1] > 0 && c.top[0][1] > L.minimumFraction * max)
+    // With a histogram shown, cells it fades below half opacity carry no label.
+    const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
+    const values = hist ? hist.levels[level.size] : null;
+    const histMax = values ? Math.max(1e-12, ...values.map(Math.abs)) : 1;
+    const candidates = level.cells.filter(c => c.top.length && c.top[0][1] > 0 && c.top[0][1] > L.minimumFraction * max
+        && (!hist || overlayAlpha(hist.style, values[c.y * level.size + c.x], histMax) >= 0.5))
       .sort((a, b) => b.top[0][1] - a.top[0][1] || a.y - b.y || a.x - b.x);
     for (const c of candidates) {
       const k = c.top[0][0], text = A.classes[k] ?? String(k);
