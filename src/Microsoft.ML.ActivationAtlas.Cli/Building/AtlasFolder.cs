@@ -17,7 +17,7 @@ internal static class AtlasFolder
 
     public sealed record RowList(string ImageRoot, string[] Paths, string[] Labels);
 
-    public sealed record BuildSettings(string Model, string Layer, int[] Grids, string ClassValues, string[] ClassNames);
+    public sealed record BuildSettings(string Model, string Layer, int[] Grids, string ClassValues, string[] ClassNames, int IconSize = 64);
 
     /// <summary>Fails when <paramref name="outDir"/> exists.</summary>
     public static void EnsureFree(string outDir)

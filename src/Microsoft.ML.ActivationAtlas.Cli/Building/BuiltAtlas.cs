@@ -88,6 +88,18 @@ internal sealed class BuiltAtlas
         }, progress, cancellationToken);
     }
 
-    /// <summary>Icons from each cell's nearest example image.</summary>
-    public AtlasIcons Icons(GridAtlas atlas, int pixels = 64) => AtlasIcons.FromNearestExamples(atlas, row => Rows.Paths[row], pixels);
+    /// <summary>
+    /// The build's icons at its icon size: each cell's nearest example image, replaced by the cell's feature-inversion
+    /// icon where the build made one (<c>--icons inversion</c>, kept in <c>cache/icons-&lt;grid&gt;/</c>).
+    /// </summary>
+    public AtlasIcons Icons(GridAtlas atlas)
+    {
+        var icons = AtlasIcons.FromNearestExamples(atlas, row => Rows.Paths[row], Settings.IconSize);
+        foreach (var folder in Directory.EnumerateDirectories(Path.Combine(Folder, AtlasFolder.CacheFolder), "icons-*"))
+            if (int.TryParse(Path.GetFileName(folder)["icons-".Length..], out int grid) && atlas.Levels.Any(l => l.GridSize == grid))
+                foreach (var cell in atlas.Level(grid).Cells)
+                    if (File.Exists(Path.Combine(folder, $"{cell.X}_{cell.Y}.png")))
+                        icons.Set(grid, cell.X, cell.Y, File.ReadAllBytes(Path.Combine(folder, $"{cell.X}_{cell.Y}.png")));
+        return icons;
+    }
 }

@@ -10,7 +10,7 @@ namespace Microsoft.ML.ActivationAtlas.Cli.Building;
 internal static class SubsetAtlasWriter
 {
     public static void Write(MLContext ml, BuiltAtlas built, int[] rows, float[] layout, int[] grids, int? classIndex, string title, string outDir,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, AtlasAxes? axes = null)
     {
         int n = rows.Length;
         int dim = built.Dim, k = built.ClassCount;
@@ -32,22 +32,24 @@ internal static class SubsetAtlasWriter
                 AttributionColumnName = k > 0 ? "Labels" : null,
                 ClassNames = built.Settings.ClassNames,
             }, p, cancellationToken);
-            icons = AtlasIcons.FromNearestExamples(atlas, r => built.Rows.Paths[rows[r]], 64);
+            icons = AtlasIcons.FromNearestExamples(atlas, r => built.Rows.Paths[rows[r]], built.Settings.IconSize);
             p.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
         }
         using var o = new ConsoleProgress("outputs");
         AtomicOutput.WriteDirectory(outDir, overwrite: false, dir =>
         {
             int png = atlas.Levels[Math.Min(1, atlas.Levels.Count - 1)].GridSize;
-            AtlasImageRenderer.Render(atlas, icons, Path.Combine(dir, "atlas.png"), new AtlasImageOptions { GridSize = png, CellPixels = Math.Max(16, Math.Min(64, 4096 / png)) });
+            AtlasImageRenderer.Render(atlas, icons, Path.Combine(dir, "atlas.png"), new AtlasImageOptions { GridSize = png, CellPixels = Math.Max(16, Math.Min(built.Settings.IconSize, 4096 / png)), Axes = axes });
             if (classIndex is int c)
-                AtlasImageRenderer.Render(atlas, icons, Path.Combine(dir, "atlas-class.png"), new AtlasImageOptions { GridSize = png, CellPixels = Math.Max(16, Math.Min(64, 4096 / png)), ClassIndex = c });
+                AtlasImageRenderer.Render(atlas, icons, Path.Combine(dir, "atlas-class.png"), new AtlasImageOptions { GridSize = png, CellPixels = Math.Max(16, Math.Min(built.Settings.IconSize, 4096 / png)), ClassIndex = c });
             AtlasViewerWriter.WriteInto(atlas, icons, dir, new AtlasViewerOptions
             {
                 Title = title,
                 ModelName = built.Settings.Model,
                 LayerName = built.Settings.Layer,
                 ClassValueName = built.Settings.ClassValues,
+                Axes = axes,
+                IconPixels = built.Settings.IconSize,
                 // The viewer's example rows are positions in the subset; map them to the images.
                 ImagePathOfRow = r => built.Rows.Paths[rows[r]],
             });

@@ -335,7 +335,7 @@ internal sealed class BuildCommand : ICommand
             var pipeline = new TransformerChain<ITransformer>(((IEnumerable<ITransformer>)extraction).Append(umap).Append(grid).ToArray());
             ml.Model.SaveAtlas(pipeline, input.Schema, Path.Combine(work, AtlasFolder.ModelFile));
             AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.RowsFile), new AtlasFolder.RowList(images.Root, images.Paths.ToArray(), images.Labels.ToArray()));
-            AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.SettingsFile), new AtlasFolder.BuildSettings(modelName, layer, grids, classValueName, classNames));
+            AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.SettingsFile), new AtlasFolder.BuildSettings(modelName, layer, grids, classValueName, classNames, iconSize));
             p.Done();
         }
         AtlasFolder.Complete(work, outDir);

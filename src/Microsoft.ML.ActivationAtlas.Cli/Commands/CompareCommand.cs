@@ -1,6 +1,7 @@
 using Microsoft.ML.ActivationAtlas.Cli.Building;
 using Microsoft.ML.ActivationAtlas.ClassAtlas;
 using Microsoft.ML.ActivationAtlas.Projection;
+using Microsoft.ML.ActivationAtlas.Rendering;
 
 namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
 
@@ -74,7 +75,8 @@ internal sealed class CompareCommand : ICommand
             layout = Matrices.Read(pipeline.Fit(view).Transform(view), "Layout", out _, out _, cancellationToken);
             p.Done();
         }
-        SubsetAtlasWriter.Write(ml, built, rows, layout, grids, null, $"“{na}” (right) vs “{nb}” (left) ({built.Settings.Model} {built.Settings.Layer})", outDir, cancellationToken);
+        SubsetAtlasWriter.Write(ml, built, rows, layout, grids, null, $"“{na}” (right) vs “{nb}” (left) ({built.Settings.Model} {built.Settings.Layer})", outDir, cancellationToken,
+            AtlasAxes.ClassComparison(na, nb, built.Settings.ClassValues));
         Console.Error.WriteLine($"atlas compare: {Path.Combine(outDir, "index.html")}");
         return 0;
     }

@@ -17,12 +17,16 @@ internal sealed class HistogramCommand : ICommand
           --atlas <dir>       an atlas folder written by 'atlas build'
           --images <folder>   the new images (searched recursively)
           --out <dir>         the folder to create (must not exist)
-          --compare <folder>  a second folder: also the per-cell difference (images minus compare, as fractions)
-          --grid <n>          the grid of the heat-map images (default: the atlas's second-coarsest grid)
+          --compare <folder>  a second folder: per cell the log2 ratio of the two folders' shares with a 95% interval,
+                              and its significance (Fisher's exact test, Benjamini-Hochberg false discovery rate)
+          --fdr <x>           false discovery rate of --compare (default 0.05)
+          --grid <n>          the grid of the pictures and the ranked lists (default: the atlas's coarsest grid)
           --samples <n>       use a seeded random sample of each folder (default: all)
 
-        Writes <out>/histogram.png (counts), <out>/difference.png (with --compare), <out>/histogram.json and the
-        atlas viewer with the histogram as an overlay (<out>/index.html).
+        Writes <out>/histogram.png (the atlas's icons with opacity by the folder's share, a legend, the top concepts),
+        <out>/comparison.png (with --compare: the significant cells, the most over- and under-represented concepts),
+        <out>/histogram.json, <out>/counts.json (the counts, for ConceptHistogram.Load and merging) and the atlas viewer
+        opened on the histogram (<out>/index.html).
         """;
 
     public int Run(CommandArgs args, CancellationToken cancellationToken)
@@ -34,13 +38,14 @@ internal sealed class HistogramCommand : ICommand
         int samples = args.Int("samples", 0);
         int seed = args.Int("seed", 1);
         int? gridArg = args.Has("grid") ? args.Int("grid", 0) : null;
+        var comparison = new HistogramComparisonOptions { FalseDiscoveryRate = args.Double("fdr", 0.05) };
         args.RejectUnknown();
 
         AtlasFolder.EnsureFree(outDir);
         var ml = new MLContext(seed);
         var built = BuiltAtlas.Open(ml, atlasDir);
         var sizes = built.Grid.Levels.Sizes;
-        int grid = gridArg ?? sizes[Math.Min(1, sizes.Count - 1)];
+        int grid = gridArg ?? sizes[0];
         if (!sizes.Contains(grid))
             throw new UsageException($"option --grid: {grid} is not one of the atlas's grids ({string.Join(",", sizes)})");
         var images = ImageSet.Scan(imagesDir, samples, seed);
@@ -53,7 +58,12 @@ internal sealed class HistogramCommand : ICommand
         using var p = new ConsoleProgress("outputs");
         AtomicOutput.WriteDirectory(outDir, overwrite: false, dir =>
         {
-            HeatmapRenderer.RenderCounts(a, grid, Path.Combine(dir, "histogram.png"), Math.Max(4, 640 / grid));
+            string nameA = Path.GetFileName(Path.TrimEndingDirectorySeparator(images.Root));
+            ConceptHistogramRenderer.Render(atlas, icons, a, Path.Combine(dir, "histogram.png"), new ConceptHistogramImageOptions
+            {
+                GridSize = grid, Title = $"{nameA} on the atlas of {built.Settings.Model} {built.Settings.Layer}",
+            });
+            a.Save(Path.Combine(dir, "counts.json"));
             var options = new AtlasViewerOptions
             {
                 Title = $"Concept histogram of {Path.GetFileName(Path.TrimEndingDirectorySeparator(images.Root))} on the atlas of {built.Settings.Model} {built.Settings.Layer}",
@@ -61,14 +71,18 @@ internal sealed class HistogramCommand : ICommand
                 LayerName = built.Settings.Layer,
                 ClassValueName = built.Settings.ClassValues,
                 ImagePathOfRow = row => built.Rows.Paths[row],
+                InitialOverlay = 0,
+                IconPixels = built.Settings.IconSize,
             };
-            options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(images.Root)} (count)", a));
+            options.Overlays.Add(ViewerOverlay.FromShares($"{nameA} (share)", a));
+            var compared = b is null ? null : HistogramComparison.Compare(a, b, grid, comparison);
             if (b is not null)
             {
-                var diff = ConceptHistogram.Difference(a, b, grid);
-                HeatmapRenderer.RenderDifference(diff, grid, Path.Combine(dir, "difference.png"), Math.Max(4, 640 / grid));
-                options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(compare!.Root)} (count)", b));
-                options.Overlays.Add(ViewerOverlay.FromDifference($"{Path.GetFileName(images.Root)} minus {Path.GetFileName(compare.Root)} (fraction)", a, b));
+                string nameB = Path.GetFileName(Path.TrimEndingDirectorySeparator(compare!.Root));
+                ConceptHistogramRenderer.RenderComparison(atlas, icons, compared!, nameA, nameB, Path.Combine(dir, "comparison.png"),
+                    new ConceptHistogramImageOptions { Title = $"{nameA} vs {nameB} on the atlas of {built.Settings.Model} {built.Settings.Layer}" });
+                options.Overlays.Add(ViewerOverlay.FromComparison($"{nameA} vs {nameB} (significant ratios)", a, b, comparison));
+                options.Overlays.Add(ViewerOverlay.FromShares($"{nameB} (share)", b));
             }
             p.Report(0.3);
             AtlasViewerWriter.WriteInto(atlas, icons, dir, options);
@@ -80,6 +94,7 @@ internal sealed class HistogramCommand : ICommand
                 compare = compare?.Root,
                 compareTotal = b?.Total,
                 grids = sizes.Select(s => new { size = s, counts = a.Counts(s).ToArray(), compareCounts = b?.Counts(s).ToArray() }),
+                comparison = compared is null ? null : new { grid, falseDiscoveryRate = comparison.FalseDiscoveryRate, cells = compared.Cells },
             });
         });
         p.Done();

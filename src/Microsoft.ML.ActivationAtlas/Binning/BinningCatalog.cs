@@ -105,21 +105,33 @@ public static class BinningCatalog
     {
         var codes = new List<int>((int)Math.Min(data.GetRowCount() ?? 1024, int.MaxValue));
         int finest = levels.Finest;
+        ForEachFinestCell(data, cellColumn, levels, c => codes.Add(GridLevels.Morton(c % finest, c / finest)), cancellationToken);
+        return codes.ToArray();
+    }
+
+    /// <summary>
+    /// Streams the rows once and passes each row's finest cell (row-major index) to <paramref name="visit"/>; returns
+    /// the number of rows. Rows whose cells do not fit the grids fail with the row named.
+    /// </summary>
+    internal static int ForEachFinestCell(IDataView data, DataViewSchema.Column cellColumn, GridLevels levels, Action<int> visit, CancellationToken cancellationToken)
+    {
+        int finest = levels.Finest, rows = 0;
         VBuffer<int> cells = default;
         using var cursor = data.GetRowCursor([cellColumn]);
         var getter = cursor.GetGetter<VBuffer<int>>(cellColumn);
         while (cursor.MoveNext())
         {
-            if ((codes.Count & 1023) == 0)
+            if ((rows & 1023) == 0)
                 cancellationToken.ThrowIfCancellationRequested();
             getter(ref cells);
             if (cells.Length != levels.Count)
-                throw new InvalidOperationException($"Column '{cellColumn.Name}' row {codes.Count}: {cells.Length} cells, expected {levels.Count}.");
+                throw new InvalidOperationException($"Column '{cellColumn.Name}' row {rows}: {cells.Length} cells, expected {levels.Count}.");
             int c = cells.GetItemOrDefault(levels.Count - 1);
             if (c < 0 || c >= finest * finest)
-                throw new InvalidOperationException($"Column '{cellColumn.Name}' row {codes.Count}: cell {c} is outside the {finest}x{finest} grid.");
-            codes.Add(GridLevels.Morton(c % finest, c / finest));
+                throw new InvalidOperationException($"Column '{cellColumn.Name}' row {rows}: cell {c} is outside the {finest}x{finest} grid.");
+            visit(c);
+            rows++;
         }
-        return codes.ToArray();
+        return rows;
     }
 }

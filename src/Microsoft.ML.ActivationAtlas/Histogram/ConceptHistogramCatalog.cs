@@ -8,8 +8,8 @@ public static class ConceptHistogramCatalog
 {
     /// <summary>
     /// Counts how many rows of <paramref name="data"/> (already transformed by a fitted atlas pipeline, so it has the
-    /// <c>BinToGrid</c> cell column) land in each cell of every grid. Finest counts are taken in one pass; coarser grids
-    /// sum their children.
+    /// <c>BinToGrid</c> cell column) land in each cell of every grid. The rows stream through once and only the
+    /// finest grid's counts are kept (memory does not grow with the number of rows); coarser grids sum their children.
     /// </summary>
     /// <param name="catalog">The data catalog.</param>
     /// <param name="data">The new dataset, transformed by the fitted pipeline.</param>
@@ -21,7 +21,8 @@ public static class ConceptHistogramCatalog
         ArgumentNullException.ThrowIfNull(data);
         var col = BinningCatalog.CellColumn(data.Schema, cellColumnName);
         var levels = new GridLevels(BinningCatalog.GridSizesOf(col));
-        var codes = BinningCatalog.FinestCodes(data, col, levels, cancellationToken);
-        return new ConceptHistogram(levels, GridBinner.Counts(codes, levels), codes.Length);
+        var counts = new int[levels.Finest * levels.Finest];
+        int total = BinningCatalog.ForEachFinestCell(data, col, levels, c => counts[c]++, cancellationToken);
+        return new ConceptHistogram(levels, ActivationAtlas.Histogram.ConceptHistogram.LevelsFromFinest(levels, counts), total);
     }
 }

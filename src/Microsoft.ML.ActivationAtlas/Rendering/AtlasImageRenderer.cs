@@ -36,17 +36,21 @@ public static class AtlasImageRenderer
             throw new ArgumentException($"Background '{options.Background}' is not a colour such as #ffffff.", nameof(options));
 
         int side = cellPx * level.GridSize;
-        using var surface = SKSurface.Create(new SKImageInfo(side, side, SKColorType.Rgba8888, SKAlphaType.Premul))
+        var axes = options.Axes;
+        float axisFont = Math.Clamp(side / 48f, 12f, 28f);
+        // Margins for the axis captions: below (the horizontal axis) and on the left (the vertical one).
+        int marginLeft = axes?.Vertical is { Length: > 0 } ? (int)MathF.Ceiling(axisFont * 2f) : 0;
+        int marginBottom = axes is { Left: not null } or { Right: not null } or { Horizontal: not null } ? (int)MathF.Ceiling(axisFont * (axes.Horizontal is null ? 2f : 3.4f)) : 0;
+        using var surface = SKSurface.Create(new SKImageInfo(side + marginLeft, side + marginBottom, SKColorType.Rgba8888, SKAlphaType.Premul))
             ?? throw new InvalidOperationException($"Cannot allocate a {side}x{side} canvas.");
         var canvas = surface.Canvas;
         canvas.Clear(background);
+        canvas.Translate(marginLeft, 0);
 
         var cells = level.Cells;
         float densityRef = DensityReference(cells);
         float classMax = options.ClassIndex is int c ? cells.Select(x => x.MeanAttribution.Span[c]).DefaultIfEmpty(0).Max() : 0;
         using var paint = new SKPaint { IsAntialias = true };
-        using var font = new SKFont(SKTypeface.Default, Math.Max(8, cellPx / 6f));
-        using var textPaint = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         foreach (var cell in cells)
         {
             var png = icons.Get(level.GridSize, cell.X, cell.Y);
@@ -64,13 +68,85 @@ public static class AtlasImageRenderer
             paint.Color = SKColors.White.WithAlpha((byte)Math.Round(alpha * 255));
             using var icon = SKImage.FromBitmap(bmp);
             canvas.DrawImage(icon, new SKRect(left, top, left + size, top + size), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear), paint);
-            if (options.Labels && cell.TopClasses.Count > 0)
-                canvas.DrawText(cell.TopClasses[0].Name, cell.X * cellPx + 2, (cell.Y + 1) * cellPx - 2, font, textPaint);
         }
+        if (options.Labels && options.ClassIndex is null && atlas.ClassCount > 0)
+            DrawLabels(canvas, Labels(level, cellPx, options.LabelOptions));
+        if (axes is not null)
+            DrawAxes(canvas, axes, side, marginLeft, axisFont);
         using var image = surface.Snapshot();
         using var data = image.Encode(SKEncodedImageFormat.Png, 100);
         return data.ToArray();
     }
+
+    /// <summary>
+    /// The labels <see cref="RenderPng"/> draws on <paramref name="level"/> at <paramref name="cellPixels"/> per cell:
+    /// <see cref="AtlasLabels.Place"/> with a font of a quarter of a cell, at most 20 pixels.
+    /// </summary>
+    /// <param name="level">The grid drawn.</param>
+    /// <param name="cellPixels">Pixels per cell.</param>
+    /// <param name="options">The rule's settings; null for the defaults.</param>
+    public static IReadOnlyList<AtlasLabel> Labels(AtlasLevel level, int cellPixels, AtlasLabelOptions? options = null)
+    {
+        using var font = LabelFont(cellPixels);
+        return AtlasLabels.Place(level, cellPixels, font.Size, t => TextWidth(font, t), options);
+    }
+
+    private static SKFont LabelFont(int cellPixels) => LabelFont(Math.Min(20f, cellPixels / 4f));
+
+    private static SKFont LabelFont(float size) => new(SKTypeface.FromFamilyName(null, SKFontStyle.Bold), size);
+
+    private static void DrawLabels(SKCanvas canvas, IReadOnlyList<AtlasLabel> labels)
+    {
+        if (labels.Count == 0)
+            return;
+        using var font = LabelFont(labels[0].Height / AtlasLabels.HeightFonts);
+        using var box = new SKPaint { Color = new SKColor(255, 255, 255, 215), IsAntialias = true };
+        using var text = new SKPaint { Color = new SKColor(20, 20, 20), IsAntialias = true };
+        foreach (var l in labels)
+        {
+            float f = l.Height / AtlasLabels.HeightFonts;
+            canvas.DrawRoundRect(SKRect.Create(l.Left, l.Top, l.Width, l.Height), f * 0.25f, f * 0.25f, box);
+            canvas.DrawText(l.Text, l.Left + AtlasLabels.PaddingFonts * f, l.Top + l.Height * 0.5f + f * 0.36f, font, text);
+        }
+    }
+
+    private static void DrawAxes(SKCanvas canvas, AtlasAxes axes, int side, int marginLeft, float fontPixels)
+    {
+        using var font = new SKFont(SKTypeface.FromFamilyName(null, SKFontStyle.Bold), fontPixels);
+        using var small = new SKFont(SKTypeface.Default, fontPixels * 0.9f);
+        using var ink = new SKPaint { Color = new SKColor(40, 40, 40), IsAntialias = true, StrokeWidth = Math.Max(1.5f, fontPixels / 10f) };
+        float y = side + fontPixels * 1.3f;
+        if (axes.Left is not null || axes.Right is not null)
+        {
+            // An arrow along the bottom, pointing both ways, with the two ends named.
+            float arrow = fontPixels * 0.5f, lineY = side + fontPixels * 0.35f;
+            canvas.DrawLine(0, lineY, side, lineY, ink);
+            canvas.DrawLine(0, lineY, arrow, lineY - arrow * 0.6f, ink);
+            canvas.DrawLine(0, lineY, arrow, lineY + arrow * 0.6f, ink);
+            canvas.DrawLine(side, lineY, side - arrow, lineY - arrow * 0.6f, ink);
+            canvas.DrawLine(side, lineY, side - arrow, lineY + arrow * 0.6f, ink);
+            if (axes.Left is { } left)
+                canvas.DrawText("\u2190 " + left, 0, y, font, ink);
+            if (axes.Right is { } right)
+                DrawText(canvas, right + " \u2192", side, y, 1f, font, ink);
+        }
+        if (axes.Horizontal is { } horizontal)
+            DrawText(canvas, horizontal, side / 2f, y + fontPixels * 1.4f, 0.5f, small, ink);
+        if (axes.Vertical is { } vertical)
+        {
+            canvas.Save();
+            canvas.Translate(-marginLeft + fontPixels * 1.3f, side / 2f);
+            canvas.RotateDegrees(-90);
+            DrawText(canvas, vertical, 0, 0, 0.5f, small, ink);
+            canvas.Restore();
+        }
+    }
+
+    private static float TextWidth(SKFont font, string text) => font.MeasureText(text);
+
+    /// <summary>Draws text with its anchor a fraction <paramref name="align"/> along it (0 left, 0.5 centre, 1 right).</summary>
+    private static void DrawText(SKCanvas canvas, string text, float x, float y, float align, SKFont font, SKPaint paint)
+        => canvas.DrawText(text, x - align * TextWidth(font, text), y, font, paint);
 
     /// <summary>The count at which an icon reaches full size: the 90th percentile of the cells' counts.</summary>
     internal static float DensityReference(IReadOnlyList<AtlasCell> cells)

@@ -29,8 +29,40 @@ public sealed class AtlasViewerOptions
     /// <summary>Largest side in pixels of the example image previews (smaller images are kept as they are). Default 96.</summary>
     public int ExamplePixels { get; set; } = 96;
 
+    /// <summary>
+    /// Draw the top class's name on strong cells (the rule of <see cref="AtlasLabels"/>, with an 11-pixel font on the
+    /// cells as they are on screen); a check box turns them off. Default true; it has an effect only when the atlas
+    /// has class values.
+    /// </summary>
+    public bool Labels { get; set; } = true;
+
+    /// <summary>The labelling rule's settings. Default <see cref="AtlasLabelOptions"/>'s defaults.</summary>
+    public AtlasLabelOptions LabelOptions { get; set; } = new();
+
+    /// <summary>Axis captions shown beside the atlas (class comparisons); null (the default) for none.</summary>
+    public AtlasAxes? Axes { get; set; }
+
+    /// <summary>The overlay shown when the viewer opens (an index into <see cref="Overlays"/>); null (the default) for none.</summary>
+    public int? InitialOverlay { get; set; }
+
     /// <summary>Heat-map overlays the viewer can switch on (concept histograms and their differences).</summary>
     public IList<ViewerOverlay> Overlays { get; } = new List<ViewerOverlay>();
+}
+
+/// <summary>How the viewer draws an overlay's values.</summary>
+public enum ViewerOverlayStyle
+{
+    /// <summary>A translucent heat map over the icons: red for positive values, blue for negative ones.</summary>
+    Heat,
+
+    /// <summary>Each icon's opacity by the square root of its value over the largest (a concept histogram's shares); zero cells faint.</summary>
+    Opacity,
+
+    /// <summary>
+    /// Cells with a non-zero value (significant log2 ratios of a comparison) in full with a red (positive) or blue
+    /// (negative) frame; the others faded.
+    /// </summary>
+    Significance,
 }
 
 /// <summary>A per-cell value overlay of the viewer, one row-major array per grid size.</summary>
@@ -39,11 +71,33 @@ public sealed class ViewerOverlay
     /// <summary>Creates an overlay from per-grid values.</summary>
     /// <param name="name">Name shown in the viewer.</param>
     /// <param name="values">Per grid size, row-major values (<c>size * size</c> of them).</param>
-    public ViewerOverlay(string name, IReadOnlyDictionary<int, float[]> values)
+    /// <param name="style">How the values are drawn. Default <see cref="ViewerOverlayStyle.Heat"/>.</param>
+    public ViewerOverlay(string name, IReadOnlyDictionary<int, float[]> values, ViewerOverlayStyle style = ViewerOverlayStyle.Heat)
     {
         Name = name;
         Values = values;
+        Style = style;
     }
+
+    /// <summary>How the values are drawn.</summary>
+    public ViewerOverlayStyle Style { get; }
+
+    /// <summary>The shares of a concept histogram (count over total), drawn as icon opacity.</summary>
+    /// <param name="name">Name shown in the viewer.</param>
+    /// <param name="histogram">The histogram.</param>
+    public static ViewerOverlay FromShares(string name, ConceptHistogram histogram)
+        => new(name, histogram.Levels.Sizes.ToDictionary(s => s, s => histogram.Fractions(s)), ViewerOverlayStyle.Opacity);
+
+    /// <summary>
+    /// The significant log2 ratios of the shares of <paramref name="a"/> over <paramref name="b"/> on every grid
+    /// (<see cref="HistogramComparison"/>; zero where not significant), drawn as framed cells.
+    /// </summary>
+    /// <param name="name">Name shown in the viewer.</param>
+    /// <param name="a">The first dataset's histogram.</param>
+    /// <param name="b">The second dataset's histogram.</param>
+    /// <param name="options">The comparison's settings; null for the defaults.</param>
+    public static ViewerOverlay FromComparison(string name, ConceptHistogram a, ConceptHistogram b, HistogramComparisonOptions? options = null)
+        => new(name, a.Levels.Sizes.ToDictionary(s => s, s => HistogramComparison.Compare(a, b, s, options).SignificantLog2Ratios()), ViewerOverlayStyle.Significance);
 
     /// <summary>Name shown in the viewer.</summary>
     public string Name { get; }

@@ -72,9 +72,12 @@ public static class AtlasViewerWriter
             File.WriteAllText(Path.Combine(directory, "classes", $"c{k.ToString(CultureInfo.InvariantCulture)}.js"), sb.ToString());
         }
 
+        if (options.InitialOverlay is int shown && (shown < 0 || shown >= options.Overlays.Count))
+            throw new ArgumentOutOfRangeException(nameof(options), $"InitialOverlay {shown} is not one of the {options.Overlays.Count} overlays.");
         var overlays = options.Overlays.Select(o => new
         {
             name = o.Name,
+            style = o.Style.ToString().ToLowerInvariant(),
             levels = atlas.Levels.ToDictionary(l => l.GridSize.ToString(CultureInfo.InvariantCulture), l =>
             {
                 if (!o.Values.TryGetValue(l.GridSize, out var v) || v.Length != l.GridSize * l.GridSize)
@@ -95,6 +98,18 @@ public static class AtlasViewerWriter
             levels,
             exampleNames,
             histograms = overlays,
+            initialHistogram = options.InitialOverlay,
+            labels = options.Labels && atlas.ClassCount > 0 ? new
+            {
+                minimumFraction = options.LabelOptions.MinimumFraction,
+                minimumFontPixels = options.LabelOptions.MinimumFontPixels,
+                minimumCellFonts = options.LabelOptions.MinimumCellFonts,
+                maximumWidthCells = options.LabelOptions.MaximumWidthCells,
+                sameClassSpacing = options.LabelOptions.SameClassSpacing,
+                paddingFonts = AtlasLabels.PaddingFonts,
+                heightFonts = AtlasLabels.HeightFonts,
+            } : null,
+            axes = options.Axes is { } axes ? new { left = axes.Left, right = axes.Right, horizontal = axes.Horizontal, vertical = axes.Vertical } : null,
         };
         string json = JsonSerializer.Serialize(data);
         string html = Resource("viewer.html")

@@ -99,14 +99,23 @@ public sealed class AtlasCommandTests : IDisposable
         string hist = Path.Combine(_root, "hist");
         (code, err) = AtlasTool.Run("histogram", "--atlas", atlas, "--images", ships, "--compare", cats, "--out", hist, "--grid", "10");
         Assert.True(code == 0, err);
-        foreach (var file in new[] { "histogram.png", "difference.png", "histogram.json", "index.html" })
+        foreach (var file in new[] { "histogram.png", "comparison.png", "histogram.json", "counts.json", "index.html" })
             Assert.True(File.Exists(Path.Combine(hist, file)), file);
+        var saved = ActivationAtlas.Histogram.ConceptHistogram.Load(Path.Combine(hist, "counts.json"));
         using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(hist, "histogram.json"))))
         {
             Assert.Equal(6, doc.RootElement.GetProperty("total").GetInt32());
             Assert.Equal(6, doc.RootElement.GetProperty("compareTotal").GetInt32());
             foreach (var g in doc.RootElement.GetProperty("grids").EnumerateArray())
+            {
                 Assert.Equal(6, g.GetProperty("counts").EnumerateArray().Sum(c => c.GetInt32()));
+                Assert.Equal(saved.Counts(g.GetProperty("size").GetInt32()).ToArray(), g.GetProperty("counts").EnumerateArray().Select(c => c.GetInt32()).ToArray());
+            }
+            // Six images a side cannot make a cell significant; every non-empty cell is tested.
+            var cells = doc.RootElement.GetProperty("comparison").GetProperty("cells").EnumerateArray().ToArray();
+            Assert.Equal(saved.Counts(10).ToArray().Zip(doc.RootElement.GetProperty("grids").EnumerateArray().First(g => g.GetProperty("size").GetInt32() == 10)
+                .GetProperty("compareCounts").EnumerateArray().Select(c => c.GetInt32())).Count(p => p.First + p.Second > 0), cells.Length);
+            Assert.All(cells, c => Assert.False(c.GetProperty("Significant").GetBoolean()));
         }
 
         // Class atlas and comparison; unknown classes are named with the known ones.

@@ -10,7 +10,8 @@ public sealed class AtlasImageTests(CifarAtlasFixture fixture) : IClassFixture<C
 {
     private const int Px = 32;
 
-    private static SKColor Average(SKBitmap bmp, int left, int top, int size)
+    /// <summary>The mean colour of a square of a bitmap.</summary>
+    internal static SKColor Average(SKBitmap bmp, int left, int top, int size)
     {
         long r = 0, g = 0, b = 0;
         for (int y = top; y < top + size; y++)
@@ -69,6 +70,76 @@ public sealed class AtlasImageTests(CifarAtlasFixture fixture) : IClassFixture<C
             var full = Average(hi, 0, 0, Px);
             Assert.True(drawn.Red >= full.Red - 2 && drawn.Green >= full.Green - 2 && drawn.Blue >= full.Blue - 2, "faded toward white");
         }
+    }
+
+    [Fact]
+    public void LabelsNameTheTopClassOfStrongCellsAndNeverOverlap()
+    {
+        var atlas = fixture.Atlas;
+        const int px = 64;
+        var level = atlas.Level(20);
+        var labels = AtlasImageRenderer.Labels(level, px);
+        Assert.True(labels.Count >= 5, $"only {labels.Count} labels");
+        float max = level.Cells.Max(c => c.TopClasses[0].Value);
+        for (int i = 0; i < labels.Count; i++)
+        {
+            var l = labels[i];
+            var cell = level.Find(l.X, l.Y)!;
+            Assert.Equal(cell.TopClasses[0].ClassIndex, l.ClassIndex);
+            Assert.Equal(cell.TopClasses[0].Name, l.Text);
+            Assert.True(l.Value > 0.5f * max);
+            Assert.True(l.Width <= 2 * px && l.Left >= 0 && l.Left + l.Width <= 20 * px);
+            for (int j = 0; j < i; j++)
+                Assert.False(l.Overlaps(labels[j]), $"labels '{l.Text}' at ({l.X}, {l.Y}) and '{labels[j].Text}' at ({labels[j].X}, {labels[j].Y}) overlap");
+        }
+        // Strong cells left unlabelled are blocked by a label, a nearby one of the same class, or their name's width.
+        var labelled = labels.Select(l => (l.X, l.Y)).ToHashSet();
+        Assert.Contains(level.Cells.Where(c => c.TopClasses[0].Value > 0.5f * max), c => !labelled.Contains((c.X, c.Y)));
+
+        // The labels are drawn in their boxes and nowhere else; off, and in the per-class view, there are none.
+        using var with = SKBitmap.Decode(AtlasImageRenderer.RenderPng(atlas, fixture.Icons, new AtlasImageOptions { GridSize = 20, CellPixels = px }));
+        using var without = SKBitmap.Decode(AtlasImageRenderer.RenderPng(atlas, fixture.Icons, new AtlasImageOptions { GridSize = 20, CellPixels = px, Labels = false }));
+        int inside = 0;
+        for (int y = 0; y < with.Height; y++)
+            for (int x = 0; x < with.Width; x++)
+            {
+                bool inBox = labels.Any(l => x >= l.Left - 1 && x <= l.Left + l.Width + 1 && y >= l.Top - 1 && y <= l.Top + l.Height + 1);
+                if (!inBox)
+                    Assert.Equal(without.GetPixel(x, y), with.GetPixel(x, y));
+                else if (with.GetPixel(x, y) != without.GetPixel(x, y))
+                    inside++;
+            }
+        Assert.True(inside > labels.Count * 50, $"{inside} changed pixels in {labels.Count} label boxes");
+        // Cells of 32 pixels are too small for a 9-pixel font (a quarter of a cell).
+        Assert.Empty(AtlasImageRenderer.Labels(level, 32));
+    }
+
+    [Fact]
+    public void ComparisonAxesAreCaptionedInAMargin()
+    {
+        var atlas = fixture.Atlas;
+        var plain = AtlasImageRenderer.RenderPng(atlas, fixture.Icons, new AtlasImageOptions { GridSize = 10, CellPixels = Px });
+        var axes = AtlasImageRenderer.RenderPng(atlas, fixture.Icons, new AtlasImageOptions { GridSize = 10, CellPixels = Px, Axes = AtlasAxes.ClassComparison("cat", "dog") });
+        using var a = SKBitmap.Decode(plain);
+        using var b = SKBitmap.Decode(axes);
+        Assert.True(b.Width > a.Width && b.Height > a.Height);
+        int left = b.Width - a.Width;
+        // The atlas itself is unchanged, shifted right by the vertical caption's margin; the margins carry ink.
+        for (int y = 0; y < a.Height; y += 7)
+            for (int x = 0; x < a.Width; x += 7)
+                Assert.Equal(a.GetPixel(x, y), b.GetPixel(x + left, y));
+        int Ink(int x0, int y0, int x1, int y1)
+        {
+            int n = 0;
+            for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++)
+                    if (b.GetPixel(x, y).Red < 128)
+                        n++;
+            return n;
+        }
+        Assert.True(Ink(left, a.Height, left + a.Width / 3, b.Height) > 100, "left end named");
+        Assert.True(Ink(left + 2 * a.Width / 3, a.Height, b.Width, b.Height) > 100, "right end named");
+        Assert.True(Ink(0, 0, left, a.Height) > 100, "vertical axis named");
     }
 
     [Fact]

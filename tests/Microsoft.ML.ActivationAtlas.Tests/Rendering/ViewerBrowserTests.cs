@@ -115,4 +115,122 @@ public sealed class ViewerBrowserTests(CifarAtlasFixture fixture, ITestOutputHel
             Directory.Delete(dir, true);
         }
     }
+
+    [Fact]
+    public async Task LabelsNameTopClassesWithoutOverlapAndAxesAreCaptioned()
+    {
+        var atlas = fixture.Atlas;
+        var rows = fixture.Rows;
+        string dir = Path.Combine(Path.GetTempPath(), "atlas-viewer-" + Guid.NewGuid().ToString("N"));
+        AtlasViewerWriter.Write(atlas, fixture.Icons, dir, new AtlasViewerOptions
+        {
+            Title = "cat vs dog",
+            ImagePathOfRow = row => rows[row].Path,
+            Axes = AtlasAxes.ClassComparison("cat", "dog"),
+        });
+        Directory.CreateDirectory(ScreenshotFolder);
+        try
+        {
+            await using var chrome = await HeadlessChromium.StartAsync();
+            await chrome.NavigateAsync(Path.Combine(dir, "index.html"));
+            await chrome.WaitForAsync("window.atlasViewer && atlasViewer.levels.every(l => l.sheets.every(s => s.complete && s.naturalWidth > 0))");
+            string Text(string id) => chrome.EvaluateAsync($"document.getElementById('{id}').textContent").Result!.GetValue<string>();
+            Assert.Equal("← more dog", Text("axis-left"));
+            Assert.Equal("more cat →", Text("axis-right"));
+            Assert.Equal("1-D t-SNE of the activations", Text("axis-y"));
+
+            async Task CheckLabels()
+            {
+                int grid = (await chrome.EvaluateAsync("atlasViewer.gridSize()"))!.GetValue<int>();
+                var level = atlas.Level(grid);
+                float max = level.Cells.Max(c => c.TopClasses[0].Value);
+                var labels = (await chrome.EvaluateAsync("atlasViewer.labels()"))!.AsArray();
+                Assert.True(labels.Count >= 3, $"{labels.Count} labels on the {grid} grid");
+                var boxes = labels.Select(l => (X: l!["x"]!.GetValue<int>(), Y: l["y"]!.GetValue<int>(), Text: l["text"]!.GetValue<string>(),
+                    Left: l["left"]!.GetValue<double>(), Top: l["top"]!.GetValue<double>(), Width: l["width"]!.GetValue<double>(), Height: l["height"]!.GetValue<double>())).ToArray();
+                for (int i = 0; i < boxes.Length; i++)
+                {
+                    var cell = level.Find(boxes[i].X, boxes[i].Y)!;
+                    Assert.Equal(cell.TopClasses[0].Name, boxes[i].Text);
+                    Assert.True(cell.TopClasses[0].Value > 0.5f * max - 1e-4f);
+                    for (int j = 0; j < i; j++)
+                        Assert.False(boxes[i].Left < boxes[j].Left + boxes[j].Width && boxes[j].Left < boxes[i].Left + boxes[i].Width
+                            && boxes[i].Top < boxes[j].Top + boxes[j].Height && boxes[j].Top < boxes[i].Top + boxes[i].Height, $"labels {i} and {j} overlap");
+                }
+            }
+            await CheckLabels();
+            await File.WriteAllBytesAsync(Path.Combine(ScreenshotFolder, "labels.png"), await chrome.ScreenshotAsync());
+            await chrome.EvaluateAsync("atlasViewer.zoom(2.5)");
+            await CheckLabels();
+            await File.WriteAllBytesAsync(Path.Combine(ScreenshotFolder, "labels-zoomed.png"), await chrome.ScreenshotAsync());
+
+            // The check box turns them off; the per-class view has none.
+            await chrome.EvaluateAsync("document.getElementById('labels').click()");
+            Assert.Equal(0, (await chrome.EvaluateAsync("atlasViewer.labels().length"))!.GetValue<int>());
+            await chrome.EvaluateAsync("document.getElementById('labels').click()");
+            Assert.NotEqual(0, (await chrome.EvaluateAsync("atlasViewer.labels().length"))!.GetValue<int>());
+            await chrome.EvaluateAsync("atlasViewer.selectClass('cat')");
+            Assert.Equal(0, (await chrome.EvaluateAsync("atlasViewer.labels().length"))!.GetValue<int>());
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task TheViewerOpensOnTheHistogramWithItsRankedConcepts()
+    {
+        var atlas = fixture.Atlas;
+        var rows = fixture.Rows;
+        var ml = new MLContext(1);
+        var model = ml.Transforms.BinToGrid("GridCell", "Layout", 10, 20, 40).Fit(ml.Data.LoadFromEnumerable(rows));
+        var cats = ml.Data.ConceptHistogram(model.Transform(ml.Data.LoadFromEnumerable(rows.Where(r => r.Label == "cat"))));
+        string[] vehicleNames = ["airplane", "automobile", "ship", "truck"];
+        var vehicles = ml.Data.ConceptHistogram(model.Transform(ml.Data.LoadFromEnumerable(rows.Where(r => vehicleNames.Contains(r.Label)))));
+        var animals = ml.Data.ConceptHistogram(model.Transform(ml.Data.LoadFromEnumerable(rows.Where(r => !vehicleNames.Contains(r.Label)))));
+        string dir = Path.Combine(Path.GetTempPath(), "atlas-viewer-" + Guid.NewGuid().ToString("N"));
+        var options = new AtlasViewerOptions { Title = "cats on the colour atlas", ImagePathOfRow = row => rows[row].Path, InitialOverlay = 0 };
+        options.Overlays.Add(ViewerOverlay.FromShares("cats (share)", cats));
+        options.Overlays.Add(ViewerOverlay.FromComparison("vehicles vs animals", vehicles, animals));
+        AtlasViewerWriter.Write(atlas, fixture.Icons, dir, options);
+        Directory.CreateDirectory(ScreenshotFolder);
+        try
+        {
+            await using var chrome = await HeadlessChromium.StartAsync();
+            await chrome.NavigateAsync(Path.Combine(dir, "index.html"));
+            await chrome.WaitForAsync("window.atlasViewer && atlasViewer.levels.every(l => l.sheets.every(s => s.complete && s.naturalWidth > 0))");
+            // Open on the histogram: selected, listed, largest share first.
+            Assert.Equal("0", (await chrome.EvaluateAsync("document.getElementById('histogram').value"))!.GetValue<string>());
+            Assert.False((await chrome.EvaluateAsync("document.getElementById('concepts').hidden"))!.GetValue<bool>());
+            int grid = (await chrome.EvaluateAsync("atlasViewer.gridSize()"))!.GetValue<int>();
+            var listed = (await chrome.EvaluateAsync("[...document.querySelectorAll('#concepts-list li')].map(li => li.dataset.cell)"))!.AsArray()
+                .Select(n => n!.GetValue<string>().Split(',').Select(int.Parse).ToArray()).ToArray();
+            Assert.Equal(10, listed.Length);
+            var counts = listed.Select(c => cats.Count(grid, c[0], c[1])).ToArray();
+            Assert.Equal(counts.OrderByDescending(c => c), counts);
+            Assert.Equal(cats.Counts(grid).ToArray().Max(), counts[0]);
+            string first = (await chrome.EvaluateAsync("document.querySelector('#concepts-list li .value').textContent"))!.GetValue<string>();
+            Assert.StartsWith((counts[0] * 100.0 / cats.Total).ToString(counts[0] * 10 >= cats.Total ? "F0" : "F1", CultureInfo.InvariantCulture) + "% of the images", first);
+            await File.WriteAllBytesAsync(Path.Combine(ScreenshotFolder, "histogram-open.png"), await chrome.ScreenshotAsync());
+
+            // The comparison lists only significant cells, over-represented ones with positive ratios first.
+            await chrome.EvaluateAsync("atlasViewer.showHistogram(1)");
+            var comparison = HistogramComparison.Compare(vehicles, animals, grid);
+            var shown = (await chrome.EvaluateAsync("[...document.querySelectorAll('#concepts-list li')].map(li => li.dataset.cell)"))!.AsArray()
+                .Select(n => n!.GetValue<string>()).ToArray();
+            var significant = comparison.Significant.Select(c => $"{c.X},{c.Y}").ToHashSet();
+            Assert.NotEmpty(shown);
+            Assert.All(shown, c => Assert.Contains(c, significant));
+            Assert.Equal(Math.Min(10, comparison.OverRepresented(100).Count) + Math.Min(10, comparison.UnderRepresented(100).Count), shown.Length);
+            // Labels stay only on the cells the comparison shows in full.
+            var labelled = (await chrome.EvaluateAsync("atlasViewer.labels().map(l => l.x + ',' + l.y)"))!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+            Assert.All(labelled, c => Assert.Contains(c, significant));
+            await File.WriteAllBytesAsync(Path.Combine(ScreenshotFolder, "histogram-compare.png"), await chrome.ScreenshotAsync());
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 }

@@ -13,7 +13,12 @@
     scale: 1, offsetX: 0, offsetY: 0, base: 1, width: 1, height: 1,
     level: 0, hover: null, selected: null,
     classIndex: null, classValues: {}, density: false, histogram: null, ready: false,
+    labels: !!A.labels, placedLabels: [],
   };
+  const LABEL_FONT = 11;
+  const LABEL_FONT_CSS = 'bold ' + LABEL_FONT + 'px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+  // Room kept for the axis captions of a class comparison (below and on the left).
+  const AXIS_BOTTOM = A.axes ? 40 : 0, AXIS_LEFT = A.axes && A.axes.vertical ? 30 : 0;
 
   // ---- data ---------------------------------------------------------------------------------------------------
   const levels = A.levels.map(l => {
@@ -49,15 +54,15 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const first = state.width === 1;
     state.width = r.width; state.height = r.height;
-    state.base = Math.max(1, Math.min(r.width, r.height) - 16);
+    state.base = Math.max(1, Math.min(r.width - AXIS_LEFT, r.height - AXIS_BOTTOM) - 16);
     if (first) fit();
     draw();
   }
 
   function fit() {
     state.scale = 1;
-    state.offsetX = (state.width - state.base) / 2;
-    state.offsetY = (state.height - state.base) / 2;
+    state.offsetX = AXIS_LEFT + (state.width - AXIS_LEFT - state.base) / 2;
+    state.offsetY = (state.height - AXIS_BOTTOM - state.base) / 2;
   }
 
   function chooseLevel() {
@@ -100,6 +105,20 @@
     return t >= 0 ? 'rgba(255,' + f + ',' + f + ',0.6)' : 'rgba(' + f + ',' + f + ',255,0.6)';
   }
 
+  // Opacity: the icon by the square root of its share over the largest (empty cells a faint ghost); significance: only
+  // significant cells in full.
+  function overlayAlpha(style, v, max) {
+    if (style === 'opacity') return v > 0 ? Math.max(0.15, Math.sqrt(v / max)) : 0.07;
+    if (style === 'significance') return v !== 0 ? 1 : 0.12;
+    return 1;
+  }
+
+  function frameColor(t) {
+    t = Math.max(-1, Math.min(1, t));
+    const f = Math.round(200 - 200 * Math.abs(t));
+    return t >= 0 ? 'rgb(230,' + f + ',' + f + ')' : 'rgb(' + f + ',' + f + ',230)';
+  }
+
   function draw() {
     if (!state.ready) return;
     chooseLevel();
@@ -111,10 +130,12 @@
     const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
     const histValues = hist ? hist.levels[level.size] : null;
     const histMax = histValues ? Math.max(1e-12, ...histValues.map(Math.abs)) : 1;
+    const style = hist ? hist.style : null;
     for (const cell of level.cells) {
       const r = cellRect(level, cell.x, cell.y);
       if (r.left > state.width || r.top > state.height || r.left + r.size < 0 || r.top + r.size < 0) continue;
-      const alpha = classAlpha(level, cell);
+      const hv = histValues ? histValues[cell.y * level.size + cell.x] : 0;
+      const alpha = classAlpha(level, cell) * overlayAlpha(style, hv, histMax);
       let s = r.size;
       if (state.density) s *= Math.max(0.25, Math.min(1, Math.sqrt(cell.n / level.densityRef)));
       const pad = (r.size - s) / 2;
@@ -129,9 +150,24 @@
           ctx.globalAlpha = 1;
         }
       }
-      if (histValues) {
-        const v = histValues[cell.y * level.size + cell.x];
-        if (v !== 0) { ctx.fillStyle = heatColor(v / histMax); ctx.fillRect(r.left, r.top, r.size, r.size); }
+      if (style === 'heat' && hv !== 0) { ctx.fillStyle = heatColor(hv / histMax); ctx.fillRect(r.left, r.top, r.size, r.size); }
+      if (style === 'significance' && hv !== 0) {
+        const w = Math.max(2, r.size / 10);
+        ctx.lineWidth = w; ctx.strokeStyle = frameColor(hv / histMax);
+        ctx.strokeRect(r.left + w / 2, r.top + w / 2, r.size - w, r.size - w);
+      }
+    }
+    state.placedLabels = state.labels && state.classIndex === null ? placeLabels(level) : [];
+    if (state.placedLabels.length) {
+      ctx.font = LABEL_FONT_CSS;
+      ctx.textBaseline = 'middle';
+      for (const l of state.placedLabels) {
+        const left = state.offsetX + l.left, top = state.offsetY + l.top;
+        if (left > state.width || top > state.height || left + l.width < 0 || top + l.height < 0) continue;
+        ctx.fillStyle = 'rgba(255,255,255,0.85)';
+        ctx.fillRect(left, top, l.width, l.height);
+        ctx.fillStyle = '#141414';
+        ctx.fillText(l.text, left + A.labels.paddingFonts * LABEL_FONT, top + l.height / 2);
       }
     }
     for (const [cell, color, width] of [[state.hover, '#ff9800', 2], [state.selected, '#1565c0', 3]]) {
@@ -140,6 +176,41 @@
       ctx.lineWidth = width; ctx.strokeStyle = color;
       ctx.strokeRect(r.left + width / 2, r.top + width / 2, r.size - width, r.size - width);
     }
+  }
+
+  // The labelling rule of AtlasLabels.Place (C#), on the cells as they are on screen: strong cells (top value above a
+  // fraction of the grid's largest), cells big enough for the font, boxes at most a few cells wide, strongest first,
+  // no overlaps, and no repeat of a class within a few cells. Boxes are in pixels from the atlas's top-left corner.
+  function placeLabels(level) {
+    const L = A.labels, placed = [];
+    const px = state.base * state.scale / level.size;
+    if (LABEL_FONT < L.minimumFontPixels || px < L.minimumCellFonts * LABEL_FONT) return placed;
+    let max = 0;
+    for (const c of level.cells) if (c.top.length) max = Math.max(max, c.top[0][1]);
+    if (!(max > 0)) return placed;
+    ctx.font = LABEL_FONT_CSS;
+    const h = LABEL_FONT * L.heightFonts, side = px * level.size;
+    // With a histogram shown, cells it fades below half opacity carry no label.
+    const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
+    const values = hist ? hist.levels[level.size] : null;
+    const histMax = values ? Math.max(1e-12, ...values.map(Math.abs)) : 1;
+    const candidates = level.cells.filter(c => c.top.length && c.top[0][1] > 0 && c.top[0][1] > L.minimumFraction * max
+        && (!hist || overlayAlpha(hist.style, values[c.y * level.size + c.x], histMax) >= 0.5))
+      .sort((a, b) => b.top[0][1] - a.top[0][1] || a.y - b.y || a.x - b.x);
+    for (const c of candidates) {
+      const k = c.top[0][0], text = A.classes[k] ?? String(k);
+      const width = ctx.measureText(text).width + 2 * L.paddingFonts * LABEL_FONT;
+      if (width > L.maximumWidthCells * px) continue;
+      const label = {
+        x: c.x, y: c.y, classIndex: k, text, value: c.top[0][1], width, height: h,
+        left: Math.min(Math.max(0, (c.x + 0.5) * px - width / 2), Math.max(0, side - width)),
+        top: (c.y + 1) * px - h - 0.1 * LABEL_FONT,
+      };
+      const blocked = placed.some(p => (label.left < p.left + p.width && p.left < label.left + width && label.top < p.top + p.height && p.top < label.top + h)
+        || (p.classIndex === k && Math.max(Math.abs(p.x - c.x), Math.abs(p.y - c.y)) <= L.sameClassSpacing));
+      if (!blocked) placed.push(label);
+    }
+    return placed;
   }
 
   // ---- panel ----------------------------------------------------------------------------------------------------
@@ -235,6 +306,20 @@
   $('zoom-out').addEventListener('click', () => zoomAt(0.5, state.width / 2, state.height / 2));
   $('zoom-reset').addEventListener('click', () => { fit(); draw(); });
   $('density').addEventListener('change', e => { state.density = e.target.checked; draw(); });
+  $('labels-toggle').hidden = !A.labels;
+  $('labels').addEventListener('change', e => { state.labels = e.target.checked && !!A.labels; draw(); });
+  if (A.axes) {
+    $('axis-x').hidden = false;
+    $('axis-left').textContent = A.axes.left ? '← ' + A.axes.left : '';
+    $('axis-right').textContent = A.axes.right ? A.axes.right + ' →' : '';
+    $('axis-title').textContent = A.axes.horizontal || '';
+    if (A.axes.vertical) {
+      const span = document.createElement('span');
+      span.textContent = A.axes.vertical;
+      $('axis-y').append(span);
+      $('axis-y').hidden = false;
+    }
+  }
 
   // ---- per-class view -------------------------------------------------------------------------------------------
   const classList = $('class-names');
@@ -294,7 +379,64 @@
   const histSelect = $('histogram');
   (A.histograms || []).forEach((h, i) => { const o = document.createElement('option'); o.value = String(i); o.textContent = h.name; histSelect.append(o); });
   histSelect.hidden = !(A.histograms && A.histograms.length);
-  histSelect.addEventListener('change', () => { state.histogram = histSelect.value === '' ? null : Number(histSelect.value); showCell(state.selected); draw(); });
+  function showHistogram(index) {
+    state.histogram = index;
+    histSelect.value = index === null ? '' : String(index);
+    showCell(state.selected);
+    draw();
+    listConcepts();
+  }
+  histSelect.addEventListener('change', () => showHistogram(histSelect.value === '' ? null : Number(histSelect.value)));
+
+  // The ranked concepts of the overlay shown, on the grid on screen: the largest shares, or the most over- and
+  // under-represented significant cells. Clicking one pins its cell.
+  function fmtOverlay(style, v) {
+    if (style === 'opacity') return (v * 100).toFixed(v >= 0.1 ? 0 : v >= 0.001 ? 1 : 2) + '% of the images';
+    if (style === 'significance') { const r = Math.pow(2, v); return r >= 1 ? '×' + r.toPrecision(3) : '×1/' + (1 / r).toPrecision(3); }
+    return fmtValue(v);
+  }
+
+  function conceptItem(level, cell, rank, value, style) {
+    const li = document.createElement('li');
+    const icon = document.createElement('canvas');
+    icon.width = icon.height = 36;
+    const sheet = cell.sheet >= 0 ? level.sheets[Math.floor(cell.sheet / level.perSheet)] : null;
+    const k = cell.sheet % level.perSheet;
+    if (sheet && sheet.complete && sheet.naturalWidth)
+      icon.getContext('2d').drawImage(sheet, (k % level.sheetCols) * level.iconPx, Math.floor(k / level.sheetCols) * level.iconPx, level.iconPx, level.iconPx, 0, 0, 36, 36);
+    if (style === 'significance') icon.style.borderColor = frameColor(value > 0 ? 1 : -1);
+    const rankEl = document.createElement('span'); rankEl.className = 'rank'; rankEl.textContent = rank + '.';
+    const text = document.createElement('div');
+    const what = document.createElement('div'); what.className = 'what';
+    what.textContent = cell.top.length ? (A.classes[cell.top[0][0]] ?? String(cell.top[0][0])) : 'cell (' + cell.x + ', ' + cell.y + ')';
+    const val = document.createElement('div'); val.className = 'value';
+    val.textContent = fmtOverlay(style, value) + ' · ' + fmtCount(cell.n) + ' atlas images';
+    text.append(what, val);
+    li.append(rankEl, icon, text);
+    li.dataset.cell = cell.x + ',' + cell.y;
+    li.addEventListener('click', () => { state.selected = cell; showCell(cell); draw(); });
+    return li;
+  }
+
+  function listConcepts() {
+    const section = $('concepts'), list = $('concepts-list');
+    list.replaceChildren();
+    const hist = state.histogram !== null ? A.histograms[state.histogram] : null;
+    section.hidden = !hist;
+    if (!hist) return;
+    const level = levels[state.level], values = hist.levels[level.size];
+    const ranked = level.cells.map(c => [c, values[c.y * level.size + c.x]]).filter(([, v]) => v !== 0);
+    $('concepts-title').textContent = hist.name + ' · ' + level.size + '×' + level.size + ' grid';
+    const groups = hist.style === 'significance'
+      ? [['More common', ranked.filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1])], ['Less common', ranked.filter(([, v]) => v < 0).sort((a, b) => a[1] - b[1])]]
+      : [['Top concepts', ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]))]];
+    for (const [title, items] of groups) {
+      const h = document.createElement('h3');
+      h.textContent = title + (items.length ? '' : ': none significant');
+      list.append(h);
+      items.slice(0, 10).forEach(([cell, v], i) => list.append(conceptItem(level, cell, i + 1, v, hist.style)));
+    }
+  }
 
   // ---- start ----------------------------------------------------------------------------------------------------
   document.title = A.title;
@@ -303,11 +445,20 @@
   window.addEventListener('resize', resize);
   state.ready = true;
   resize();
+  if (A.initialHistogram !== null && A.initialHistogram !== undefined) showHistogram(A.initialHistogram);
+  // The list follows the grid on screen and fills in its icons once the sheets load.
+  let listedLevel = state.level;
+  const relist = () => { if (state.histogram !== null && listedLevel !== state.level) { listedLevel = state.level; listConcepts(); } };
+  canvas.addEventListener('wheel', relist);
+  for (const b of ['zoom-in', 'zoom-out', 'zoom-reset']) $(b).addEventListener('click', relist);
+  levels.forEach(l => l.sheets.forEach(img => img.addEventListener('load', () => { if (state.histogram !== null) listConcepts(); })));
 
   // A small API for scripts and tests.
   window.atlasViewer = {
     state, levels, receiveClass, selectClass, clearClass,
     gridSize: () => levels[state.level].size,
+    labels: () => state.placedLabels.map(l => Object.assign({}, l)),
+    showHistogram,
     zoom: (factor) => zoomAt(factor, state.width / 2, state.height / 2),
     cellCenter(x, y) {
       const level = levels[state.level];
