@@ -163,13 +163,13 @@ public sealed class RuleTests
     [Fact]
     public void UnsupportedOperatorIsNamedWithItsNode()
     {
-        var model = Model(13, b => b.NodeWithOutputs("Erf", ["x"], ["y"]), ("x", [1, 2]));
-        model.Graph.Node[0].Name = "my_erf";
+        var model = Model(13, b => b.NodeWithOutputs("Cos", ["x"], ["y"]), ("x", [1, 2]));
+        model.Graph.Node[0].Name = "my_cos";
         var e = Assert.Throws<UnsupportedOperatorException>(() => GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y" }));
-        Assert.Equal("Erf", e.OpType);
-        Assert.Equal("my_erf", e.NodeName);
-        Assert.Contains("my_erf", e.Message);
-        Assert.Equal(["Erf"], GradientGraphBuilder.FindUnsupportedOperators(model, "x", ["y"]));
+        Assert.Equal("Cos", e.OpType);
+        Assert.Equal("my_cos", e.NodeName);
+        Assert.Contains("my_cos", e.Message);
+        Assert.Equal(["Cos"], GradientGraphBuilder.FindUnsupportedOperators(model, "x", ["y"]));
     }
 
     [Fact]
