@@ -11,7 +11,7 @@ namespace Microsoft.ML.ActivationAtlas.Tests.Gradients;
 /// </summary>
 public sealed class RuleTests
 {
-    private static ModelProto Model(int opset, Action<OnnxGraphBuilder> build, params (string Name, long[] Shape)[] inputs)
+    internal static ModelProto Model(int opset, Action<OnnxGraphBuilder> build, params (string Name, long[] Shape)[] inputs)
     {
         var m = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "g" } };
         m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
@@ -22,14 +22,14 @@ public sealed class RuleTests
         return m;
     }
 
-    private static float[] Random(int n, int seed, float scale = 1f)
+    internal static float[] Random(int n, int seed, float scale = 1f)
     {
         var rng = new Random(seed);
         return Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray();
     }
 
     /// <summary>Max relative error of the VJP of y w.r.t. x (other inputs fixed) against central differences.</summary>
-    private static double CheckAgainstFiniteDifferences(ModelProto model, string x, long[] xShape, Dictionary<string, OnnxFloatTensor>? others = null)
+    internal static double CheckAgainstFiniteDifferences(ModelProto model, string x, long[] xShape, Dictionary<string, OnnxFloatTensor>? others = null)
     {
         others ??= [];
         int n = (int)xShape.Aggregate(1L, (a, b) => a * b);
