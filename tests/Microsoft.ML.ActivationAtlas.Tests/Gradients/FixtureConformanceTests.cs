@@ -84,6 +84,27 @@ public sealed class FixtureConformanceTests(ITestOutputHelper output)
     public void TransformerAndConvNextMatchReference(string model, bool doublePrecision)
         => VjpAndAttributionMatchReference(model, doublePrecision);
 
+    /// <summary>
+    /// torchvision's VisionTransformer exported at opset 17 (LayerNorm as the LayerNormalization op, 2 blocks, token
+    /// layer [2,17,32]) against PyTorch float64 references at the class token (Gradients/Fixtures/vit_opset17).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void OpsetSeventeenViTMatchesReference(bool doublePrecision)
+    {
+        string folder = Path.Combine(AppContext.BaseDirectory, "Gradients", "Fixtures", "vit_opset17");
+        var ops = OnnxModelIO.Load(Path.Combine(folder, "model.onnx")).Graph.Node.Select(n => n.OpType).ToHashSet();
+        Assert.Contains("LayerNormalization", ops);
+        Assert.Contains("Erf", ops);
+        var result = GradientFixtureCheck.Run(folder, doublePrecision: doublePrecision);
+        output.WriteLine($"vit_opset17 ({(doublePrecision ? "float64" : "float32")}): layer {result.LayerMaxRelativeError:E2} vjp {result.VjpMaxRelativeError:E2} attribution {result.AttributionMaxRelativeError:E2}");
+        Assert.Empty(result.UnsupportedOperators);
+        Assert.True(result.LayerMaxRelativeError < 1e-4, $"layer value error {result.LayerMaxRelativeError}");
+        Assert.True(result.VjpMaxRelativeError < 1e-3, $"input gradient error {result.VjpMaxRelativeError}");
+        Assert.True(result.AttributionMaxRelativeError < 1e-3, $"attribution error {result.AttributionMaxRelativeError}");
+    }
+
     /// <summary>In float32, convnext_tiny's input gradient meets its reference (the attribution is the cancellation above).</summary>
     [Fact]
     public void ConvNextInputGradientMatchesReferenceInFloat32()
