@@ -27,7 +27,8 @@ public static class AttributionGraph
     /// <param name="layer">The hidden tensor whose activation vectors are attributed: [N,C,H,W] or tokens [N,T,C].</param>
     /// <param name="logits">The class-score tensor [N,K].</param>
     /// <param name="doublePrecision">Compute in float64 inside the graph (see <see cref="JvpOptions.DoublePrecision"/>).</param>
-    public static ModelProto Build(ModelProto model, string layer, string logits, bool doublePrecision = false)
+    /// <param name="maxPoolRelaxation">Average the tangent over max-pool windows (see <see cref="JvpOptions.MaxPoolRelaxation"/>).</param>
+    public static ModelProto Build(ModelProto model, string layer, string logits, bool doublePrecision = false, bool maxPoolRelaxation = false)
     {
         const string tangent = "attribution_tangent";
         var jvp = GradientGraphBuilder.BuildJvp(model, new JvpOptions
@@ -38,6 +39,7 @@ public static class AttributionGraph
             TangentSuffix = "__attribution",
             DoublePrecision = doublePrecision,
             DeferDoubleConversion = true,
+            MaxPoolRelaxation = maxPoolRelaxation,
         });
         var graph = jvp.Graph;
         if (graph.Node.Any(n => n.Output.Contains(MaskName) || n.Output.Contains(AttributionName)))

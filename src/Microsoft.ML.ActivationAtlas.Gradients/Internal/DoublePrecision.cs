@@ -151,13 +151,14 @@ internal static class DoublePrecision
     public static void Apply(ModelProto model)
     {
         var graph = model.Graph;
-        if (graph.Node.Any(n => n.OpType == "Erf"))
+        if (graph.Node.Any(n => n.OpType is "Erf" or "AveragePool"))
         {
             var g = new GraphEmitter(graph, OpsetUpgrade.OpsetOf(model), "f64erf__"); // sees every name in use
             var nodes = graph.Node.ToList();
             graph.Node.Clear();
             foreach (var node in nodes)
                 if (node.OpType == "Erf") ErfAsSeries(g, node);
+                else if (node.OpType == "AveragePool") AveragePoolAsSlices(g, node); // tangents of relaxed max pools
                 else graph.Node.Add(node);
         }
         foreach (var t in graph.Initializer)

@@ -17,7 +17,7 @@ internal sealed class AttributionEngine : IDisposable
     private readonly string? _preInputName;
     private readonly string? _preOutputName;
 
-    public AttributionEngine(ActivationModel model, string layer, string? logits, OnnxSessionOptions sessionOptions)
+    public AttributionEngine(ActivationModel model, string layer, string? logits, OnnxSessionOptions sessionOptions, bool maxPoolRelaxation = false)
     {
         var net = model.Network;
         var pre = model.PreprocessingModel;
@@ -41,7 +41,7 @@ internal sealed class AttributionEngine : IDisposable
         LogitsName = logitsName;
         ClassCount = (int)logitsInfo.Shape[1];
 
-        var graph = AttributionGraph.Build(OnnxGraphSurgery.MakeBatchDynamic(net), Layer.Name, logitsName);
+        var graph = AttributionGraph.Build(OnnxGraphSurgery.MakeBatchDynamic(net), Layer.Name, logitsName, maxPoolRelaxation: maxPoolRelaxation);
         if (pre is not null)
         {
             _preSession = OnnxSessionFactory.Create(OnnxGraphSurgery.MakeBatchDynamic(pre), sessionOptions);

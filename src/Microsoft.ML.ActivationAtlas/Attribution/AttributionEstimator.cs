@@ -43,6 +43,13 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         /// <summary>A text file with one class name per line. Default null.</summary>
         public string? LabelsPath { get; set; }
 
+        /// <summary>
+        /// The article's max-pool relaxation: the derivative through each max pool between the layer and the logits
+        /// is averaged over the pooling window instead of taken at the window's maximum (see
+        /// <c>JvpOptions.MaxPoolRelaxation</c>); for InceptionV1-style networks. Default false.
+        /// </summary>
+        public bool MaxPoolRelaxation { get; set; }
+
         /// <summary>Rows per ONNX Runtime call. Default 32.</summary>
         public int BatchSize { get; set; } = 32;
 

@@ -66,6 +66,39 @@ public sealed class FixtureConformanceTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The article's max-pool relaxation in forward mode: on googlenet (max pools between inception4c and the logits),
+    /// attribution with <see cref="JvpOptions.MaxPoolRelaxation"/> equals per-class reverse mode with
+    /// <see cref="VjpOptions.MaxPoolRelaxation"/>, and differs from the unrelaxed attribution.
+    /// </summary>
+    [Fact]
+    public void RelaxedTangentAttributionEqualsRelaxedBackwardPasses()
+    {
+        string folder = Path.Combine(SharedData.GradientFixtures, "googlenet");
+        using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "meta.json")));
+        var position = meta.RootElement.GetProperty("position").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        string layer = meta.RootElement.GetProperty("layer_tensor").GetString()!;
+        var network = OnnxModelIO.Load(Path.Combine(folder, "model.onnx"));
+        Assert.Contains(GradientGraphBuilder.BuildJvp(network, new JvpOptions { At = layer }).Graph.Node, n => n.OpType == "MaxPool");
+        double error = ForwardVersusReverse(network, folder, position, maxPoolRelaxation: true);
+        output.WriteLine($"googlenet relaxed: forward vs reverse mode {error:E2}");
+        Assert.True(error < 1e-3, $"relaxed forward and reverse mode differ by {error}");
+
+        var x = OnnxFloatTensor.Load(Path.Combine(folder, "input.pb"));
+        var mask = GradientFixtureCheck.AttributionMask(OnnxFloatTensor.Load(Path.Combine(folder, "layer.pb")).Shape, position);
+        float[] Attribution(bool relaxed, bool precise = false)
+        {
+            using var s = OnnxSessionFactory.Create(AttributionGraph.Build(network, layer, "logits", precise, maxPoolRelaxation: relaxed));
+            return s.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["input"] = x, [AttributionGraph.MaskName] = mask })[AttributionGraph.AttributionName].Data;
+        }
+        double change = GradientFixtureCheck.RelativeError(Attribution(true), Attribution(false));
+        output.WriteLine($"googlenet: relaxed vs exact attribution {change:E2}");
+        Assert.True(change > 1e-2, $"the relaxation changed the attribution by only {change}");
+        double precision = GradientFixtureCheck.RelativeError(Attribution(true), Attribution(true, precise: true));
+        output.WriteLine($"googlenet relaxed: float32 vs float64 attribution {precision:E2}");
+        Assert.True(precision < 1e-3, $"relaxed float32 and float64 attribution differ by {precision}");
+    }
+
+    /// <summary>
     /// ConvNeXt (depthwise 7x7, LayerNorm as ReduceMean/Sub/Pow/Sqrt/Div, GELU as Erf) and the vision transformer
     /// (token layer [2,65,128], attention as MatMul/Softmax) against their float64 references, in float64 and float32.
     /// </summary>
@@ -184,15 +217,15 @@ public sealed class FixtureConformanceTests(ITestOutputHelper output)
     /// Max relative difference between the forward-mode attribution at <paramref name="position"/> ([y, x] of a
     /// [N,C,H,W] layer or [token] of a [N,T,C] layer) and h . g_k from one reverse pass per class k.
     /// </summary>
-    private static double ForwardVersusReverse(ModelProto network, string folder, int[] position)
+    private static double ForwardVersusReverse(ModelProto network, string folder, int[] position, bool maxPoolRelaxation = false)
     {
         using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "meta.json")));
         string layer = meta.RootElement.GetProperty("layer_tensor").GetString()!;
         var x = OnnxFloatTensor.Load(Path.Combine(folder, "input.pb"));
 
-        var vjp = GradientGraphBuilder.BuildVjp(network, new VjpOptions { Of = "logits", WithRespectTo = layer });
+        var vjp = GradientGraphBuilder.BuildVjp(network, new VjpOptions { Of = "logits", WithRespectTo = layer, MaxPoolRelaxation = maxPoolRelaxation });
         using var backward = OnnxSessionFactory.Create(vjp);
-        var attribution = AttributionGraph.Build(network, layer, "logits");
+        var attribution = AttributionGraph.Build(network, layer, "logits", maxPoolRelaxation: maxPoolRelaxation);
         using var forward = OnnxSessionFactory.Create(attribution);
         var layerShape = OnnxFloatTensor.Load(Path.Combine(folder, "layer.pb")).Shape;
         var mask = GradientFixtureCheck.AttributionMask(layerShape, position);
