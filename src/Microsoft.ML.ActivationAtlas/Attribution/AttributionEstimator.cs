@@ -22,7 +22,7 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         /// <summary>The classifier network (required), e.g. one built with <c>ClassifierHead.Attach</c>.</summary>
         public ActivationModel? Model { get; set; }
 
-        /// <summary>The layer whose activation vectors are attributed (required): tensor or friendly name, 4-D.</summary>
+        /// <summary>The layer whose activation vectors are attributed (required): tensor or friendly name, a spatial or token layer.</summary>
         public string Layer { get; set; } = "";
 
         /// <summary>The logits tensor [N, K]. Default: null, the network's first output.</summary>
@@ -49,6 +49,12 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         /// <c>JvpOptions.MaxPoolRelaxation</c>); for InceptionV1-style networks. Default false.
         /// </summary>
         public bool MaxPoolRelaxation { get; set; }
+
+        /// <summary>
+        /// How token layers are laid out (see <c>ActivationExtractingEstimator.Options.Tokens</c>); use the same as for
+        /// extraction. Default null: [N, T, C] with one class token.
+        /// </summary>
+        public TokenLayout? Tokens { get; set; }
 
         /// <summary>Rows per ONNX Runtime call. Default 32.</summary>
         public int BatchSize { get; set; } = 32;

@@ -49,6 +49,12 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         /// <summary>Positions this close to any edge of the first layer's grid are never drawn by <see cref="ActivationSampling.RandomPosition"/>. Default 1.</summary>
         public int Margin { get; set; } = 1;
 
+        /// <summary>
+        /// How token layers of a vision transformer are laid out ([N, T, C] or [N, C, T], class and register tokens
+        /// before the row-major patch grid). Default null: <see cref="TokenLayout.Default"/> ([N, T, C], one class token).
+        /// </summary>
+        public TokenLayout? Tokens { get; set; }
+
         /// <summary>Images per ONNX Runtime call. Default 32.</summary>
         public int BatchSize { get; set; } = 32;
 

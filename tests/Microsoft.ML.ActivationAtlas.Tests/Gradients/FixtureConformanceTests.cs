@@ -199,7 +199,7 @@ public sealed class FixtureConformanceTests(ITestOutputHelper output)
     private static double LargestAttribution;
 
     /// <summary>Replaces the weights and bias of the Gemm that produces <paramref name="logits"/> by seeded random values.</summary>
-    private static ModelProto WithRandomHead(ModelProto model, string logits, int seed)
+    internal static ModelProto WithRandomHead(ModelProto model, string logits, int seed)
     {
         var head = model.Graph.Node.Single(n => n.Output.Contains(logits) && n.OpType == "Gemm");
         var rng = new Random(seed);
