@@ -24,13 +24,13 @@ public sealed record TokenLayout
 
     /// <summary>
     /// The side G of the patch grid of a probe-run shape [1, T, C] (or [1, C, T]), or 0 when the shape is not a token
-    /// layer of this layout.
+    /// layer of this layout. Per-token statistics (C = 1, e.g. LayerNorm's mean) are not layers.
     /// </summary>
     /// <param name="shape">A tensor shape, batch (1) first.</param>
     public int GridSide(IReadOnlyList<long> shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
-        if (shape.Count != 3 || shape[0] != 1 || ClassTokens < 0 || RegisterTokens < 0)
+        if (shape.Count != 3 || shape[0] != 1 || ClassTokens < 0 || RegisterTokens < 0 || (ChannelsFirst ? shape[1] : shape[2]) < 2)
             return 0;
         long patches = (ChannelsFirst ? shape[2] : shape[1]) - PrefixTokens;
         if (patches < 1)
