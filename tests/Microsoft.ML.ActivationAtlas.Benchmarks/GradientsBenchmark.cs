@@ -58,35 +58,9 @@ internal sealed class GradientsBenchmark : IBenchmark
         double ours = sw.Elapsed.TotalMilliseconds / iterations;
         Console.WriteLine($"ours (ONNX Runtime, {threads} threads): {ours:F1} ms/batch");
 
-        string script = Path.Combine(AppContext.BaseDirectory, "Python", "time_torch_vjp.py");
-        var psi = new ProcessStartInfo("/usr/bin/python3")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var arg in new[] { script, modelPath, layer, batch.ToString(CultureInfo.InvariantCulture), size.ToString(CultureInfo.InvariantCulture),
-            iterations.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture) })
-            psi.ArgumentList.Add(arg);
-        using var p = Process.Start(psi)!;
-        string stdout = p.StandardOutput.ReadToEnd();
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-            throw new InvalidOperationException($"PyTorch timing failed ({p.ExitCode}): {stderr}");
-        double torch = double.Parse(stdout.Trim().Split('\n')[^1], CultureInfo.InvariantCulture);
+        double torch = TorchTiming.MeanMilliseconds("time_torch_vjp.py", modelPath, layer, batch, size, iterations, threads);
         Console.WriteLine($"PyTorch CPU ({threads} threads): {torch:F1} ms/batch");
-        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["benchmark"] = "gradients",
-            ["model"] = "googlenet",
-            ["layer"] = "inception4c",
-            ["batch"] = batch,
-            ["image_size"] = size,
-            ["threads"] = threads,
-            ["ours_ms_per_batch"] = Math.Round(ours, 1),
-            ["torch_ms_per_batch"] = Math.Round(torch, 1),
-            ["ratio_ours_over_torch"] = Math.Round(ours / torch, 3),
-        }));
+        Report("googlenet", "inception4c", batch, size, threads, ours, torch);
         return 0;
     }
 
@@ -116,23 +90,19 @@ internal sealed class GradientsBenchmark : IBenchmark
         double ours = sw.Elapsed.TotalMilliseconds / iterations;
         Console.WriteLine($"ours (ONNX Runtime, {threads} threads): {ours:F1} ms/batch");
 
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Python", "time_torch_vit_vjp.py"),
-            batch.ToString(CultureInfo.InvariantCulture), iterations.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture) })
-            psi.ArgumentList.Add(arg);
-        using var p = Process.Start(psi)!;
-        string stdout = p.StandardOutput.ReadToEnd();
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-            throw new InvalidOperationException($"PyTorch timing failed ({p.ExitCode}): {stderr}");
-        double torch = double.Parse(stdout.Trim().Split('\n')[^1], CultureInfo.InvariantCulture);
+        double torch = TorchTiming.MeanMilliseconds("time_torch_vit_vjp.py", batch, iterations, threads);
         Console.WriteLine($"PyTorch CPU, torchvision VisionTransformer ({threads} threads): {torch:F1} ms/batch");
-        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+        Report("vit_tiny", "encoder_layer_2", batch, size, threads, ours, torch);
+        return 0;
+    }
+
+    /// <summary>Prints the benchmark's JSON line.</summary>
+    private static void Report(string model, string layer, int batch, int size, int threads, double ours, double torch)
+        => Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["benchmark"] = "gradients",
-            ["model"] = "vit_tiny",
-            ["layer"] = "encoder_layer_2",
+            ["model"] = model,
+            ["layer"] = layer,
             ["batch"] = batch,
             ["image_size"] = size,
             ["threads"] = threads,
@@ -140,6 +110,4 @@ internal sealed class GradientsBenchmark : IBenchmark
             ["torch_ms_per_batch"] = Math.Round(torch, 1),
             ["ratio_ours_over_torch"] = Math.Round(ours / torch, 3),
         }));
-        return 0;
-    }
 }

@@ -3,11 +3,14 @@ architecture written with native torchvision modules: VisionTransformer at 64 px
 width 128, MLP 256, 100 classes (seeded random weights; timing does not depend on the values). The layer is the output
 of the third block (encoder_layer_2), [N, 65, 128], as in the fixture.
 Usage: time_torch_vit_vjp.py BATCH ITERATIONS THREADS; prints the mean ms per batch, last."""
+import os
 import sys
-import time
 
 import torch
 from torchvision.models.vision_transformer import VisionTransformer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_timing import mean_ms  # noqa: E402
 
 batch, iterations, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
@@ -32,10 +35,4 @@ def step():
     return g
 
 
-step()
-times = []
-for _ in range(iterations):
-    t = time.perf_counter()
-    step()
-    times.append((time.perf_counter() - t) * 1000)
-print(sum(times) / len(times))
+print(mean_ms(step, iterations))
