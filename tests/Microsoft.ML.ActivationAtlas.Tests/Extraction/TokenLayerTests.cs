@@ -2,6 +2,7 @@ using Microsoft.ML.ActivationAtlas.Attribution;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Gradients;
 using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
 using Microsoft.ML.ActivationAtlas.Tests.Onnx;
 
@@ -127,6 +128,37 @@ public sealed class TokenLayerTests
         var (grid, _) = Extract(5, ActivationSampling.AllPositions);
         var expected = positions.Select((p, i) => grid[i * 64 + p[0] * 8 + p[1]]).ToList();
         Assert.True(ExtractionData.MaxRelativeError(values, expected) < 1e-6);
+    }
+
+    [Fact]
+    public void TokenExtractionSurvivesSaveAndLoad()
+    {
+        var input = Vit.Input;
+        int n = (int)input.Shape[0], len = input.Data.Length / n;
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new ExtractionData.PixelRow { Pixels = input.Data.AsSpan(i * len, len).ToArray() }));
+        var model = ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+        {
+            Model = ActivationModel.FromFile(Vit.ModelPath, ImagePreprocessing.Identity),
+            Layers = [Vit.LayerTensor], InputColumnName = "Pixels", Sampling = ActivationSampling.ClassToken,
+            Tokens = new TokenLayout { ClassTokens = 1 },
+        }).Fit(data);
+        var before = ExtractionData.Column(model.Transform(data), "Activations");
+        string path = Path.Combine(Path.GetTempPath(), $"vit-extract-{Guid.NewGuid():N}.zip");
+        try
+        {
+            ml.Model.SaveAtlas(model, data.Schema, path);
+            var loaded = (ActivationExtractingTransformer)new MLContext(seed: 2).Model.LoadAtlas(path, out _);
+            Assert.Equal(ActivationSampling.ClassToken, loaded.Sampling);
+            Assert.Equal(new TokenLayout { ClassTokens = 1 }, loaded.Layers[0].Tokens);
+            var view = loaded.Transform(data);
+            Assert.All(ExtractionData.Positions(view), p => Assert.Equal(new[] { -2, -2 }, p));
+            Assert.True(ExtractionData.MaxRelativeError(ExtractionData.Column(view, "Activations"), before) < 1e-6);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]
