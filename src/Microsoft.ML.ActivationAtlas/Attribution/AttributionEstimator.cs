@@ -34,7 +34,10 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         /// <summary>The image column (an image sized as the network expects, or planar RGB float pixels 0..255). Default <c>Image</c>.</summary>
         public string InputColumnName { get; set; } = "Image";
 
-        /// <summary>The position column [y, x] (int vector of 2) written by activation extraction. Default <c>Position</c>.</summary>
+        /// <summary>
+        /// The position column [y, x] (int vector of 2) written by activation extraction; on a token layer a patch of
+        /// the patch grid or [-2, -2] for the class token. Default <c>Position</c>.
+        /// </summary>
         public string PositionColumnName { get; set; } = "Position";
 
         /// <summary>Class names; null (default) reads <see cref="LabelsPath"/>, else the model's metadata, else <c>class_i</c>.</summary>

@@ -37,7 +37,11 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         /// </summary>
         public string InputColumnName { get; set; } = "Image";
 
-        /// <summary>The output column holding the position [y, x] of each row on the first layer's grid ([-1, -1] for <see cref="ActivationSampling.SpatialMean"/>). Default <c>Position</c>.</summary>
+        /// <summary>
+        /// The output column holding the position [y, x] of each row on the first layer's grid (a token layer's patch
+        /// grid; [-1, -1] for <see cref="ActivationSampling.SpatialMean"/>, [-2, -2] for <see cref="ActivationSampling.ClassToken"/>).
+        /// Default <c>Position</c>.
+        /// </summary>
         public string PositionColumnName { get; set; } = "Position";
 
         /// <summary>Which position(s) become rows. Default <see cref="ActivationSampling.RandomPosition"/>.</summary>
