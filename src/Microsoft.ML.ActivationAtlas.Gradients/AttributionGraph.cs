@@ -10,7 +10,10 @@ namespace Microsoft.ML.ActivationAtlas.Gradients;
 /// </summary>
 public static class AttributionGraph
 {
-    /// <summary>Name of the added input: a [N,1,H,W] mask, 1 at the positions whose activation vector is attributed.</summary>
+    /// <summary>
+    /// Name of the added input: a mask, 1 at the positions whose activation vector is attributed: [N,1,H,W] for a
+    /// spatial layer [N,C,H,W], [N,T,1] for a token layer [N,T,C] (see <see cref="GradientFixtureCheck.AttributionMask"/>).
+    /// </summary>
     public const string MaskName = "attribution_mask";
 
     /// <summary>Name of the added output: the attribution to every logit, [N,K].</summary>
@@ -21,10 +24,11 @@ public static class AttributionGraph
     /// (the layer's value), <paramref name="logits"/> and <see cref="AttributionName"/>.
     /// </summary>
     /// <param name="model">A classifier; not modified.</param>
-    /// <param name="layer">The hidden [N,C,H,W] tensor whose activation vectors are attributed.</param>
+    /// <param name="layer">The hidden tensor whose activation vectors are attributed: [N,C,H,W] or tokens [N,T,C].</param>
     /// <param name="logits">The class-score tensor [N,K].</param>
     /// <param name="doublePrecision">Compute in float64 inside the graph (see <see cref="JvpOptions.DoublePrecision"/>).</param>
-    public static ModelProto Build(ModelProto model, string layer, string logits, bool doublePrecision = false)
+    /// <param name="maxPoolRelaxation">Average the tangent over max-pool windows (see <see cref="JvpOptions.MaxPoolRelaxation"/>).</param>
+    public static ModelProto Build(ModelProto model, string layer, string logits, bool doublePrecision = false, bool maxPoolRelaxation = false)
     {
         const string tangent = "attribution_tangent";
         var jvp = GradientGraphBuilder.BuildJvp(model, new JvpOptions
@@ -35,6 +39,7 @@ public static class AttributionGraph
             TangentSuffix = "__attribution",
             DoublePrecision = doublePrecision,
             DeferDoubleConversion = true,
+            MaxPoolRelaxation = maxPoolRelaxation,
         });
         var graph = jvp.Graph;
         if (graph.Node.Any(n => n.Output.Contains(MaskName) || n.Output.Contains(AttributionName)))

@@ -58,17 +58,45 @@ internal static class GradientFixtureCheck
 
         var attribution = AttributionGraph.Build(model, layer, output, doublePrecision);
         using var attributionSession = OnnxSessionFactory.Create(attribution, sessionOptions);
-        var layerShape = vjpOut[layer].Shape;
-        var mask = new float[layerShape[0] * layerShape[2] * layerShape[3]];
-        for (int n = 0; n < layerShape[0]; n++)
-            mask[(n * layerShape[2] + position[0]) * layerShape[3] + position[1]] = 1f;
+        var mask = AttributionMask(vjpOut[layer].Shape, position);
         var attributionOut = attributionSession.RunFloat(new Dictionary<string, OnnxFloatTensor>
         {
             [input] = x,
-            [AttributionGraph.MaskName] = new OnnxFloatTensor(mask, [layerShape[0], 1, layerShape[2], layerShape[3]]),
+            [AttributionGraph.MaskName] = mask,
         }, [AttributionGraph.AttributionName]);
         double attributionError = RelativeError(attributionOut[AttributionGraph.AttributionName].Data, Load("attribution.pb").Data);
         return new GradientFixtureResult(name, vjpError, attributionError, layerError, []);
+    }
+
+    /// <summary>
+    /// The attribution mask that selects one position in every example: [N,1,H,W] with 1 at (y, x) for a spatial
+    /// layer [N,C,H,W] (position [y, x]), or [N,T,1] with 1 at the token for a token layer [N,T,C] (position [token]).
+    /// </summary>
+    /// <param name="layerShape">The layer's shape.</param>
+    /// <param name="position">[y, x] or [token].</param>
+    public static OnnxFloatTensor AttributionMask(IReadOnlyList<long> layerShape, IReadOnlyList<int> position)
+    {
+        ArgumentNullException.ThrowIfNull(layerShape);
+        ArgumentNullException.ThrowIfNull(position);
+        int n = (int)layerShape[0];
+        if (layerShape.Count == 3 && position.Count == 1)
+        {
+            int t = (int)layerShape[1];
+            if (position[0] < 0 || position[0] >= t)
+                throw new ArgumentOutOfRangeException(nameof(position), $"Token {position[0]} is outside the layer's {t} tokens.");
+            var tokens = new float[n * t];
+            for (int i = 0; i < n; i++) tokens[i * t + position[0]] = 1f;
+            return new OnnxFloatTensor(tokens, [n, t, 1]);
+        }
+        if (layerShape.Count != 4 || position.Count != 2)
+            throw new ArgumentException($"A position [{string.Join(",", position)}] does not fit a layer shaped [{string.Join(",", layerShape)}]: "
+                + "expected [y, x] for [N,C,H,W] or [token] for [N,T,C].", nameof(position));
+        int h = (int)layerShape[2], w = (int)layerShape[3];
+        if (position[0] < 0 || position[0] >= h || position[1] < 0 || position[1] >= w)
+            throw new ArgumentOutOfRangeException(nameof(position), $"Position ({position[0]}, {position[1]}) is outside the layer's {h}x{w} grid.");
+        var mask = new float[n * h * w];
+        for (int i = 0; i < n; i++) mask[(i * h + position[0]) * w + position[1]] = 1f;
+        return new OnnxFloatTensor(mask, [n, 1, h, w]);
     }
 
     /// <summary>Largest |actual - expected| over the largest |expected|.</summary>

@@ -147,7 +147,7 @@ public static class GradientGraphBuilder
 
         var active = GraphAnalysis.Active(graph, options.At);
         var nodes = GraphAnalysis.Between(graph, active, outputs);
-        var ctx = new RuleContext(g, active, new DifferentiationSettings(false, false));
+        var ctx = new RuleContext(g, active, new DifferentiationSettings(options.MaxPoolRelaxation, false));
         var tangents = new Dictionary<string, string>(StringComparer.Ordinal) { [options.At] = options.TangentName };
 
         foreach (var node in nodes)

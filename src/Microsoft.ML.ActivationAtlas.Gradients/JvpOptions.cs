@@ -27,6 +27,14 @@ public sealed class JvpOptions
     public string TangentSuffix { get; set; } = "_tangent";
 
     /// <summary>
+    /// The article's max-pool relaxation in forward mode: the tangent of a max pool is the average of the input
+    /// tangent over each window (count_include_pad = 0) instead of the tangent at the window's maximum, so the
+    /// derivative is not cut off by near-ties. The forward-mode counterpart of <see cref="VjpOptions.MaxPoolRelaxation"/>:
+    /// with both set, forward and reverse mode agree. Default: false.
+    /// </summary>
+    public bool MaxPoolRelaxation { get; set; }
+
+    /// <summary>
     /// Reference precision: compute in float64 inside the graph (inputs and outputs stay float32), with convolutions
     /// rewritten as im2col MatMuls (ONNX Runtime's CPU provider has no float64 Conv). Much slower; meant for checks
     /// against float64 references on networks whose max-pool windows and ReLU inputs hold near-ties. Supports

@@ -13,24 +13,51 @@ namespace Microsoft.ML.ActivationAtlas.Onnx;
 public sealed record OnnxLayerInfo(string Name, string? FriendlyName, string OpType, string NodeName,
     TensorElementType ElementType, long[] Shape, int Order)
 {
-    /// <summary>Whether this is a 4-D float tensor [N, C, H, W], i.e. a layer activations can be extracted from.</summary>
-    public bool IsSelectable => ElementType == TensorElementType.Float && Shape.Length == 4;
+    /// <summary>
+    /// The token layout when this is a token layer of a vision transformer ([N, T, C] or [N, C, T], see
+    /// <see cref="TokenLayout"/>); null for other tensors. Set by <see cref="OnnxLayers.Probe"/>.
+    /// </summary>
+    public TokenLayout? Tokens { get; init; }
 
-    /// <summary>Channels (C) of a 4-D tensor.</summary>
-    public int Channels => Shape.Length == 4 ? (int)Shape[1] : throw NotFourD();
+    /// <summary>
+    /// Whether activations can be extracted from this tensor: a 4-D float tensor [N, C, H, W] (a spatial layer) or a
+    /// float token layer (<see cref="Tokens"/>, on the G x G patch grid).
+    /// </summary>
+    public bool IsSelectable => ElementType == TensorElementType.Float && (Shape.Length == 4 || Tokens is not null);
 
-    /// <summary>Height (H) of a 4-D tensor.</summary>
-    public int Height => Shape.Length == 4 ? (int)Shape[2] : throw NotFourD();
+    /// <summary>Channels (C) of a spatial or token layer.</summary>
+    public int Channels => Shape.Length == 4 ? (int)Shape[1]
+        : Tokens is { } t ? (int)(t.ChannelsFirst ? Shape[1] : Shape[2]) : throw NotALayer();
 
-    /// <summary>Width (W) of a 4-D tensor.</summary>
-    public int Width => Shape.Length == 4 ? (int)Shape[3] : throw NotFourD();
+    /// <summary>Height (H) of a spatial layer, or the side of a token layer's patch grid.</summary>
+    public int Height => Shape.Length == 4 ? (int)Shape[2] : Tokens is { } t ? t.GridSide(Shape) : throw NotALayer();
 
-    /// <summary>The shape without the batch dimension, e.g. <c>[512, 14, 14]</c>.</summary>
-    public string ShapeText => "[" + string.Join(", ", Shape.Skip(1)) + "]";
+    /// <summary>Width (W) of a spatial layer, or the side of a token layer's patch grid.</summary>
+    public int Width => Shape.Length == 4 ? (int)Shape[3] : Tokens is { } t ? t.GridSide(Shape) : throw NotALayer();
+
+    /// <summary>All tokens (T) of a token layer, the leading class and register tokens included.</summary>
+    public int TokenCount => Tokens is { } t ? (int)(t.ChannelsFirst ? Shape[2] : Shape[1]) : throw NotALayer();
+
+    /// <summary>
+    /// The offset of element (image <paramref name="image"/>, channel <paramref name="channel"/>, token
+    /// <paramref name="token"/>) in a token layer's output (T counted with the leading tokens).
+    /// </summary>
+    /// <param name="image">The image in the batch.</param>
+    /// <param name="channel">The channel.</param>
+    /// <param name="token">The token index.</param>
+    public int TokenOffset(int image, int channel, int token)
+    {
+        int t = TokenCount, c = Channels;
+        return Tokens!.ChannelsFirst ? (image * c + channel) * t + token : (image * t + token) * c + channel;
+    }
+
+    /// <summary>The shape without the batch dimension, e.g. <c>[512, 14, 14]</c>, or <c>[65, 128] tokens 1+8x8</c>.</summary>
+    public string ShapeText => "[" + string.Join(", ", Shape.Skip(1)) + "]"
+        + (Tokens is { } t ? $" tokens {(t.PrefixTokens > 0 ? $"{t.PrefixTokens}+" : "")}{Height}x{Width}" : "");
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name}{(FriendlyName is null ? "" : $" ({FriendlyName})")} {OpType} {ShapeText}";
 
-    private InvalidOperationException NotFourD() =>
-        new($"Tensor '{Name}' has shape [{string.Join(", ", Shape)}]; it is not a 4-D [N, C, H, W] layer.");
+    private InvalidOperationException NotALayer() =>
+        new($"Tensor '{Name}' has shape [{string.Join(", ", Shape)}]; it is neither a spatial layer [N, C, H, W] nor a token layer [N, T, C].");
 }

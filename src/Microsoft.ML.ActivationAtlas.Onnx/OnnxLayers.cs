@@ -6,7 +6,8 @@ namespace Microsoft.ML.ActivationAtlas.Onnx;
 
 /// <summary>
 /// Finds the layers a user can pick: one probe run of the model with every tensor exposed as an output gives each
-/// tensor's producing op, element type and shape; the 4-D float ones are the selectable layers.
+/// tensor's producing op, element type and shape; the 4-D float ones (spatial layers) and the 3-D float ones whose
+/// tokens fit a <see cref="TokenLayout"/> (vision-transformer token layers) are the selectable layers.
 /// </summary>
 public static class OnnxLayers
 {
@@ -18,9 +19,11 @@ public static class OnnxLayers
     /// <param name="inputShapes">Shapes for inputs whose declared shape has symbolic dimensions other than the batch; a
     /// 4-D input with unknown spatial size defaults to 224 x 224.</param>
     /// <param name="options">Session options for the probe; null for CPU defaults.</param>
+    /// <param name="tokens">How token layers are laid out; null for <see cref="TokenLayout.Default"/> ([N, T, C], class token first).</param>
     public static IReadOnlyList<OnnxLayerInfo> Probe(ModelProto model, IReadOnlyDictionary<string, long[]>? inputShapes = null,
-        OnnxSessionOptions? options = null)
+        OnnxSessionOptions? options = null, TokenLayout? tokens = null)
     {
+        tokens ??= TokenLayout.Default;
         ArgumentNullException.ThrowIfNull(model);
         var g = model.Graph;
         var nodeOf = new Dictionary<string, (NodeProto Node, int Order)>(StringComparer.Ordinal);
@@ -55,7 +58,10 @@ public static class OnnxLayers
                     continue;
                 var info = value.GetTensorTypeAndShape();
                 var (node, order) = nodeOf[outputNames[i]];
-                layers.Add(new OnnxLayerInfo(outputNames[i], null, node.OpType, node.Name, info.ElementDataType, info.Shape, order));
+                layers.Add(new OnnxLayerInfo(outputNames[i], null, node.OpType, node.Name, info.ElementDataType, info.Shape, order)
+                {
+                    Tokens = tokens.GridSide(info.Shape) > 0 ? tokens : null,
+                });
             }
             layers.Sort((a, b) => a.Order.CompareTo(b.Order));
             return AssignFriendlyNames(layers);
@@ -67,20 +73,22 @@ public static class OnnxLayers
         }
     }
 
-    /// <summary>The selectable layers (4-D float tensors) of a model, with shapes from one probe run.</summary>
+    /// <summary>The selectable layers (spatial and token layers) of a model, with shapes from one probe run.</summary>
     /// <param name="model">The model.</param>
     /// <param name="inputShapes">See <see cref="Probe"/>.</param>
     /// <param name="options">Session options for the probe.</param>
+    /// <param name="tokens">See <see cref="Probe"/>.</param>
     public static IReadOnlyList<OnnxLayerInfo> List(ModelProto model, IReadOnlyDictionary<string, long[]>? inputShapes = null,
-        OnnxSessionOptions? options = null) =>
-        Probe(model, inputShapes, options).Where(l => l.IsSelectable).ToList();
+        OnnxSessionOptions? options = null, TokenLayout? tokens = null) =>
+        Probe(model, inputShapes, options, tokens).Where(l => l.IsSelectable).ToList();
 
     /// <summary>
     /// Finds a layer by tensor name or friendly name (exact first, then ignoring case).
     /// </summary>
     /// <param name="tensors">All tensors from <see cref="Probe"/>.</param>
     /// <param name="name">The requested layer.</param>
-    /// <exception cref="ArgumentException">No such tensor (the message lists the closest layer names), or the tensor is not a 4-D float tensor.</exception>
+    /// <exception cref="ArgumentException">No such tensor (the message lists the closest layer names), or the tensor is
+    /// neither a spatial layer nor a token layer.</exception>
     public static OnnxLayerInfo Resolve(IReadOnlyList<OnnxLayerInfo> tensors, string name)
     {
         ArgumentNullException.ThrowIfNull(tensors);
@@ -99,7 +107,9 @@ public static class OnnxLayers
         if (!hit.IsSelectable)
             throw new ArgumentException(
                 $"Layer '{name}' ({hit.OpType} output) is a {hit.Shape.Length}-D {hit.ElementType} tensor [{string.Join(", ", hit.Shape)}]; " +
-                "activations can only be extracted from 4-D float tensors [N, C, H, W].");
+                "it is neither a spatial layer (a 4-D float tensor [N, C, H, W]) nor a token layer (a 3-D float tensor [N, T, C] " +
+                "whose T tokens are the class token then a square grid of patch tokens; set the token layout for [N, C, T] " +
+                "or register tokens).");
         return hit;
     }
 

@@ -41,6 +41,8 @@ internal sealed class BuildCommand : ICommand
           --head <h>         class values of the cells: none (the label shares of the images, default), train (train a
                              linear head on the labelled images' spatially averaged layer and use the attribution to
                              each class) or <file.onnx> (an ONNX classifier containing the layer: attribution to its logits)
+          --max-pool-relaxation  attribution through max pools averages over each pooling window (the article's
+                             relaxation, for InceptionV1-style classifiers given by --head <file.onnx>)
 
         {ModelArguments.Usage}
         Writes <out>/atlas.png, <out>/index.html (+ icons/, examples/, classes/), <out>/atlas.json, <out>/model.zip (the fitted pipeline) and <out>/rows.json.
@@ -66,6 +68,7 @@ internal sealed class BuildCommand : ICommand
         int minCount = args.Int("min-count", 1);
         int batch = args.Int("batch", 32);
         string head = args.Optional("head") ?? "none";
+        bool maxPoolRelaxation = args.Has("max-pool-relaxation");
         string iconMode = args.Optional("icons") ?? "examples";
         int iconSteps = args.Int("icon-steps", 512);
         int iconMinCount = args.Int("icon-min-count", 1);
@@ -155,7 +158,7 @@ internal sealed class BuildCommand : ICommand
         string[] classNames;
         float[] classValues;
         string classValueName;
-        string classKey = $"{actKey}|{head}";
+        string classKey = maxPoolRelaxation ? $"{actKey}|{head}|relaxed" : $"{actKey}|{head}";
         bool attributedByWeights = false;
         var headModel = head switch
         {
@@ -229,6 +232,7 @@ internal sealed class BuildCommand : ICommand
                     .Append(ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
                     {
                         Model = headModel, Layer = layer, OutputColumnName = "Attribution", BatchSize = batch, Session = session,
+                        MaxPoolRelaxation = maxPoolRelaxation,
                     }))
                     .Fit(positioned).Transform(positioned);
                 (classValues, _, k) = ReadWithProgress(attribution, "Attribution", rows, p, cancellationToken);

@@ -18,7 +18,7 @@ internal sealed class ExtractCommand : ICommand
         "  --images <folder>              images; labels are the first-level sub-folder names\n" +
         "  --out <file.npy>               float32 [rows, channels]; several layers: <stem>.<layer>.npy each;\n" +
         "                                 sidecars <stem>.rows.csv (row,image,label,y,x) and <stem>.json (settings)\n" +
-        "  --sampling <mode>              random (default) | all | mean | center\n" +
+        "  --sampling <mode>              random (default) | all | mean | center | class-token (ViT token layers)\n" +
         "  --seed <n>                     random position seed (default 0)\n" +
         "  --margin <n>                   positions excluded at each edge for random (default 1)\n" +
         "  --batch <n>                    images per ONNX Runtime call (default 32)\n" +
@@ -38,7 +38,8 @@ internal sealed class ExtractCommand : ICommand
             "all" => ActivationSampling.AllPositions,
             "mean" => ActivationSampling.SpatialMean,
             "center" => ActivationSampling.Center,
-            var s => throw new UsageException($"--sampling: unknown '{s}' (random, all, mean, center)"),
+            "class-token" => ActivationSampling.ClassToken,
+            var s => throw new UsageException($"--sampling: unknown '{s}' (random, all, mean, center, class-token)"),
         };
         int seed = args.Int("seed", 0), margin = args.Int("margin", 1), batch = args.Int("batch", 32), perClass = args.Int("per-class", 0);
         bool skipBad = args.Has("skip-bad");

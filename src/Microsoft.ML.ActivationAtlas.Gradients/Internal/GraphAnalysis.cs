@@ -24,8 +24,8 @@ internal static class GraphAnalysis
         {
             if (!node.Input.Any(i => i.Length > 0 && active.Contains(i)) || !IsDifferentiable(node))
                 continue;
-            // Only the first output of MaxPool (values) and Dropout carries a derivative.
-            int count = node.OpType is "MaxPool" or "Dropout" or "BatchNormalization" ? 1 : node.Output.Count;
+            // Only the first output of MaxPool (values), Dropout and the normalizations carries a derivative.
+            int count = node.OpType is "MaxPool" or "Dropout" or "BatchNormalization" or "LayerNormalization" ? 1 : node.Output.Count;
             for (int i = 0; i < count; i++)
                 if (node.Output[i].Length > 0)
                     active.Add(node.Output[i]);

@@ -5,7 +5,7 @@ namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
 
 /// <summary>
 /// Element-wise activations: Relu (mask; optional redirection), Clip (ReLU6), LeakyRelu, Sigmoid, Tanh,
-/// HardSigmoid, HardSwish, Softmax, and the unary math used by objectives (Exp, Log, Sqrt, Neg, Abs, Pow).
+/// HardSigmoid, HardSwish, Softmax (any axis), Erf (GELU), and the unary math (Exp, Log, Sqrt, Reciprocal, Neg, Abs).
 /// </summary>
 internal static class ActivationRules
 {
@@ -42,6 +42,14 @@ internal static class ActivationRules
         AddFactor(table, "Log", (ctx, n) => ctx.G.Div(ctx.G.One, n.Input[0]));
         AddFactor(table, "Sqrt", (ctx, n) => ctx.G.Div(ctx.G.FloatScalar(0.5f), n.Output[0]));
         AddFactor(table, "Neg", (ctx, n) => ctx.G.FloatScalar(-1f));
+        AddFactor(table, "Erf", (ctx, n) =>
+        {
+            // d erf(x)/dx = 2/sqrt(pi) exp(-x^2)  (GELU's erf form)
+            var g = ctx.G;
+            string x = n.Input[0];
+            return g.Mul(g.Emit("Exp", [g.Neg(g.Mul(x, x))]), g.FloatScalar((float)(2.0 / Math.Sqrt(Math.PI))));
+        });
+        AddFactor(table, "Reciprocal", (ctx, n) => ctx.G.Neg(ctx.G.Mul(n.Output[0], n.Output[0])));
         AddFactor(table, "Abs", (ctx, n) => ctx.G.Emit("Sign", [n.Input[0]]));
         table.Add("Softmax", Softmax, Softmax);
     }

@@ -3,7 +3,8 @@ using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
 namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
 
 /// <summary>
-/// Broadcasting binary arithmetic (Add, Sub, Mul, Div, Max, Min, Pow with a constant exponent) and variadic Sum.
+/// Broadcasting binary arithmetic (Add, Sub, Mul, Div, Max, Min, Pow with a constant exponent), Where (the
+/// condition is not differentiated) and variadic Sum.
 /// Reverse mode sums each operand's gradient over the axes it was broadcast along.
 /// </summary>
 internal static class ElementwiseRules
@@ -18,6 +19,7 @@ internal static class ElementwiseRules
             d => ctx.G.Neg(ctx.G.Div(ctx.G.Mul(d, n.Output[0]), n.Input[1]))), DivJvp);
         table.Add("Max", (ctx, n, dy) => Select(ctx, n, dy[0], "GreaterOrEqual"), (ctx, n, dx) => SelectJvp(ctx, n, dx, "GreaterOrEqual"));
         table.Add("Min", (ctx, n, dy) => Select(ctx, n, dy[0], "LessOrEqual"), (ctx, n, dx) => SelectJvp(ctx, n, dx, "LessOrEqual"));
+        table.Add("Where", WhereVjp, WhereJvp);
         table.Add("Pow", PowVjp, PowJvp);
         table.Add("Sum", SumVjp, SumJvp);
     }
@@ -73,18 +75,11 @@ internal static class ElementwiseRules
     /// <summary>Max/Min: the gradient goes to the operand that was selected (the first one on ties).</summary>
     private static string?[] Select(RuleContext ctx, NodeProto n, string? dy, string comparison)
     {
-        var result = new string?[n.Input.Count];
-        if (dy is null)
-            return result;
         if (n.Input.Count != 2)
             throw RuleContext.Unsupported(n, "only two operands are supported.");
-        var g = ctx.G;
-        string firstWins = g.Emit(comparison, [n.Input[0], n.Input[1]]);
-        if (ctx.IsActive(n.Input[0]))
-            result[0] = g.ReduceToShapeOf(g.Where(firstWins, dy, g.Zero), n.Input[0]);
-        if (ctx.IsActive(n.Input[1]))
-            result[1] = g.ReduceToShapeOf(g.Where(firstWins, g.Zero, dy), n.Input[1]);
-        return result;
+        if (dy is null)
+            return new string?[2];
+        return Route(ctx, n, dy, ctx.G.Emit(comparison, [n.Input[0], n.Input[1]]), 0, 1);
     }
 
     private static string?[] SelectJvp(RuleContext ctx, NodeProto n, string?[] d, string comparison)
@@ -94,6 +89,35 @@ internal static class ElementwiseRules
         var g = ctx.G;
         string firstWins = g.Emit(comparison, [n.Input[0], n.Input[1]]);
         return [g.Where(firstWins, d[0] ?? g.Zero, d[1] ?? g.Zero)];
+    }
+
+    /// <summary>Where(condition, a, b): the gradient goes to the operand each element was taken from.</summary>
+    private static string?[] WhereVjp(RuleContext ctx, NodeProto n, string?[] dy)
+        => dy[0] is null ? new string?[3] : Route(ctx, n, dy[0]!, n.Input[0], 1, 2);
+
+    private static string?[] WhereJvp(RuleContext ctx, NodeProto n, string?[] d)
+    {
+        var g = ctx.G;
+        if (d[1] is null && d[2] is null)
+            return [null];
+        // The output is broadcast over all three inputs; a Where of the tangents keeps that shape.
+        string a = d[1] ?? g.ZerosLike(n.Output[0]), b = d[2] ?? g.ZerosLike(n.Output[0]);
+        return [g.Where(n.Input[0], a, b)];
+    }
+
+    /// <summary>
+    /// Sends <paramref name="dy"/> to input <paramref name="whenTrue"/> where the condition holds and to
+    /// <paramref name="whenFalse"/> elsewhere, each summed back to its operand's shape.
+    /// </summary>
+    private static string?[] Route(RuleContext ctx, NodeProto n, string dy, string condition, int whenTrue, int whenFalse)
+    {
+        var result = new string?[n.Input.Count];
+        var g = ctx.G;
+        if (ctx.IsActive(n.Input[whenTrue]))
+            result[whenTrue] = g.ReduceToShapeOf(g.Where(condition, dy, g.Zero), n.Input[whenTrue]);
+        if (ctx.IsActive(n.Input[whenFalse]))
+            result[whenFalse] = g.ReduceToShapeOf(g.Where(condition, g.Zero, dy), n.Input[whenFalse]);
+        return result;
     }
 
     private static string PowFactor(RuleContext ctx, NodeProto n)

@@ -3,7 +3,7 @@ using static Microsoft.ML.ActivationAtlas.Onnx.OnnxAttributes;
 
 namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
 
-/// <summary>Gemm (any transA/transB, alpha, beta) and MatMul.</summary>
+/// <summary>Gemm (any transA/transB, alpha, beta) and MatMul (batched, broadcasting).</summary>
 internal static class LinearRules
 {
     public static void Register(RuleTable table)
@@ -54,18 +54,10 @@ internal static class LinearRules
         return [terms.Count == 0 ? null : g.Sum(terms)];
     }
 
-    /// <summary>Swaps the last two axes of a tensor of any rank of at least 2.</summary>
-    private static string SwapLastTwo(RuleContext ctx, NodeProto n, string x)
-    {
-        var g = ctx.G;
-        int rank = g.ConstantValue(x)?.Dims.Count ?? 2;
-        if (rank < 2)
-            throw RuleContext.Unsupported(n, "1-D operands are not supported.");
-        var perm = Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
-        (perm[rank - 1], perm[rank - 2]) = (perm[rank - 2], perm[rank - 1]);
-        return g.Emit("Transpose", [x], Ints("perm", perm));
-    }
-
+    /// <summary>
+    /// dA = dY B^T and dB = A^T dY for batched, broadcasting MatMul of any rank of at least 2; broadcast batch axes
+    /// are then summed back to each operand's shape.
+    /// </summary>
     private static string?[] MatMulVjp(RuleContext ctx, NodeProto n, string?[] dy)
     {
         var result = new string?[2];
@@ -77,6 +69,32 @@ internal static class LinearRules
         if (ctx.IsActive(n.Input[1]))
             result[1] = g.ReduceToShapeOf(g.Emit("MatMul", [SwapLastTwo(ctx, n, n.Input[0]), dy[0]!]), n.Input[1]);
         return result;
+    }
+
+    /// <summary>
+    /// Swaps the last two axes. A constant (a weight) has a known rank and is transposed directly; a tensor computed
+    /// in the graph (attention's Q and K, rank known only when the graph runs) is viewed as [batch, J, K],
+    /// transposed, and given back its batch axes.
+    /// </summary>
+    private static string SwapLastTwo(RuleContext ctx, NodeProto n, string x)
+    {
+        var g = ctx.G;
+        if (g.ConstantValue(x) is { } value)
+        {
+            int rank = value.Dims.Count;
+            if (rank < 2)
+                throw RuleContext.Unsupported(n, "1-D operands are not supported.");
+            var perm = Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
+            (perm[rank - 1], perm[rank - 2]) = (perm[rank - 2], perm[rank - 1]);
+            return g.Emit("Transpose", [x], Ints("perm", perm));
+        }
+        string shape = g.Shape(x);
+        string batch = g.Emit("Slice", [shape, g.Int64s(0), g.Int64s(-2), g.Int64s(0)]);
+        string lastTwo = g.Emit("Slice", [shape, g.Int64s(-2), g.Int64s(long.MaxValue), g.Int64s(0)]);
+        string folded = g.Reshape(x, g.Emit("Concat", [g.Int64s(-1), lastTwo], Int("axis", 0)));
+        string swapped = g.Emit("Transpose", [folded], Ints("perm", [0, 2, 1]));
+        string swappedLastTwo = g.Emit("Gather", [lastTwo, g.Int64s(1, 0)], Int("axis", 0));
+        return g.Reshape(swapped, g.Emit("Concat", [batch, swappedLastTwo], Int("axis", 0)));
     }
 
     private static string?[] MatMulJvp(RuleContext ctx, NodeProto n, string?[] d)

@@ -4,13 +4,67 @@ using static Microsoft.ML.ActivationAtlas.Onnx.OnnxAttributes;
 
 namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
 
-/// <summary>BatchNormalization (inference: a per-channel scale) and LRN (across channels).</summary>
+/// <summary>BatchNormalization (inference: a per-channel scale), LRN (across channels) and LayerNormalization.</summary>
 internal static class NormalizationRules
 {
     public static void Register(RuleTable table)
     {
         table.Add("BatchNormalization", BatchNorm, BatchNorm);
         table.Add("LRN", LrnVjp, LrnJvp);
+        table.Add("LayerNormalization", LayerNormVjp, LayerNormJvp);
+    }
+
+    /// <summary>
+    /// LayerNormalization (opset 17) normalizes over the axes from <c>axis</c> on: y = xhat * scale + bias with
+    /// xhat = (x - mean) r, r = 1 / sqrt(var + epsilon). Both modes use the same symmetric map
+    /// P(v) = r (v - mean(v) - xhat mean(xhat v)): dx = P(dy scale) and dy = scale P(dx). The tensors are viewed
+    /// as [rows, normalized elements] (Flatten at <c>axis</c>) so any axis and rank work.
+    /// </summary>
+    private static Func<string, string> LayerNormMap(RuleContext ctx, NodeProto n)
+    {
+        for (int i = 1; i < n.Input.Count; i++)
+            if (n.Input[i].Length > 0 && ctx.IsActive(n.Input[i]))
+                throw RuleContext.Unsupported(n, "scale or bias that depend on the differentiation point are not supported.");
+        if (GetInt(n, "stash_type", 1) != 1)
+            throw RuleContext.Unsupported(n, "only stash_type=1 (float statistics) is supported.");
+        var g = ctx.G;
+        long axis = GetInt(n, "axis", -1);
+        float epsilon = GetFloat(n, "epsilon", 1e-5f);
+        string x = g.Emit("Flatten", [n.Input[0]], Int("axis", axis));
+        string centered = g.Sub(x, g.ReduceMean(x, [1], keepDims: true));
+        string variance = g.ReduceMean(g.Mul(centered, centered), [1], keepDims: true);
+        string r = g.Div(g.One, g.Emit("Sqrt", [g.Add(variance, g.FloatScalar(epsilon))]));
+        string xhat = g.Mul(centered, r);
+        string shape = g.Shape(n.Input[0]);
+        return v =>
+        {
+            string flat = g.Emit("Flatten", [v], Int("axis", axis));
+            string projected = g.Sub(g.Sub(flat, g.ReduceMean(flat, [1], keepDims: true)),
+                g.Mul(xhat, g.ReduceMean(g.Mul(xhat, flat), [1], keepDims: true)));
+            return g.Reshape(g.Mul(projected, r), shape);
+        };
+    }
+
+    private static string?[] LayerNormVjp(RuleContext ctx, NodeProto n, string?[] dy)
+    {
+        var result = new string?[n.Input.Count];
+        if (dy[0] is null || !ctx.IsActive(n.Input[0]))
+            return result;
+        if (dy.Skip(1).Any(d => d is not null))
+            throw RuleContext.Unsupported(n, "gradients through the Mean or InvStdDev outputs are not supported.");
+        var map = LayerNormMap(ctx, n);
+        result[0] = map(ctx.G.Mul(dy[0]!, n.Input[1]));
+        return result;
+    }
+
+    private static string?[] LayerNormJvp(RuleContext ctx, NodeProto n, string?[] dx)
+    {
+        var result = new string?[n.Output.Count];
+        if (dx[0] is null)
+            return result;
+        var map = LayerNormMap(ctx, n);
+        result[0] = ctx.G.Mul(map(dx[0]!), n.Input[1]);
+        return result;
     }
 
     /// <summary>

@@ -46,6 +46,15 @@ internal static class PoolingRules
         if (dX[0] is null)
             return result;
         var g = ctx.G;
+        if (ctx.Settings.MaxPoolRelaxation)
+        {
+            // The transpose of the relaxed reverse rule: the tangent averaged over each window, padding not counted.
+            if (GetInts(node, "dilations") is { } dilations && dilations.Any(d => d != 1))
+                throw RuleContext.Unsupported(node, "max-pool relaxation of dilated windows is not supported.");
+            var attributes = CopyExcept(node, "dilations", "storage_order").Append(Int("count_include_pad", 0));
+            result[0] = g.Emit("AveragePool", [dX[0]!], attributes.ToArray());
+            return result;
+        }
         string indices = Indices(ctx, node);
         string gathered = g.Emit("GatherElements", [g.Flat(dX[0]!), g.Flat(indices)], Int("axis", 0));
         result[0] = g.Reshape(gathered, g.Shape(node.Output[0]));

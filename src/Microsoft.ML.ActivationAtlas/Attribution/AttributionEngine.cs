@@ -17,7 +17,8 @@ internal sealed class AttributionEngine : IDisposable
     private readonly string? _preInputName;
     private readonly string? _preOutputName;
 
-    public AttributionEngine(ActivationModel model, string layer, string? logits, OnnxSessionOptions sessionOptions)
+    public AttributionEngine(ActivationModel model, string layer, string? logits, OnnxSessionOptions sessionOptions, bool maxPoolRelaxation = false,
+        TokenLayout? tokens = null)
     {
         var net = model.Network;
         var pre = model.PreprocessingModel;
@@ -31,7 +32,7 @@ internal sealed class AttributionEngine : IDisposable
             throw new ArgumentException($"Input '{_inputName}' of {model.Description} must be a 4-D image tensor with a fixed size.");
         Converter = new PixelConverter(model.Preprocessing, (int)declared[2], (int)declared[3]);
 
-        var probe = OnnxLayers.Probe(net, new Dictionary<string, long[]> { [netInput] = [1, 3, declared[2], declared[3]] });
+        var probe = OnnxLayers.Probe(net, new Dictionary<string, long[]> { [netInput] = [1, 3, declared[2], declared[3]] }, tokens: tokens);
         Layer = OnnxLayers.Resolve(probe, layer);
         string logitsName = logits ?? net.Graph.Output[0].Name;
         var logitsInfo = probe.FirstOrDefault(t => t.Name == logitsName)
@@ -41,7 +42,7 @@ internal sealed class AttributionEngine : IDisposable
         LogitsName = logitsName;
         ClassCount = (int)logitsInfo.Shape[1];
 
-        var graph = AttributionGraph.Build(OnnxGraphSurgery.MakeBatchDynamic(net), Layer.Name, logitsName);
+        var graph = AttributionGraph.Build(OnnxGraphSurgery.MakeBatchDynamic(net), Layer.Name, logitsName, maxPoolRelaxation: maxPoolRelaxation);
         if (pre is not null)
         {
             _preSession = OnnxSessionFactory.Create(OnnxGraphSurgery.MakeBatchDynamic(pre), sessionOptions);
@@ -63,22 +64,15 @@ internal sealed class AttributionEngine : IDisposable
     /// <summary>
     /// Attributions of <paramref name="count"/> images of <paramref name="pixels"/> (one slot of
     /// <see cref="PixelConverter.Length"/> each) at positions (y, x) into <paramref name="result"/> ([count, K]).
+    /// On a token layer (y, x) is a patch of the patch grid, or (-2, -2) for the class token.
     /// </summary>
     public void Run(float[] pixels, ReadOnlySpan<int> positions, int count, Span<float> result)
     {
-        int h = Layer.Height, w = Layer.Width;
-        var mask = new float[count * h * w];
-        for (int n = 0; n < count; n++)
-        {
-            int y = positions[2 * n], x = positions[2 * n + 1];
-            if (y < 0 || y >= h || x < 0 || x >= w)
-                throw new ArgumentOutOfRangeException(nameof(positions), $"Position ({y}, {x}) is outside the {h}x{w} grid of layer '{Layer.Name}'.");
-            mask[(n * h + y) * w + x] = 1f;
-        }
+        var mask = Mask(positions, count, out long[] maskShape);
         using var runOptions = new RunOptions();
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
             new Memory<float>(pixels, 0, count * Converter.Length), [count, 3, Converter.Height, Converter.Width]);
-        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [count, 1, h, w]);
+        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, maskShape);
         string[] outputs = [AttributionGraph.AttributionName];
         if (_preSession is null)
         {
@@ -89,6 +83,32 @@ internal sealed class AttributionEngine : IDisposable
         using var pre = _preSession.Run(runOptions, [_preInputName!], [input], [_preOutputName!]);
         using var r2 = _session.Run(runOptions, [_inputName, AttributionGraph.MaskName], [pre[0], maskValue], outputs);
         r2[0].GetTensorDataAsSpan<float>().CopyTo(result);
+    }
+
+    /// <summary>
+    /// The attribution graph's mask: [count, 1, H, W] for a spatial layer; [count, T, 1] for a token layer [N, T, C]
+    /// and [count, 1, T] for [N, C, T], with 1 at the patch token (or the class token for position (-2, -2)).
+    /// </summary>
+    private float[] Mask(ReadOnlySpan<int> positions, int count, out long[] shape)
+    {
+        int h = Layer.Height, w = Layer.Width;
+        var tokens = Layer.Tokens;
+        int cells = tokens is null ? h * w : Layer.TokenCount;
+        var mask = new float[count * cells];
+        for (int n = 0; n < count; n++)
+        {
+            int y = positions[2 * n], x = positions[2 * n + 1];
+            if (tokens is not null && y == ActivationSampler.ClassTokenPosition && x == y && tokens.ClassTokens > 0)
+            {
+                mask[n * cells] = 1f;
+                continue;
+            }
+            if (y < 0 || y >= h || x < 0 || x >= w)
+                throw new ArgumentOutOfRangeException(nameof(positions), $"Position ({y}, {x}) is outside the {h}x{w} {(tokens is null ? "grid" : "patch grid")} of layer '{Layer.Name}'.");
+            mask[n * cells + (tokens is null ? y * w + x : tokens.PrefixTokens + y * w + x)] = 1f;
+        }
+        shape = tokens is null ? [count, 1, h, w] : tokens.ChannelsFirst ? [count, 1, cells] : [count, cells, 1];
+        return mask;
     }
 
     public void Dispose()

@@ -22,7 +22,7 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         /// <summary>The classifier network (required), e.g. one built with <c>ClassifierHead.Attach</c>.</summary>
         public ActivationModel? Model { get; set; }
 
-        /// <summary>The layer whose activation vectors are attributed (required): tensor or friendly name, 4-D.</summary>
+        /// <summary>The layer whose activation vectors are attributed (required): tensor or friendly name, a spatial or token layer.</summary>
         public string Layer { get; set; } = "";
 
         /// <summary>The logits tensor [N, K]. Default: null, the network's first output.</summary>
@@ -34,7 +34,10 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         /// <summary>The image column (an image sized as the network expects, or planar RGB float pixels 0..255). Default <c>Image</c>.</summary>
         public string InputColumnName { get; set; } = "Image";
 
-        /// <summary>The position column [y, x] (int vector of 2) written by activation extraction. Default <c>Position</c>.</summary>
+        /// <summary>
+        /// The position column [y, x] (int vector of 2) written by activation extraction; on a token layer a patch of
+        /// the patch grid or [-2, -2] for the class token. Default <c>Position</c>.
+        /// </summary>
         public string PositionColumnName { get; set; } = "Position";
 
         /// <summary>Class names; null (default) reads <see cref="LabelsPath"/>, else the model's metadata, else <c>class_i</c>.</summary>
@@ -42,6 +45,19 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
 
         /// <summary>A text file with one class name per line. Default null.</summary>
         public string? LabelsPath { get; set; }
+
+        /// <summary>
+        /// The article's max-pool relaxation: the derivative through each max pool between the layer and the logits
+        /// is averaged over the pooling window instead of taken at the window's maximum (see
+        /// <c>JvpOptions.MaxPoolRelaxation</c>); for InceptionV1-style networks. Default false.
+        /// </summary>
+        public bool MaxPoolRelaxation { get; set; }
+
+        /// <summary>
+        /// How token layers are laid out (see <c>ActivationExtractingEstimator.Options.Tokens</c>); use the same as for
+        /// extraction. Default null: [N, T, C] with one class token.
+        /// </summary>
+        public TokenLayout? Tokens { get; set; }
 
         /// <summary>Rows per ONNX Runtime call. Default 32.</summary>
         public int BatchSize { get; set; } = 32;

@@ -22,7 +22,7 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
     {
         _ = mlContext;
         _options = options;
-        _engine = new AttributionEngine(options.Model!, options.Layer, options.LogitsTensorName, options.Session);
+        _engine = new AttributionEngine(options.Model!, options.Layer, options.LogitsTensorName, options.Session, options.MaxPoolRelaxation, options.Tokens);
         ClassNames = Attribution.ClassNames.Resolve(options.Model!.Network, _engine.ClassCount, options.ClassNames, options.LabelsPath);
     }
 

@@ -196,7 +196,7 @@ internal sealed class ActivationCursor : DataViewRowCursor
             var data = outputs[l].GetTensorDataAsSpan<float>();
             int c = layer.Channels;
             for (int r = 0; r < _rowCount; r++)
-                sampler.Gather(data, c, layer.Height, layer.Width, _rowSlot[r], _rowY[r], _rowX[r], _values[l].AsSpan(r * c, c));
+                sampler.Gather(data, layer, _rowSlot[r], _rowY[r], _rowX[r], _values[l].AsSpan(r * c, c));
         }
     }
 

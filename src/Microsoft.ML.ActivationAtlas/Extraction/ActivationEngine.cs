@@ -20,7 +20,8 @@ internal sealed class ActivationEngine : IDisposable
     private readonly string[] _outputNames;
 
     public ActivationEngine(ActivationModel model, IReadOnlyList<string> layers, ImagePreprocessing preprocessing,
-        int imageWidth, int imageHeight, ActivationSampling sampling, int seed, int margin, OnnxSessionOptions sessionOptions)
+        int imageWidth, int imageHeight, ActivationSampling sampling, int seed, int margin, OnnxSessionOptions sessionOptions,
+        TokenLayout? tokens = null)
     {
         if (layers.Count == 0)
             throw new ArgumentException("Name at least one layer to extract.", nameof(layers));
@@ -54,7 +55,7 @@ internal sealed class ActivationEngine : IDisposable
         var netDeclared = OnnxValueInfo.Dims(net.Graph.Input.First(i => i.Name == _networkInputName));
         Dictionary<string, long[]>? probeShapes = netDeclared is not null && netDeclared.Skip(1).All(d => d > 0)
             ? null : new() { [_networkInputName] = fedShape };
-        var all = OnnxLayers.Probe(net, probeShapes);
+        var all = OnnxLayers.Probe(net, probeShapes, tokens: tokens);
         Layers = layers.Select(l => OnnxLayers.Resolve(all, l)).ToArray();
         if (Layers.Select(l => l.Name).Distinct().Count() != Layers.Length)
             throw new ArgumentException($"A layer is requested twice: {string.Join(", ", layers)}.", nameof(layers));
@@ -82,7 +83,7 @@ internal sealed class ActivationEngine : IDisposable
         }
         _session = OnnxSessionFactory.Create(OnnxModelIO.ToBytes(main), sessionOptions, out string provider);
         ExecutionProvider = provider;
-        Sampler = new ActivationSampler(sampling, seed, margin, Layers[0].Height, Layers[0].Width);
+        Sampler = new ActivationSampler(sampling, seed, margin, Layers[0]);
     }
 
     /// <summary>The resolved layers, in request order.</summary>

@@ -37,7 +37,11 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         /// </summary>
         public string InputColumnName { get; set; } = "Image";
 
-        /// <summary>The output column holding the position [y, x] of each row on the first layer's grid ([-1, -1] for <see cref="ActivationSampling.SpatialMean"/>). Default <c>Position</c>.</summary>
+        /// <summary>
+        /// The output column holding the position [y, x] of each row on the first layer's grid (a token layer's patch
+        /// grid; [-1, -1] for <see cref="ActivationSampling.SpatialMean"/>, [-2, -2] for <see cref="ActivationSampling.ClassToken"/>).
+        /// Default <c>Position</c>.
+        /// </summary>
         public string PositionColumnName { get; set; } = "Position";
 
         /// <summary>Which position(s) become rows. Default <see cref="ActivationSampling.RandomPosition"/>.</summary>
@@ -48,6 +52,12 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
 
         /// <summary>Positions this close to any edge of the first layer's grid are never drawn by <see cref="ActivationSampling.RandomPosition"/>. Default 1.</summary>
         public int Margin { get; set; } = 1;
+
+        /// <summary>
+        /// How token layers of a vision transformer are laid out ([N, T, C] or [N, C, T], class and register tokens
+        /// before the row-major patch grid). Default null: <see cref="TokenLayout.Default"/> ([N, T, C], one class token).
+        /// </summary>
+        public TokenLayout? Tokens { get; set; }
 
         /// <summary>Images per ONNX Runtime call. Default 32.</summary>
         public int BatchSize { get; set; } = 32;

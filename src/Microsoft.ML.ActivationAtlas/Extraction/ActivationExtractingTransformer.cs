@@ -28,7 +28,7 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
         _options = options;
         var model = options.Model!;
         Engine = new ActivationEngine(model, options.Layers, options.Preprocessing ?? model.Preprocessing,
-            options.ImageWidth, options.ImageHeight, options.Sampling, options.Seed, options.Margin, options.Session);
+            options.ImageWidth, options.ImageHeight, options.Sampling, options.Seed, options.Margin, options.Session, options.Tokens);
         OutputColumnNames = options.OutputColumnNames?.ToArray()
             ?? (Engine.Layers.Length == 1 ? ["Activations"] : Engine.Layers.Select(l => l.FriendlyName ?? l.Name).ToArray());
         var all = OutputColumnNames.Append(options.PositionColumnName).ToList();
@@ -119,6 +119,7 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             Sampling = _options.Sampling.ToString(),
             Seed = _options.Seed,
             Margin = _options.Margin,
+            Tokens = _options.Tokens,
             BatchSize = _options.BatchSize,
             Preprocessing = _options.Preprocessing ?? model.Preprocessing,
             ImageWidth = _options.ImageWidth,
@@ -145,6 +146,7 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             Sampling = Enum.Parse<ActivationSampling>(s.Sampling),
             Seed = s.Seed,
             Margin = s.Margin,
+            Tokens = s.Tokens,
             BatchSize = s.BatchSize,
             Preprocessing = s.Preprocessing,
             ImageWidth = s.ImageWidth,
@@ -221,6 +223,7 @@ internal sealed class ExtractionState
     public string Sampling { get; set; } = "";
     public int Seed { get; set; }
     public int Margin { get; set; }
+    public TokenLayout? Tokens { get; set; }
     public int BatchSize { get; set; }
     public ImagePreprocessing? Preprocessing { get; set; }
     public int ImageWidth { get; set; }

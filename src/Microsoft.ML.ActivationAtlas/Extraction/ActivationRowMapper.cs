@@ -129,7 +129,7 @@ internal sealed class ActivationRowMapper : IRowToRowMapper
             for (int l = 0; l < engine.Layers.Length; l++)
             {
                 var layer = engine.Layers[l];
-                engine.Sampler.Gather(outputs[l].GetTensorDataAsSpan<float>(), layer.Channels, layer.Height, layer.Width, 0, _y[0], _x[0], _values[l]);
+                engine.Sampler.Gather(outputs[l].GetTensorDataAsSpan<float>(), layer, 0, _y[0], _x[0], _values[l]);
             }
             _computedFor = row;
         }

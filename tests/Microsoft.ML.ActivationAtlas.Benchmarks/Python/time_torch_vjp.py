@@ -2,12 +2,12 @@
 Usage: time_torch_vjp.py MODEL.onnx LAYER BATCH SIZE ITERATIONS THREADS; prints the mean ms per batch, last."""
 import os
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_torch import OnnxTorch  # noqa: E402
+from torch_timing import mean_ms  # noqa: E402
 
 path, layer, batch, size, iterations, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 torch.set_num_threads(threads)
@@ -23,10 +23,4 @@ def step():
     return g
 
 
-step()
-times = []
-for _ in range(iterations):
-    t = time.perf_counter()
-    step()
-    times.append((time.perf_counter() - t) * 1000)
-print(sum(times) / len(times))
+print(mean_ms(step, iterations))
