@@ -60,6 +60,13 @@ public sealed class IconRenderOptions
     /// <summary>Image basis (default <see cref="ImageBasis.Fourier"/>).</summary>
     public ImageBasis Basis { get; set; } = ImageBasis.Fourier;
 
+    /// <summary>
+    /// The fixed amplitude spectrum of <see cref="ImageBasis.Maco"/>, <c>[3, Size, Size/2 + 1]</c> (from
+    /// <see cref="MacoImageParameterization.MeanAmplitude"/> of natural images, e.g. the atlas's own); required for MACO,
+    /// ignored otherwise (default null).
+    /// </summary>
+    public float[]? MacoMagnitude { get; set; }
+
     /// <summary>Whether colours are decorrelated with lucid's matrix (default true).</summary>
     public bool DecorrelateColors { get; set; } = true;
 
@@ -116,6 +123,8 @@ public sealed class IconRenderOptions
         if (!(FinalLearningRateFraction > 0 && FinalLearningRateFraction <= 1))
             throw new ArgumentOutOfRangeException(nameof(FinalLearningRateFraction), FinalLearningRateFraction, "FinalLearningRateFraction must lie in (0, 1].");
         Positive(EvaluationInterval, nameof(EvaluationInterval));
+        if (Basis == ImageBasis.Maco && MacoMagnitude is null)
+            throw new ArgumentException("Basis is Maco: set MacoMagnitude (MacoImageParameterization.MeanAmplitude of natural images at the icon size).", nameof(MacoMagnitude));
         if (EarlyStoppingPatience < 0)
             throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must be 0 (off) or more.");
         if (!(EarlyStoppingTolerance >= 0) || double.IsInfinity(EarlyStoppingTolerance))

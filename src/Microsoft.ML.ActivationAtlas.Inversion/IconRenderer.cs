@@ -32,7 +32,7 @@ public sealed class IconRenderer
         _options = options ?? new IconRenderOptions();
         _options.Validate();
         Objective = new ActivationObjective(model.LayerChannels, _options.Objective, _options.CosinePower, _options.CosineFloor, _options.Whitening);
-        _parameterization = new ImageParameterization(_options.Size, _options.Size, _options.Basis, _options.DecorrelateColors);
+        _parameterization = new ImageParameterization(_options.Size, _options.Size, _options.Basis, _options.DecorrelateColors, _options.MacoMagnitude);
         _transforms = _options.Transforms ?? RobustnessTransforms.Atlas(_options.Size);
         (_py, _px) = _options.Position ?? (model.LayerHeight / 2, model.LayerWidth / 2);
         if (_py < 0 || _py >= model.LayerHeight || _px < 0 || _px >= model.LayerWidth)
@@ -191,7 +191,7 @@ public sealed class IconRenderer
                     var slot = active[k];
                     slot.Chain.Adjoint(_inputGrad.AsSpan(k * inputSize, inputSize), slot.ImageGradient);
                     Array.Clear(slot.ParameterGradient);
-                    _r._parameterization.Backward(slot.Image, slot.ImageGradient, slot.ParameterGradient, slot.Workspace);
+                    _r._parameterization.Backward(slot.Parameters, slot.Image, slot.ImageGradient, slot.ParameterGradient, slot.Workspace);
                     double lr = LearningRateSchedules.At(o.LearningRateSchedule, o.LearningRate, o.FinalLearningRateFraction, slot.Step, slot.Budget);
                     slot.Adam.Step(slot.Parameters, slot.ParameterGradient, lr);
                     slot.Step++;

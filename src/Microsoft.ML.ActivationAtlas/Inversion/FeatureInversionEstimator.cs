@@ -81,6 +81,12 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         /// <summary>Image basis. Default <see cref="ImageBasis.Fourier"/>.</summary>
         public ImageBasis Basis { get; set; } = ImageBasis.Fourier;
 
+        /// <summary>
+        /// The fixed amplitude spectrum of <see cref="ImageBasis.Maco"/>; required with MACO, ignored otherwise. Compute
+        /// it from natural images (e.g. the atlas's own) with <see cref="IconImages.MeanAmplitudeSpectrum"/>. Default null.
+        /// </summary>
+        public float[]? MacoMagnitude { get; set; }
+
         /// <summary>lucid's colour decorrelation. Default true.</summary>
         public bool DecorrelateColors { get; set; } = true;
 
@@ -145,6 +151,7 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
                 EarlyStoppingTolerance = EarlyStoppingTolerance,
                 WarmStartSteps = WarmStartSteps,
                 Basis = Basis,
+                MacoMagnitude = MacoMagnitude,
                 DecorrelateColors = DecorrelateColors,
                 Transforms = IconTransformLists.For(Transforms, Size),
                 Objective = Objective,

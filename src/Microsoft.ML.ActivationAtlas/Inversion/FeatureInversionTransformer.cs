@@ -137,6 +137,8 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             UseCuda = _options.Session?.UseCuda ?? false,
         });
         model.WriteState(writer);
+        if (_options.MacoMagnitude is { } magnitude)
+            writer.WriteFloats("maco-magnitude", magnitude);
         if (Whitening is not null)
         {
             writer.WriteFloats("whitening-matrix", Whitening.Matrix);
@@ -178,6 +180,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             Whitening = Enum.Parse<WhiteningKind>(s.Whitening),
             WhiteningColumnName = s.WhiteningColumnName,
             Session = new OnnxSessionOptions { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda },
+            MacoMagnitude = reader.Contains("maco-magnitude") ? reader.ReadFloats("maco-magnitude") : null,
         };
         options.Validate();
         Whitening? whitening = null;

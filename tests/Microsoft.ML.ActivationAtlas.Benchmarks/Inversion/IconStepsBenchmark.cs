@@ -68,7 +68,7 @@ internal sealed class IconStepsBenchmark : IBenchmark
         }
         int dim = acts[0].Length, rows = acts.Count;
         var data = acts.SelectMany(v => v).ToArray();
-        var layout = new UmapReducer(UmapOptions.ForAtlas with { Seed = seed }).Fit(data, rows, dim).Embedding;
+        var layout = new UmapReducer(UmapOptions.ForAtlas with { Seed = seed, Deterministic = true }).Fit(data, rows, dim).Embedding;
         var ml = new MLContext(seed);
         var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, rows).Select(i => new Row { Layout = [layout[2 * i], layout[2 * i + 1]], Activation = acts[i] }));
         var binned = ml.Transforms.BinToGrid(new BinToGridEstimator.Options { GridSizes = [coarse, fine] }).Fit(view).Transform(view);

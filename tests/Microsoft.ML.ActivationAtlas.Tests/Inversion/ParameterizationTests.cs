@@ -94,7 +94,7 @@ public sealed class ParameterizationTests
         var image = new float[p.ImageSize];
         p.Forward(theta, image, ws);
         var grad = new float[p.ParameterCount];
-        p.Backward(image, w, grad, ws);
+        p.Backward(theta, image, w, grad, ws);
         double Loss(float[] t)
         {
             var img = new float[p.ImageSize];
