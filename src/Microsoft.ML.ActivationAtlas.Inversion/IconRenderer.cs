@@ -275,7 +275,8 @@ public sealed class IconRenderer
             {
                 var slot = due[k];
                 double value = _values[k];
-                double fidelity = ActivationObjective.Cosine(_r.ActivationAt(_layer, k), _directions[slot.Icon]);
+                var activation = _r.ActivationAt(_layer, k);
+                double fidelity = ActivationObjective.Cosine(activation, _directions[slot.Icon]);
                 _history[slot.Icon].Add(new IconEvaluation(slot.Attempt, slot.Step, value, fidelity));
                 if (value > slot.Best + o.EarlyStoppingTolerance * Math.Abs(slot.Best) || double.IsNegativeInfinity(slot.Best))
                     slot.SinceImprovement = 0;
@@ -285,6 +286,7 @@ public sealed class IconRenderer
                 {
                     slot.Best = value;
                     slot.BestFidelity = fidelity;
+                    slot.BestActivation = activation;
                     slot.BestStep = slot.Step;
                     slot.Parameters.CopyTo(slot.BestParameters, 0);
                 }
@@ -306,13 +308,13 @@ public sealed class IconRenderer
                 var image = new float[_r._parameterization.ImageSize];
                 _r._parameterization.Forward(slot.BestParameters, image, slot.Workspace);
                 _result[i] = new RenderedIcon(image, _r._options.Size, slot.BestFidelity, slot.Best, slot.Attempt, (float[])slot.BestParameters.Clone(),
-                    slot.BestStep, 0, false, _warm?[i] is not null, _history[i]);
+                    slot.BestStep, 0, false, _warm?[i] is not null, _history[i], slot.BestActivation);
             }
             if (--_attemptsLeft[i] == 0)
             {
                 var r = _result[i]!;
                 _result[i] = new RenderedIcon(r.Pixels, r.Size, r.Fidelity, r.Objective, r.Attempt, r.Parameters, r.BestStep, _stepsTaken[i],
-                    _stoppedEarly[i], r.WarmStarted, _history[i].OrderBy(e => e.Attempt).ThenBy(e => e.Step).ToArray());
+                    _stoppedEarly[i], r.WarmStarted, _history[i].OrderBy(e => e.Attempt).ThenBy(e => e.Step).ToArray(), r.Activation);
                 _iconsDone++;
             }
         }
@@ -431,6 +433,7 @@ public sealed class IconRenderer
         public int Budget { get; set; }
         public double Best { get; set; }
         public double BestFidelity { get; set; }
+        public float[] BestActivation { get; set; } = [];
         public int BestStep { get; set; }
         public int SinceImprovement { get; set; }
     }

@@ -11,8 +11,9 @@ public readonly record struct IconEvaluation(int Attempt, int Step, double Objec
 public sealed class RenderedIcon
 {
     internal RenderedIcon(float[] pixels, int size, double fidelity, double objective, int attempt, float[] parameters,
-        int bestStep, int stepsTaken, bool stoppedEarly, bool warmStarted, IReadOnlyList<IconEvaluation> evaluations)
+        int bestStep, int stepsTaken, bool stoppedEarly, bool warmStarted, IReadOnlyList<IconEvaluation> evaluations, float[] activation)
     {
+        Activation = activation;
         Pixels = pixels;
         Size = size;
         Fidelity = fidelity;
@@ -34,6 +35,12 @@ public sealed class RenderedIcon
 
     /// <summary>Cosine between the layer activation of the untransformed icon at the objective position and the target.</summary>
     public double Fidelity { get; }
+
+    /// <summary>
+    /// The layer activation of the untransformed icon at the objective position (or averaged over positions), one value
+    /// per channel: what <see cref="Fidelity"/> compares with the target, and what plausibility compares with real rows.
+    /// </summary>
+    public float[] Activation { get; }
 
     /// <summary>The objective of the untransformed icon (used to pick the best attempt and step).</summary>
     public double Objective { get; }

@@ -93,7 +93,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
         }
     }
 
-    private FeatureIconRenderer Renderer() => _renderer ??= new FeatureIconRenderer(_options, Whitening);
+    private FeatureIconRenderer Renderer() => _renderer ??= new FeatureIconRenderer(_mlContext, _options, Whitening);
 
     private static string Key(ReadOnlySpan<float> direction) => Convert.ToBase64String(MemoryMarshal.AsBytes(direction));
 

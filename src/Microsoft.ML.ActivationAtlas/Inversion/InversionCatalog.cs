@@ -57,7 +57,7 @@ public static class InversionCatalog
         ArgumentNullException.ThrowIfNull(options);
         if (options.Whitening != WhiteningKind.None && whiteningActivations.IsEmpty)
             throw new ArgumentException($"Options.Whitening is {options.Whitening}: give the activations to fit it from.", nameof(whiteningActivations));
-        return new FeatureIconRenderer(options, null, whiteningActivations);
+        return new FeatureIconRenderer(CatalogContext.Of(catalog), options, null, whiteningActivations);
     }
 
     /// <summary>Renders one icon for an arbitrary direction at the centre position of the layer.</summary>
@@ -148,7 +148,7 @@ public static class InversionCatalog
         return new ActivationGrid(IconImages.Grid(icons, cols, gap: 0), rows, cols, icons, vectors);
     }
 
-    private static int DeclaredSize(ActivationModel model)
+    internal static int DeclaredSize(ActivationModel model)
     {
         var input = Onnx.OnnxGraphSurgery.RealInputs(model.Network.Graph).First();
         var dims = Onnx.OnnxValueInfo.Dims(model.Network.Graph.Input.First(i => i.Name == input));
