@@ -70,6 +70,13 @@ public sealed class IconRenderer
     public IReadOnlyList<RenderedIcon> Render(IReadOnlyList<float[]> directions, IReadOnlyList<float[]?>? warmStarts,
         IProgress<IconRenderProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        var targets = Prepare(directions, warmStarts);
+        return new Run(this, directions, targets, warmStarts, progress, cancellationToken, null).Execute()!;
+    }
+
+    // Checks the directions and warm starts; returns the prepared targets.
+    private float[][] Prepare(IReadOnlyList<float[]> directions, IReadOnlyList<float[]?>? warmStarts)
+    {
         ArgumentNullException.ThrowIfNull(directions);
         int channels = _model.LayerChannels;
         var targets = new float[directions.Count][];
@@ -95,7 +102,26 @@ public sealed class IconRenderer
                     throw new ArgumentException($"The warm start of icon {i} has a non-finite value ({w[bad]}) at parameter {bad}.", nameof(warmStarts));
             }
         }
-        return new Run(this, directions, targets, warmStarts, progress, cancellationToken).Execute();
+        return targets;
+    }
+
+    /// <summary>
+    /// Renders icons in order until <paramref name="budget"/> is spent: the first batch always starts, no icon starts
+    /// after the budget, the ones under way finish, and the rest are null (for example the finer grids of an atlas,
+    /// coarse to fine, as far as time allows).
+    /// </summary>
+    /// <param name="directions">Target directions, each with one value per layer channel.</param>
+    /// <param name="warmStarts">Null, or one entry per direction: null for a cold start, else <see cref="ParameterCount"/> finite values.</param>
+    /// <param name="budget">Wall-clock time after which no further icon starts; must be positive.</param>
+    /// <param name="progress">Optional progress.</param>
+    /// <param name="cancellationToken">Cancels between steps.</param>
+    public IReadOnlyList<RenderedIcon?> RenderWithin(IReadOnlyList<float[]> directions, IReadOnlyList<float[]?>? warmStarts, TimeSpan budget,
+        IProgress<IconRenderProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (budget <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(budget), budget, "The icon time budget must be positive; with no time for icons, do not render them.");
+        var targets = Prepare(directions, warmStarts);
+        return new Run(this, directions, targets, warmStarts, progress, cancellationToken, budget).Execute();
     }
 
     // One Render call: a queue of (icon, attempt) work items flowing through BatchSize slots.
@@ -118,13 +144,16 @@ public sealed class IconRenderer
         private readonly double[] _values;
         private readonly Slot[] _slots;
         private readonly TransformChain _clean = new();
+        private readonly TimeSpan? _budget;
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
         private int _next;
         private int _iconsDone;
         private long _iconSteps;
 
         public Run(IconRenderer r, IReadOnlyList<float[]> directions, float[][] targets, IReadOnlyList<float[]?>? warm,
-            IProgress<IconRenderProgress>? progress, CancellationToken ct)
+            IProgress<IconRenderProgress>? progress, CancellationToken ct, TimeSpan? budget)
         {
+            _budget = budget;
             _r = r;
             _directions = directions;
             _targets = targets;
@@ -159,7 +188,7 @@ public sealed class IconRenderer
                 _slots[i] = new Slot(r._parameterization, r._parameterization.ParameterCount, imageSize, r._options.LearningRate);
         }
 
-        public IReadOnlyList<RenderedIcon> Execute()
+        public IReadOnlyList<RenderedIcon?> Execute()
         {
             var o = _r._options;
             var m = _r._model;
@@ -169,8 +198,9 @@ public sealed class IconRenderer
             var due = new List<Slot>(_slots.Length);
             while (true)
             {
+                bool open = _budget is not { } b || _next == 0 || _clock.Elapsed < b;
                 foreach (var slot in _slots)
-                    if (!slot.Active && _next < _work.Count)
+                    if (!slot.Active && _next < _work.Count && open)
                         Start(slot, _work[_next++]);
                 active.Clear();
                 active.AddRange(_slots.Where(x => x.Active));
@@ -205,7 +235,11 @@ public sealed class IconRenderer
                 var lead = active[0];
                 _progress?.Report(new IconRenderProgress(_iconsDone, _directions.Count, lead.Attempt, lead.Step, lead.Budget, mean, _iconSteps));
             }
-            return _result!;
+            // Out of time: an icon with some of its attempts done keeps the best of them.
+            for (int i = 0; i < _result.Length; i++)
+                if (_result[i] is not null && _attemptsLeft[i] > 0)
+                    Complete(i);
+            return _result;
         }
 
         private void Start(Slot slot, (int Icon, int Attempt) work)
@@ -311,12 +345,16 @@ public sealed class IconRenderer
                     slot.BestStep, 0, false, _warm?[i] is not null, _history[i], slot.BestActivation);
             }
             if (--_attemptsLeft[i] == 0)
-            {
-                var r = _result[i]!;
-                _result[i] = new RenderedIcon(r.Pixels, r.Size, r.Fidelity, r.Objective, r.Attempt, r.Parameters, r.BestStep, _stepsTaken[i],
-                    _stoppedEarly[i], r.WarmStarted, _history[i].OrderBy(e => e.Attempt).ThenBy(e => e.Step).ToArray(), r.Activation);
-                _iconsDone++;
-            }
+                Complete(i);
+        }
+
+        private void Complete(int i)
+        {
+            var r = _result[i]!;
+            _result[i] = new RenderedIcon(r.Pixels, r.Size, r.Fidelity, r.Objective, r.Attempt, r.Parameters, r.BestStep, _stepsTaken[i],
+                _stoppedEarly[i], r.WarmStarted, _history[i].OrderBy(e => e.Attempt).ThenBy(e => e.Step).ToArray(), r.Activation);
+            _attemptsLeft[i] = 0;
+            _iconsDone++;
         }
     }
 

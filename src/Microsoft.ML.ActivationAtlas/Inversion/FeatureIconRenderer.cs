@@ -89,6 +89,25 @@ public sealed class FeatureIconRenderer : IDisposable
     }
 
     /// <summary>
+    /// Renders icons in order until <paramref name="budget"/> is spent (the first batch always starts; icons under way
+    /// finish); icons not started are null, so a build can show example images for those cells instead.
+    /// </summary>
+    /// <param name="directions">Target directions, one value per layer channel.</param>
+    /// <param name="warmStarts">Null, or one entry per direction: null for a cold start, else <see cref="ParameterCount"/> values.</param>
+    /// <param name="budget">Wall-clock time after which no further icon starts; must be positive.</param>
+    /// <param name="progress">Optional progress.</param>
+    /// <param name="cancellationToken">Cancels between optimisation steps.</param>
+    public IReadOnlyList<RenderedIcon?> RenderWithin(IReadOnlyList<float[]> directions, IReadOnlyList<float[]?>? warmStarts, TimeSpan budget,
+        IProgress<IconRenderProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _renderer.RenderWithin(directions, warmStarts, budget, progress, cancellationToken);
+        }
+    }
+
+    /// <summary>
     /// What a later layer sees in each icon: the spatial mean of <paramref name="layer"/> (e.g. ResNet18's pooled output
     /// <c>Pooling395_Output_0</c>) with every icon resized to the network's declared input size, as real images are
     /// seen. Compare with the same features of a cell's member images (<see cref="DownstreamFeatures(IReadOnlyList{string}, string)"/>).

@@ -139,6 +139,28 @@ public sealed class IconScheduleTests
     }
 
     [Fact]
+    public void ATimeBudgetStopsStartingIconsAndAZeroBudgetIsRefused()
+    {
+        using var model = new LinearLayerModel(20, 6, 2, 2);
+        var directions = Directions(5, 6, 10);
+        var options = Options(10);
+        options.BatchSize = 2;
+        options.Attempts = 2;
+        var renderer = new IconRenderer(model, options);
+        var all = renderer.Render(directions);
+        var plenty = renderer.RenderWithin(directions, null, TimeSpan.FromHours(1));
+        for (int i = 0; i < 5; i++)
+            Assert.Equal(all[i].Pixels, plenty[i]!.Pixels);
+        // A budget spent at once: only the first batch (icon 0's two attempts) runs; the others are left undone.
+        var spent = renderer.RenderWithin(directions, null, TimeSpan.FromTicks(1));
+        Assert.Equal(all[0].Pixels, spent[0]!.Pixels);
+        Assert.Equal(20, spent[0]!.StepsTaken);
+        Assert.All(spent.Skip(1), Assert.Null);
+        var zero = Assert.Throws<ArgumentOutOfRangeException>(() => renderer.RenderWithin(directions, null, TimeSpan.Zero));
+        Assert.Contains("budget must be positive", zero.Message);
+    }
+
+    [Fact]
     public void CosineScheduleDecaysFromTheRateToItsFinalFraction()
     {
         Assert.Equal(0.05, LearningRateSchedules.At(LearningRateSchedule.Cosine, 0.05, 0.1, 0, 100), 12);
