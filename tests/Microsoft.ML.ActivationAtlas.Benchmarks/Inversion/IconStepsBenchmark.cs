@@ -16,7 +16,8 @@ namespace Microsoft.ML.ActivationAtlas.Benchmarks.Inversion;
 /// icons of the children's mean activations at 80 px, rendered as the atlas builder renders them. Reports the median
 /// fidelity at 64/128/256/512 steps for 1 and 2 attempts (lucid's settings), for the faster settings (cosine
 /// learning rate, best clean snapshot, early stopping), and for children warm-started from their parents' parameters.
-/// Options: --per-class 60 --cells 24 --size 80 --batch 16 --coarse 10 --fine 20 --seed 3 --out artifacts/benchmarks/icon-steps.
+/// Options: --per-class 60 --cells 24 --size 80 --batch 16 --coarse 10 --fine 20 --seed 3 --out artifacts/benchmarks/icon-steps
+/// --lr 0.05 (of the faster settings) --fast-steps 64,128,256 --only-fast (skip lucid's settings and the warm starts).
 /// </summary>
 internal sealed class IconStepsBenchmark : IBenchmark
 {
@@ -40,6 +41,9 @@ internal sealed class IconStepsBenchmark : IBenchmark
         var a = new BenchmarkArgs(args);
         int perClass = a.Get("per-class", 60), cellCount = a.Get("cells", 24), size = a.Get("size", 80), batch = a.Get("batch", 16);
         int coarse = a.Get("coarse", 10), fine = a.Get("fine", 20), seed = a.Get("seed", 3);
+        double lr = a.Get("lr", 0.05);
+        int[] fastSteps = a.Get("fast-steps", "64,128,256").Split(',').Select(v => int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        bool onlyFast = a.Has("only-fast");
         var total = Stopwatch.StartNew();
 
         // Atlas rows: one random position of the 7x7 layer per image, at the network's own 224 px (cached in the output folder).
@@ -100,6 +104,21 @@ internal sealed class IconStepsBenchmark : IBenchmark
             ["cores"] = Environment.ProcessorCount,
         };
 
+        results["fast_learning_rate"] = lr;
+        if (onlyFast)
+        {
+            results["fast_cosine_early_stop"] = fastSteps.Select(steps =>
+            {
+                var o = Fast(size, batch, seed, steps, lr);
+                var icons = Timed(model, children, null, o, out double sec);
+                var row = Summary(icons, steps, sec);
+                Console.Error.WriteLine($"fast {steps} lr {lr}: {JsonSerializer.Serialize(row)}");
+                return row;
+            }).ToList();
+            Console.WriteLine(JsonSerializer.Serialize(results));
+            return 0;
+        }
+
         // 1. lucid's settings (constant learning rate), 2 attempts x 512 steps, evaluated every 64 steps: today's
         // result is each attempt's last step; "best" keeps the best clean snapshot up to each budget.
         var lucid = Timed(model, children, null, new IconRenderOptions { Size = size, Steps = 512, Attempts = 2, BatchSize = batch, Seed = seed, EvaluationInterval = 64 }, out double lucidSeconds);
@@ -118,9 +137,9 @@ internal sealed class IconStepsBenchmark : IBenchmark
 
         // 2. The faster settings: one attempt, cosine learning rate, best clean snapshot, early stopping.
         var fast = new List<Dictionary<string, object>>();
-        foreach (int steps in new[] { 64, 128, 256 })
+        foreach (int steps in fastSteps)
         {
-            var o = Fast(size, batch, seed, steps);
+            var o = Fast(size, batch, seed, steps, lr);
             var icons = Timed(model, children, null, o, out double sec);
             fast.Add(Summary(icons, steps, sec));
             Console.Error.WriteLine($"fast {steps}: {JsonSerializer.Serialize(fast[^1])}");
@@ -128,18 +147,18 @@ internal sealed class IconStepsBenchmark : IBenchmark
         results["fast_cosine_early_stop"] = fast;
 
         // 3. Warm starts: parents rendered with the fast settings, children started from their parent's parameters.
-        var fastParents = Fast(size, batch, seed, 128);
+        var fastParents = Fast(size, batch, seed, 128, lr);
         var parentIcons = Timed(model, parentCells.Select(c => c.MeanActivation.ToArray()).ToList(), null, fastParents, out double parentSeconds);
         results["parents"] = Summary(parentIcons, 128, parentSeconds);
         var warmStarts = cells.Select(c => (float[]?)parentIcons[parentCells.IndexOf(parents.Find(c.X * coarse / fine, c.Y * coarse / fine)!)].Parameters).ToList();
         var warm = new List<Dictionary<string, object>>();
         foreach (int steps in new[] { 16, 32, 64 })
         {
-            var o = Fast(size, batch, seed, 128);
+            var o = Fast(size, batch, seed, 128, lr);
             o.WarmStartSteps = steps;
             o.EvaluationInterval = Math.Min(o.EvaluationInterval, steps / 2);
             var icons = Timed(model, children, warmStarts, o, out double sec);
-            var cold = Fast(size, batch, seed, steps);
+            var cold = Fast(size, batch, seed, steps, lr);
             cold.EvaluationInterval = o.EvaluationInterval;
             var coldIcons = Timed(model, children, null, cold, out double coldSec);
             var row = Summary(icons, steps, sec);
@@ -154,13 +173,14 @@ internal sealed class IconStepsBenchmark : IBenchmark
         return 0;
     }
 
-    private static IconRenderOptions Fast(int size, int batch, int seed, int steps) => new()
+    private static IconRenderOptions Fast(int size, int batch, int seed, int steps, double lr) => new()
     {
         Size = size,
         Steps = steps,
         Attempts = 1,
         BatchSize = batch,
         Seed = seed,
+        LearningRate = lr,
         LearningRateSchedule = LearningRateSchedule.Cosine,
         EvaluationInterval = Math.Max(8, steps / 8),
         EarlyStoppingPatience = 2,

@@ -34,30 +34,10 @@ public sealed class MacoTests(ITestOutputHelper output)
     {
         var magnitude = Enumerable.Range(0, MacoImageParameterization.MagnitudeLength(10, 10)).Select(i => 0.5f + (i % 7)).ToArray();
         var p = new ImageParameterization(10, 10, ImageBasis.Maco, decorrelateColors: true, magnitude);
-        var ws = p.CreateWorkspace();
         var random = new Random(5);
         var theta = new float[p.ParameterCount];
         p.Initialize(theta, random);
-        var w = Enumerable.Range(0, p.ImageSize).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
-        var image = new float[p.ImageSize];
-        p.Forward(theta, image, ws);
-        var grad = new float[p.ParameterCount];
-        p.Backward(theta, image, w, grad, ws);
-        double Loss(float[] t)
-        {
-            var img = new float[p.ImageSize];
-            p.Forward(t, img, ws);
-            return img.Select((v, i) => (double)v * w[i]).Sum();
-        }
-        foreach (int k in new[] { 0, 3, 20, 61, p.ParameterCount / 2, p.ParameterCount - 2 })
-        {
-            var tp = (float[])theta.Clone();
-            var tm = (float[])theta.Clone();
-            tp[k] += 1e-2f;
-            tm[k] -= 1e-2f;
-            double fd = (Loss(tp) - Loss(tm)) / 2e-2;
-            Assert.True(Math.Abs(fd - grad[k]) <= 2e-2 * Math.Max(1e-2, Math.Abs(fd)), $"phase {k}: fd {fd} vs {grad[k]}");
-        }
+        ParameterizationTests.AssertBackwardMatchesFiniteDifferences(p, theta, random, [0, 3, 20, 61, p.ParameterCount / 2, p.ParameterCount - 2]);
     }
 
     [Fact]
