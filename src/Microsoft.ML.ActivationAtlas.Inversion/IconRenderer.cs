@@ -32,7 +32,7 @@ public sealed class IconRenderer
         _options = options ?? new IconRenderOptions();
         _options.Validate();
         Objective = new ActivationObjective(model.LayerChannels, _options.Objective, _options.CosinePower, _options.CosineFloor, _options.Whitening);
-        _parameterization = new ImageParameterization(_options.Size, _options.Size, _options.Basis, _options.DecorrelateColors);
+        _parameterization = new ImageParameterization(_options.Size, _options.Size, _options.Basis, _options.DecorrelateColors, _options.MacoMagnitude);
         _transforms = _options.Transforms ?? RobustnessTransforms.Atlas(_options.Size);
         (_py, _px) = _options.Position ?? (model.LayerHeight / 2, model.LayerWidth / 2);
         if (_py < 0 || _py >= model.LayerHeight || _px < 0 || _px >= model.LayerWidth)
@@ -45,11 +45,37 @@ public sealed class IconRenderer
     /// <summary>The objective position [y, x] in the layer.</summary>
     public (int Y, int X) Position => (_py, _px);
 
+    /// <summary>Parameters per icon (the length of <see cref="RenderedIcon.Parameters"/> and of a warm start).</summary>
+    public int ParameterCount => _parameterization.ParameterCount;
+
+    /// <summary>The settings (validated; do not change them while rendering).</summary>
+    public IconRenderOptions Options => _options;
+
     /// <summary>Renders one icon per direction.</summary>
     /// <param name="directions">Target directions, each with one value per layer channel.</param>
     /// <param name="progress">Optional progress.</param>
     /// <param name="cancellationToken">Cancels between steps.</param>
     public IReadOnlyList<RenderedIcon> Render(IReadOnlyList<float[]> directions, IProgress<IconRenderProgress>? progress = null, CancellationToken cancellationToken = default)
+        => Render(directions, null, progress, cancellationToken);
+
+    /// <summary>
+    /// Renders one icon per direction; an icon with a warm start begins from the given parameters (for example its
+    /// coarser parent cell's <see cref="RenderedIcon.Parameters"/>) and runs <see cref="IconRenderOptions.WarmStartSteps"/>
+    /// steps of one attempt. Icons flow through the batch: when one finishes (or stops early) the next takes its place.
+    /// </summary>
+    /// <param name="directions">Target directions, each with one value per layer channel.</param>
+    /// <param name="warmStarts">Null, or one entry per direction: null for a cold start, else <see cref="ParameterCount"/> finite values.</param>
+    /// <param name="progress">Optional progress.</param>
+    /// <param name="cancellationToken">Cancels between steps.</param>
+    public IReadOnlyList<RenderedIcon> Render(IReadOnlyList<float[]> directions, IReadOnlyList<float[]?>? warmStarts,
+        IProgress<IconRenderProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var targets = Prepare(directions, warmStarts);
+        return new Run(this, directions, targets, warmStarts, progress, cancellationToken, null).Execute()!;
+    }
+
+    // Checks the directions and warm starts; returns the prepared targets.
+    private float[][] Prepare(IReadOnlyList<float[]> directions, IReadOnlyList<float[]?>? warmStarts)
     {
         ArgumentNullException.ThrowIfNull(directions);
         int channels = _model.LayerChannels;
@@ -61,103 +87,275 @@ public sealed class IconRenderer
             targets[i] = new float[channels];
             Objective.PrepareTarget(directions[i], targets[i], $"direction {i}");
         }
-        var result = new RenderedIcon[directions.Count];
-        for (int start = 0; start < directions.Count; start += _options.BatchSize)
+        if (warmStarts is not null)
         {
-            int count = Math.Min(_options.BatchSize, directions.Count - start);
-            RenderBatch(directions, targets, start, count, result, progress, cancellationToken);
+            if (warmStarts.Count != directions.Count)
+                throw new ArgumentException($"There are {warmStarts.Count} warm starts for {directions.Count} directions; give one (or null) per direction.", nameof(warmStarts));
+            for (int i = 0; i < warmStarts.Count; i++)
+            {
+                if (warmStarts[i] is not { } w)
+                    continue;
+                if (w.Length != ParameterCount)
+                    throw new ArgumentException($"The warm start of icon {i} has {w.Length} parameters; icons of {_options.Size} px with the {_options.Basis} basis have {ParameterCount}.", nameof(warmStarts));
+                int bad = Array.FindIndex(w, v => !float.IsFinite(v));
+                if (bad >= 0)
+                    throw new ArgumentException($"The warm start of icon {i} has a non-finite value ({w[bad]}) at parameter {bad}.", nameof(warmStarts));
+            }
         }
-        return result;
+        return targets;
     }
 
-    private void RenderBatch(IReadOnlyList<float[]> directions, float[][] targets, int start, int count, RenderedIcon[] result,
-        IProgress<IconRenderProgress>? progress, CancellationToken ct)
+    /// <summary>
+    /// Renders icons in order until <paramref name="budget"/> is spent: the first batch always starts, no icon starts
+    /// after the budget, the ones under way finish, and the rest are null (for example the finer grids of an atlas,
+    /// coarse to fine, as far as time allows).
+    /// </summary>
+    /// <param name="directions">Target directions, each with one value per layer channel.</param>
+    /// <param name="warmStarts">Null, or one entry per direction: null for a cold start, else <see cref="ParameterCount"/> finite values.</param>
+    /// <param name="budget">Wall-clock time after which no further icon starts; must be positive.</param>
+    /// <param name="progress">Optional progress.</param>
+    /// <param name="cancellationToken">Cancels between steps.</param>
+    public IReadOnlyList<RenderedIcon?> RenderWithin(IReadOnlyList<float[]> directions, IReadOnlyList<float[]?>? warmStarts, TimeSpan budget,
+        IProgress<IconRenderProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        int s = _options.Size, imageSize = 3 * s * s, nParams = _parameterization.ParameterCount;
-        int nh = _model.InputHeight, nw = _model.InputWidth, inputSize = 3 * nh * nw;
-        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, layerSize = c * lh * lw;
-        var icons = new IconState[count];
-        for (int i = 0; i < count; i++)
-            icons[i] = new IconState(_parameterization, nParams, imageSize, _options.LearningRate);
-        var input = new float[count * inputSize];
-        var inputGrad = new float[count * inputSize];
-        var layer = new float[count * layerSize];
-        var seed = new float[count * layerSize];
-        var values = new double[count];
-        var po = new ParallelOptions { CancellationToken = ct };
-        var clean = new TransformChain();
-        var inGraph = _options.ObjectiveInGraph && !_options.AveragePositions && _model is IObjectiveGradientModel m && m.SupportsObjective(Objective) ? m : null;
-        var packedTargets = new float[count * c];
-        for (int i = 0; i < count; i++)
-            targets[start + i].CopyTo(packedTargets, i * c);
+        if (budget <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(budget), budget, "The icon time budget must be positive; with no time for icons, do not render them.");
+        var targets = Prepare(directions, warmStarts);
+        return new Run(this, directions, targets, warmStarts, progress, cancellationToken, budget).Execute();
+    }
 
-        for (int attempt = 0; attempt < _options.Attempts; attempt++)
+    // One Render call: a queue of (icon, attempt) work items flowing through BatchSize slots.
+    private sealed class Run
+    {
+        private readonly IconRenderer _r;
+        private readonly IReadOnlyList<float[]> _directions;
+        private readonly float[][] _targets;
+        private readonly IReadOnlyList<float[]?>? _warm;
+        private readonly IProgress<IconRenderProgress>? _progress;
+        private readonly CancellationToken _ct;
+        private readonly RenderedIcon?[] _result;
+        private readonly List<IconEvaluation>[] _history;
+        private readonly int[] _attemptsLeft;
+        private readonly int[] _stepsTaken;
+        private readonly bool[] _stoppedEarly;
+        private readonly List<(int Icon, int Attempt)> _work = [];
+        private readonly IObjectiveGradientModel? _inGraph;
+        private readonly float[] _input, _inputGrad, _layer, _seed, _packedTargets;
+        private readonly double[] _values;
+        private readonly Slot[] _slots;
+        private readonly TransformChain _clean = new();
+        private readonly TimeSpan? _budget;
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private int _next;
+        private int _iconsDone;
+        private long _iconSteps;
+
+        public Run(IconRenderer r, IReadOnlyList<float[]> directions, float[][] targets, IReadOnlyList<float[]?>? warm,
+            IProgress<IconRenderProgress>? progress, CancellationToken ct, TimeSpan? budget)
         {
-            for (int i = 0; i < count; i++)
+            _budget = budget;
+            _r = r;
+            _directions = directions;
+            _targets = targets;
+            _warm = warm;
+            _progress = progress;
+            _ct = ct;
+            int n = directions.Count, batch = Math.Min(r._options.BatchSize, Math.Max(1, n));
+            _result = new RenderedIcon?[n];
+            _history = new List<IconEvaluation>[n];
+            _attemptsLeft = new int[n];
+            _stepsTaken = new int[n];
+            _stoppedEarly = new bool[n];
+            for (int i = 0; i < n; i++)
             {
-                var icon = icons[i];
-                icon.Random = new Random(MixSeed(_options.Seed, start + i, attempt));
-                _parameterization.Initialize(icon.Parameters, icon.Random);
-                icon.Adam.Reset();
+                _history[i] = [];
+                _attemptsLeft[i] = warm?[i] is null ? r._options.Attempts : 1;
+                for (int a = 0; a < _attemptsLeft[i]; a++)
+                    _work.Add((i, a));
             }
-            for (int step = 0; step < _options.Steps; step++)
-            {
-                ct.ThrowIfCancellationRequested();
-                Parallel.For(0, count, po, i =>
-                {
-                    var icon = icons[i];
-                    _parameterization.Forward(icon.Parameters, icon.Image, icon.Workspace);
-                    icon.Chain.Draw(_transforms, icon.Random, s, s, nh, nw);
-                    icon.Chain.Forward(icon.Image, input.AsSpan(i * inputSize, inputSize));
-                });
-                if (inGraph is not null)
-                {
-                    RunObjectiveBackward(inGraph, input, count, packedTargets, layer, inputGrad);
-                    EvaluateAll(layer, targets, start, count, values);
-                }
-                else if (!Objective.IsLinear)
-                {
-                    RunForward(input, count, layer);
-                    FillSeeds(layer, targets, start, count, seed, values);
-                    RunBackward(input, count, seed, layer, inputGrad);
-                }
-                else
-                {
-                    FillSeeds(null, targets, start, count, seed, values);
-                    RunBackward(input, count, seed, layer, inputGrad);
-                    EvaluateAll(layer, targets, start, count, values);
-                }
-                Parallel.For(0, count, po, i =>
-                {
-                    var icon = icons[i];
-                    icon.Chain.Adjoint(inputGrad.AsSpan(i * inputSize, inputSize), icon.ImageGradient);
-                    Array.Clear(icon.ParameterGradient);
-                    _parameterization.Backward(icon.Image, icon.ImageGradient, icon.ParameterGradient, icon.Workspace);
-                    icon.Adam.Step(icon.Parameters, icon.ParameterGradient);
-                });
-                progress?.Report(new IconRenderProgress(start, targets.Length, attempt, step + 1, _options.Steps, values.Average()));
-            }
+            var m = r._model;
+            int inputSize = 3 * m.InputHeight * m.InputWidth, c = m.LayerChannels, layerSize = c * m.LayerHeight * m.LayerWidth;
+            _input = new float[batch * inputSize];
+            _inputGrad = new float[batch * inputSize];
+            _layer = new float[batch * layerSize];
+            _seed = new float[batch * layerSize];
+            _packedTargets = new float[batch * c];
+            _values = new double[batch];
+            _inGraph = r._options.ObjectiveInGraph && !r._options.AveragePositions && m is IObjectiveGradientModel og && og.SupportsObjective(r.Objective) ? og : null;
+            _slots = new Slot[batch];
+            int imageSize = 3 * r._options.Size * r._options.Size;
+            for (int i = 0; i < batch; i++)
+                _slots[i] = new Slot(r._parameterization, r._parameterization.ParameterCount, imageSize, r._options.LearningRate);
+        }
 
-            // Clean evaluation: the untransformed icon, only resized to the network's input.
-            for (int i = 0; i < count; i++)
+        public IReadOnlyList<RenderedIcon?> Execute()
+        {
+            var o = _r._options;
+            var m = _r._model;
+            int s = o.Size, nh = m.InputHeight, nw = m.InputWidth, inputSize = 3 * nh * nw;
+            var po = new ParallelOptions { CancellationToken = _ct };
+            var active = new List<Slot>(_slots.Length);
+            var due = new List<Slot>(_slots.Length);
+            while (true)
             {
-                var icon = icons[i];
-                _parameterization.Forward(icon.Parameters, icon.Image, icon.Workspace);
-                clean.Draw(RobustnessTransforms.None, icon.Random, s, s, nh, nw);
-                clean.Forward(icon.Image, input.AsSpan(i * inputSize, inputSize));
+                bool open = _budget is not { } b || _next == 0 || _clock.Elapsed < b;
+                foreach (var slot in _slots)
+                    if (!slot.Active && _next < _work.Count && open)
+                        Start(slot, _work[_next++]);
+                active.Clear();
+                active.AddRange(_slots.Where(x => x.Active));
+                if (active.Count == 0)
+                    break;
+                _ct.ThrowIfCancellationRequested();
+                int count = active.Count;
+                Parallel.For(0, count, po, k =>
+                {
+                    var slot = active[k];
+                    _r._parameterization.Forward(slot.Parameters, slot.Image, slot.Workspace);
+                    slot.Chain.Draw(_r._transforms, slot.Random, s, s, nh, nw);
+                    slot.Chain.Forward(slot.Image, _input.AsSpan(k * inputSize, inputSize));
+                });
+                NetworkStep(active);
+                Parallel.For(0, count, po, k =>
+                {
+                    var slot = active[k];
+                    slot.Chain.Adjoint(_inputGrad.AsSpan(k * inputSize, inputSize), slot.ImageGradient);
+                    Array.Clear(slot.ParameterGradient);
+                    _r._parameterization.Backward(slot.Parameters, slot.Image, slot.ImageGradient, slot.ParameterGradient, slot.Workspace);
+                    double lr = LearningRateSchedules.At(o.LearningRateSchedule, o.LearningRate, o.FinalLearningRateFraction, slot.Step, slot.Budget);
+                    slot.Adam.Step(slot.Parameters, slot.ParameterGradient, lr);
+                    slot.Step++;
+                });
+                _iconSteps += count;
+                double mean = _values.AsSpan(0, count).ToArray().Average();
+                due.Clear();
+                due.AddRange(active.Where(x => x.Step % o.EvaluationInterval == 0 || x.Step == x.Budget));
+                if (due.Count > 0)
+                    Evaluate(due);
+                var lead = active[0];
+                _progress?.Report(new IconRenderProgress(_iconsDone, _directions.Count, lead.Attempt, lead.Step, lead.Budget, mean, _iconSteps));
             }
-            RunForward(input, count, layer);
-            EvaluateAll(layer, targets, start, count, values);
-            for (int i = 0; i < count; i++)
+            // Out of time: an icon with some of its attempts done keeps the best of them.
+            for (int i = 0; i < _result.Length; i++)
+                if (_result[i] is not null && _attemptsLeft[i] > 0)
+                    Complete(i);
+            return _result;
+        }
+
+        private void Start(Slot slot, (int Icon, int Attempt) work)
+        {
+            var o = _r._options;
+            slot.Icon = work.Icon;
+            slot.Attempt = work.Attempt;
+            slot.Random = new Random(MixSeed(o.Seed, work.Icon, work.Attempt));
+            if (_warm?[work.Icon] is { } w)
             {
-                if (result[start + i] is { } best && best.Objective >= values[i])
-                    continue;
-                var activation = ActivationAt(layer, i);
-                double fidelity = ActivationObjective.Cosine(activation, directions[start + i]);
-                result[start + i] = new RenderedIcon((float[])icons[i].Image.Clone(), s, fidelity, values[i], attempt);
+                w.CopyTo(slot.Parameters, 0);
+                slot.Budget = o.WarmSteps;
+            }
+            else
+            {
+                _r._parameterization.Initialize(slot.Parameters, slot.Random);
+                slot.Budget = o.Steps;
+            }
+            slot.Adam.Reset();
+            slot.Step = 0;
+            slot.Best = double.NegativeInfinity;
+            slot.SinceImprovement = 0;
+            slot.Active = true;
+        }
+
+        private void NetworkStep(List<Slot> active)
+        {
+            int count = active.Count, c = _r._model.LayerChannels;
+            for (int k = 0; k < count; k++)
+                _targets[active[k].Icon].CopyTo(_packedTargets, k * c);
+            if (_inGraph is not null)
+            {
+                _r.RunObjectiveBackward(_inGraph, _input, count, _packedTargets, _layer, _inputGrad);
+                _r.EvaluateAll(_layer, _packedTargets, count, _values);
+            }
+            else if (!_r.Objective.IsLinear)
+            {
+                _r.RunForward(_input, count, _layer);
+                _r.FillSeeds(_layer, _packedTargets, count, _seed, _values);
+                _r.RunBackward(_input, count, _seed, _layer, _inputGrad);
+            }
+            else
+            {
+                _r.FillSeeds(null, _packedTargets, count, _seed, _values);
+                _r.RunBackward(_input, count, _seed, _layer, _inputGrad);
+                _r.EvaluateAll(_layer, _packedTargets, count, _values);
             }
         }
-        progress?.Report(new IconRenderProgress(start + count, targets.Length, _options.Attempts - 1, _options.Steps, _options.Steps, values.Average()));
+
+        // Clean evaluation: the untransformed icon, only resized to the network's input; keeps each icon's best parameters.
+        private void Evaluate(List<Slot> due)
+        {
+            var o = _r._options;
+            var m = _r._model;
+            int s = o.Size, nh = m.InputHeight, nw = m.InputWidth, inputSize = 3 * nh * nw, c = m.LayerChannels, count = due.Count;
+            for (int k = 0; k < count; k++)
+            {
+                var slot = due[k];
+                _r._parameterization.Forward(slot.Parameters, slot.Image, slot.Workspace);
+                _clean.Draw(RobustnessTransforms.None, slot.Random, s, s, nh, nw);
+                _clean.Forward(slot.Image, _input.AsSpan(k * inputSize, inputSize));
+                _targets[slot.Icon].CopyTo(_packedTargets, k * c);
+            }
+            _r.RunForward(_input, count, _layer);
+            _r.EvaluateAll(_layer, _packedTargets, count, _values);
+            for (int k = 0; k < count; k++)
+            {
+                var slot = due[k];
+                double value = _values[k];
+                var activation = _r.ActivationAt(_layer, k);
+                double fidelity = ActivationObjective.Cosine(activation, _directions[slot.Icon]);
+                _history[slot.Icon].Add(new IconEvaluation(slot.Attempt, slot.Step, value, fidelity));
+                if (value > slot.Best + o.EarlyStoppingTolerance * Math.Abs(slot.Best) || double.IsNegativeInfinity(slot.Best))
+                    slot.SinceImprovement = 0;
+                else
+                    slot.SinceImprovement++;
+                if (value > slot.Best)
+                {
+                    slot.Best = value;
+                    slot.BestFidelity = fidelity;
+                    slot.BestActivation = activation;
+                    slot.BestStep = slot.Step;
+                    slot.Parameters.CopyTo(slot.BestParameters, 0);
+                }
+                bool early = o.EarlyStoppingPatience > 0 && slot.SinceImprovement >= o.EarlyStoppingPatience && slot.Step < slot.Budget;
+                if (early || slot.Step >= slot.Budget)
+                    Finish(slot, early);
+            }
+        }
+
+        private void Finish(Slot slot, bool early)
+        {
+            int i = slot.Icon;
+            slot.Active = false;
+            _stepsTaken[i] += slot.Step;
+            _stoppedEarly[i] |= early;
+            // Best attempt by clean objective; on a tie the lower attempt wins, so batching does not change the choice.
+            if (_result[i] is not { } kept || slot.Best > kept.Objective || (slot.Best == kept.Objective && slot.Attempt < kept.Attempt))
+            {
+                var image = new float[_r._parameterization.ImageSize];
+                _r._parameterization.Forward(slot.BestParameters, image, slot.Workspace);
+                _result[i] = new RenderedIcon(image, _r._options.Size, slot.BestFidelity, slot.Best, slot.Attempt, (float[])slot.BestParameters.Clone(),
+                    slot.BestStep, 0, false, _warm?[i] is not null, _history[i], slot.BestActivation);
+            }
+            if (--_attemptsLeft[i] == 0)
+                Complete(i);
+        }
+
+        private void Complete(int i)
+        {
+            var r = _result[i]!;
+            _result[i] = new RenderedIcon(r.Pixels, r.Size, r.Fidelity, r.Objective, r.Attempt, r.Parameters, r.BestStep, _stepsTaken[i],
+                _stoppedEarly[i], r.WarmStarted, _history[i].OrderBy(e => e.Attempt).ThenBy(e => e.Step).ToArray(), r.Activation);
+            _attemptsLeft[i] = 0;
+            _iconsDone++;
+        }
     }
 
     private float[] ActivationAt(float[] layer, int i)
@@ -176,15 +374,18 @@ public sealed class IconRenderer
         return a;
     }
 
-    private void EvaluateAll(float[] layer, float[][] targets, int start, int count, double[] values) =>
+    private void EvaluateAll(float[] layer, float[] targets, int count, double[] values)
+    {
+        int c = _model.LayerChannels;
         Parallel.For(0, count, i =>
         {
-            var scratch = new float[2 * _model.LayerChannels];
-            values[i] = Objective.Evaluate(ActivationAt(layer, i), targets[start + i], Span<float>.Empty, scratch);
+            var scratch = new float[2 * c];
+            values[i] = Objective.Evaluate(ActivationAt(layer, i), targets.AsSpan(i * c, c), Span<float>.Empty, scratch);
         });
+    }
 
     // seed = -d(objective)/d(layer) at the objective position (the optimiser minimises), zero elsewhere.
-    private void FillSeeds(float[]? layer, float[][] targets, int start, int count, float[] seed, double[] values)
+    private void FillSeeds(float[]? layer, float[] targets, int count, float[] seed, double[] values)
     {
         int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, layerSize = c * lh * lw;
         Array.Clear(seed, 0, count * layerSize);
@@ -193,7 +394,7 @@ public sealed class IconRenderer
             var grad = new float[c];
             var scratch = new float[2 * c];
             var activation = layer is null ? new float[c] : ActivationAt(layer, i);
-            values[i] = Objective.Evaluate(activation, targets[start + i], grad, scratch);
+            values[i] = Objective.Evaluate(activation, targets.AsSpan(i * c, c), grad, scratch);
             if (_options.AveragePositions)
             {
                 int plane = lh * lw;
@@ -250,9 +451,10 @@ public sealed class IconRenderer
         return (int)(z & 0x7FFFFFFF);
     }
 
-    private sealed class IconState(ImageParameterization parameterization, int nParams, int imageSize, double learningRate)
+    private sealed class Slot(ImageParameterization parameterization, int nParams, int imageSize, double learningRate)
     {
         public float[] Parameters { get; } = new float[nParams];
+        public float[] BestParameters { get; } = new float[nParams];
         public float[] ParameterGradient { get; } = new float[nParams];
         public float[] Image { get; } = new float[imageSize];
         public float[] ImageGradient { get; } = new float[imageSize];
@@ -260,5 +462,15 @@ public sealed class IconRenderer
         public TransformChain Chain { get; } = new();
         public AdamOptimizer Adam { get; } = new(nParams, learningRate);
         public Random Random { get; set; } = new(0);
+        public bool Active { get; set; }
+        public int Icon { get; set; }
+        public int Attempt { get; set; }
+        public int Step { get; set; }
+        public int Budget { get; set; }
+        public double Best { get; set; }
+        public double BestFidelity { get; set; }
+        public float[] BestActivation { get; set; } = [];
+        public int BestStep { get; set; }
+        public int SinceImprovement { get; set; }
     }
 }

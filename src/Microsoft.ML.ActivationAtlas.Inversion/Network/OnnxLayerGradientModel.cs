@@ -146,9 +146,10 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
         {
             var x = Normalized(images, batch);
             using var xv = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, InputHeight, InputWidth]);
+            using var lv = LayerOutput(batch, out var layerBuffer);
             using var ro = new RunOptions();
-            using var result = _forward.Run(ro, [_input], [xv], [Layer]);
-            CopyOut(result.First(), layer, batch * LayerSize, "layer");
+            _forward.Run(ro, [_input], [xv], [Layer], [lv]);
+            layerBuffer.AsSpan(0, batch * LayerSize).CopyTo(layer);
         }
     }
 
@@ -164,10 +165,12 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
             System.Numerics.Tensors.TensorPrimitives.Negate(layerSeed[..(batch * LayerSize)], seed);
             using var xv = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, InputHeight, InputWidth]);
             using var sv = OrtValue.CreateTensorValueFromMemory(seed, [batch, LayerChannels, LayerHeight, LayerWidth]);
+            using var lv = LayerOutput(batch, out var layerBuffer);
+            using var gv = GradientOutput(batch, out var gradientBuffer);
             using var ro = new RunOptions();
-            using var result = _vjp.Run(ro, [_input, SeedName], [xv, sv], [Layer, GradientName]);
-            CopyOut(result.ElementAt(0), layer, batch * LayerSize, "layer");
-            GradientOut(result.ElementAt(1), batch, imageGradient);
+            _vjp.Run(ro, [_input, SeedName], [xv, sv], [Layer, GradientName], [lv, gv]);
+            layerBuffer.AsSpan(0, batch * LayerSize).CopyTo(layer);
+            GradientOut(gradientBuffer, batch, imageGradient);
         }
     }
 
@@ -192,10 +195,12 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
             preparedTargets[..(batch * LayerChannels)].CopyTo(targets);
             using var xv = OrtValue.CreateTensorValueFromMemory(xin, [batch, 3, InputHeight, InputWidth]);
             using var tv = OrtValue.CreateTensorValueFromMemory(targets, [batch, LayerChannels]);
+            using var lv = LayerOutput(batch, out var layerBuffer);
+            using var gv = GradientOutput(batch, out var gradientBuffer);
             using var ro = new RunOptions();
-            using var result = session.Run(ro, [_input, ObjectiveSeedGraph.TargetsName], [xv, tv], [Layer, GradientName]);
-            CopyOut(result.ElementAt(0), layer, batch * LayerSize, "layer");
-            GradientOut(result.ElementAt(1), batch, imageGradient);
+            session.Run(ro, [_input, ObjectiveSeedGraph.TargetsName], [xv, tv], [Layer, GradientName], [lv, gv]);
+            layerBuffer.AsSpan(0, batch * LayerSize).CopyTo(layer);
+            GradientOut(gradientBuffer, batch, imageGradient);
         }
     }
 
@@ -220,32 +225,34 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
         return x;
     }
 
-    private void GradientOut(OrtValue value, int batch, Span<float> imageGradient)
+    // Outputs written by ONNX Runtime straight into buffers kept per batch size (no allocation per run).
+    private OrtValue LayerOutput(int batch, out float[] buffer)
+    {
+        buffer = Buffer(batch, 3);
+        return OrtValue.CreateTensorValueFromMemory(buffer, [batch, LayerChannels, LayerHeight, LayerWidth]);
+    }
+
+    private OrtValue GradientOutput(int batch, out float[] buffer)
+    {
+        buffer = Buffer(batch, 4);
+        return OrtValue.CreateTensorValueFromMemory(buffer, [batch, 3, InputHeight, InputWidth]);
+    }
+
+    private void GradientOut(float[] g, int batch, Span<float> imageGradient)
     {
         int n = batch * 3 * InputHeight * InputWidth;
-        var g = value.GetTensorDataAsSpan<float>();
-        if (g.Length != n)
-            throw new InvalidOperationException($"The gradient graph returned {g.Length} values; expected {n}.");
         _options.Normalization.Adjoint(g, imageGradient, batch, InputHeight, InputWidth);
         // Back from the ascent convention of the graph to the gradient of the loss.
         System.Numerics.Tensors.TensorPrimitives.Negate(imageGradient[..n], imageGradient[..n]);
     }
 
-    private static void CopyOut(OrtValue value, Span<float> destination, int expected, string what)
-    {
-        var data = value.GetTensorDataAsSpan<float>();
-        if (data.Length != expected)
-            throw new InvalidOperationException($"The {what} has {data.Length} values; expected {expected}.");
-        data.CopyTo(destination);
-    }
-
-    // Exact-size buffers per batch size: 0 = network input, 1 = seed, 2 = targets.
+    // Exact-size buffers per batch size: 0 = network input, 1 = seed, 2 = targets, 3 = layer output, 4 = gradient output.
     private float[] Buffer(int batch, int kind)
     {
         int size = kind switch
         {
-            0 => batch * 3 * InputHeight * InputWidth,
-            1 => batch * LayerSize,
+            0 or 4 => batch * 3 * InputHeight * InputWidth,
+            1 or 3 => batch * LayerSize,
             _ => batch * LayerChannels,
         };
         if (!_buffers.TryGetValue((batch, kind), out var buffer))

@@ -2,7 +2,7 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Optimization;
 
 /// <summary>
 /// Adam as in TensorFlow 1 (<c>tf.train.AdamOptimizer</c>, which lucid uses): bias correction folded into the step
-/// size, epsilon added to sqrt(v). Minimises: call <see cref="Step"/> with the gradient of the loss.
+/// size, epsilon added to sqrt(v). Minimises: call <see cref="Step(Span{float}, ReadOnlySpan{float})"/> with the gradient of the loss.
 /// </summary>
 internal sealed class AdamOptimizer
 {
@@ -49,11 +49,14 @@ internal sealed class AdamOptimizer
     }
 
     /// <summary>One update: parameters -= lr_t m / (sqrt(v) + eps).</summary>
-    public void Step(Span<float> parameters, ReadOnlySpan<float> gradient)
+    public void Step(Span<float> parameters, ReadOnlySpan<float> gradient) => Step(parameters, gradient, LearningRate);
+
+    /// <summary>One update with the step size <paramref name="learningRate"/> instead of <see cref="LearningRate"/> (for schedules).</summary>
+    public void Step(Span<float> parameters, ReadOnlySpan<float> gradient, double learningRate)
     {
         _t++;
         float b1 = (float)Beta1, b2 = (float)Beta2, eps = (float)Epsilon;
-        float lr = (float)(LearningRate * Math.Sqrt(1 - Math.Pow(Beta2, _t)) / (1 - Math.Pow(Beta1, _t)));
+        float lr = (float)(learningRate * Math.Sqrt(1 - Math.Pow(Beta2, _t)) / (1 - Math.Pow(Beta1, _t)));
         var m = _m.AsSpan(0, parameters.Length);
         var v = _v.AsSpan(0, parameters.Length);
         for (int i = 0; i < parameters.Length; i++)

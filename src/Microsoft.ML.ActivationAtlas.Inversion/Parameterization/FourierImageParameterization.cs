@@ -78,7 +78,7 @@ public sealed class FourierImageParameterization : IImageParameterization
     }
 
     /// <inheritdoc/>
-    public void Adjoint(ReadOnlySpan<float> imageGradient, Span<float> parameterGradient, Span<float> scratch)
+    public void Adjoint(ReadOnlySpan<float> parameters, ReadOnlySpan<float> imageGradient, Span<float> parameterGradient, Span<float> scratch)
     {
         int n = _fft.SpectrumSize, plane = Height * Width;
         Span<float> re = scratch[..n], im = scratch.Slice(n, n), fftScratch = scratch[(2 * n)..];

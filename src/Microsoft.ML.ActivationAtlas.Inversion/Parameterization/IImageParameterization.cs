@@ -1,8 +1,9 @@
 namespace Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 
 /// <summary>
-/// A linear map from optimisable parameters to one un-squashed, planar RGB image <c>[3, height, width]</c>, with its
-/// adjoint. Colour decorrelation and the sigmoid follow it (see <see cref="ImageParameterization"/>).
+/// A map from optimisable parameters to one un-squashed, planar RGB image <c>[3, height, width]</c>, with the adjoint of
+/// its Jacobian (linear for the Fourier and pixel bases, not for MACO's phases). Colour decorrelation and the sigmoid
+/// follow it (see <see cref="ImageParameterization"/>).
 /// </summary>
 public interface IImageParameterization
 {
@@ -24,6 +25,9 @@ public interface IImageParameterization
     /// <summary>Writes the image <c>[3, height, width]</c> for the parameters (overwrites it).</summary>
     void Forward(ReadOnlySpan<float> parameters, Span<float> image, Span<float> scratch);
 
-    /// <summary>Adds the adjoint of <see cref="Forward"/> applied to <paramref name="imageGradient"/> into <paramref name="parameterGradient"/>.</summary>
-    void Adjoint(ReadOnlySpan<float> imageGradient, Span<float> parameterGradient, Span<float> scratch);
+    /// <summary>
+    /// Adds the adjoint of the Jacobian of <see cref="Forward"/> at <paramref name="parameters"/>, applied to
+    /// <paramref name="imageGradient"/>, into <paramref name="parameterGradient"/>.
+    /// </summary>
+    void Adjoint(ReadOnlySpan<float> parameters, ReadOnlySpan<float> imageGradient, Span<float> parameterGradient, Span<float> scratch);
 }

@@ -8,6 +8,12 @@ public enum ImageBasis
 
     /// <summary>Plain pre-sigmoid pixels.</summary>
     Pixel,
+
+    /// <summary>
+    /// MACO: only the Fourier phase is optimised, the magnitude is fixed to a natural-image amplitude spectrum
+    /// (<see cref="MacoImageParameterization"/>); needs that magnitude.
+    /// </summary>
+    Maco,
 }
 
 /// <summary>
@@ -22,12 +28,15 @@ public sealed class ImageParameterization
     /// <param name="width">Icon width.</param>
     /// <param name="basis">Fourier or pixel basis.</param>
     /// <param name="decorrelateColors">Whether to apply lucid's colour decorrelation matrix before the sigmoid.</param>
-    public ImageParameterization(int height, int width, ImageBasis basis = ImageBasis.Fourier, bool decorrelateColors = true)
+    /// <param name="macoMagnitude">The fixed amplitude spectrum of <see cref="ImageBasis.Maco"/> (see <see cref="MacoImageParameterization.MeanAmplitude"/>); ignored by the other bases.</param>
+    public ImageParameterization(int height, int width, ImageBasis basis = ImageBasis.Fourier, bool decorrelateColors = true, ReadOnlyMemory<float> macoMagnitude = default)
     {
         Basis = basis switch
         {
             ImageBasis.Fourier => new FourierImageParameterization(height, width),
             ImageBasis.Pixel => new PixelImageParameterization(height, width),
+            ImageBasis.Maco when macoMagnitude.IsEmpty => throw new ArgumentException("The MACO basis needs a magnitude (MacoImageParameterization.MeanAmplitude of natural images at the icon size).", nameof(macoMagnitude)),
+            ImageBasis.Maco => new MacoImageParameterization(height, width, macoMagnitude.Span),
             _ => throw new ArgumentOutOfRangeException(nameof(basis), basis, "Unknown image basis."),
         };
         DecorrelateColors = decorrelateColors;
@@ -74,8 +83,8 @@ public sealed class ImageParameterization
         }
     }
 
-    /// <summary>Adds d(loss)/d(parameters) for d(loss)/d(image) at the point of the last <see cref="Forward"/> whose output is <paramref name="image"/>.</summary>
-    public void Backward(ReadOnlySpan<float> image, ReadOnlySpan<float> imageGradient, Span<float> parameterGradient, Workspace workspace)
+    /// <summary>Adds d(loss)/d(parameters) for d(loss)/d(image) at the point of the last <see cref="Forward"/>, of <paramref name="parameters"/>, whose output is <paramref name="image"/>.</summary>
+    public void Backward(ReadOnlySpan<float> parameters, ReadOnlySpan<float> image, ReadOnlySpan<float> imageGradient, Span<float> parameterGradient, Workspace workspace)
     {
         ArgumentNullException.ThrowIfNull(workspace);
         int pixels = Height * Width;
@@ -83,11 +92,11 @@ public sealed class ImageParameterization
         if (DecorrelateColors)
         {
             ColorDecorrelation.Adjoint(workspace.Colored, workspace.Raw, pixels);
-            Basis.Adjoint(workspace.Raw, parameterGradient, workspace.Scratch);
+            Basis.Adjoint(parameters, workspace.Raw, parameterGradient, workspace.Scratch);
         }
         else
         {
-            Basis.Adjoint(workspace.Colored, parameterGradient, workspace.Scratch);
+            Basis.Adjoint(parameters, workspace.Colored, parameterGradient, workspace.Scratch);
         }
     }
 

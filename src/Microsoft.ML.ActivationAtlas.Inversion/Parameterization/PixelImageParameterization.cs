@@ -47,6 +47,6 @@ public sealed class PixelImageParameterization : IImageParameterization
         parameters[..ParameterCount].CopyTo(image);
 
     /// <inheritdoc/>
-    public void Adjoint(ReadOnlySpan<float> imageGradient, Span<float> parameterGradient, Span<float> scratch) =>
+    public void Adjoint(ReadOnlySpan<float> parameters, ReadOnlySpan<float> imageGradient, Span<float> parameterGradient, Span<float> scratch) =>
         System.Numerics.Tensors.TensorPrimitives.Add(parameterGradient[..ParameterCount], imageGradient[..ParameterCount], parameterGradient);
 }

@@ -162,6 +162,43 @@ internal sealed class RealFourier2D
         }
     }
 
+    /// <summary>
+    /// The forward transform (numpy <c>rfft2</c> on the transform grid, an odd width zero-padded by one column): the
+    /// half spectrum whose <see cref="Inverse"/> is the image. Direct sums; meant for setting up, not for every step.
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> image, Span<float> re, Span<float> im)
+    {
+        int h = Height, w = Width, fw = SpectrumWidth;
+        var rr = new double[h * fw];
+        var ri = new double[h * fw];
+        for (int y = 0; y < h; y++)
+            for (int k = 0; k < fw; k++)
+            {
+                double sr = 0, si = 0;
+                for (int x = 0; x < w; x++)
+                {
+                    double t = 2 * Math.PI * ((long)k * x % _fftWidth) / _fftWidth;
+                    sr += image[y * w + x] * Math.Cos(t);
+                    si -= image[y * w + x] * Math.Sin(t);
+                }
+                rr[y * fw + k] = sr;
+                ri[y * fw + k] = si;
+            }
+        for (int ky = 0; ky < h; ky++)
+            for (int k = 0; k < fw; k++)
+            {
+                double sr = 0, si = 0;
+                for (int y = 0; y < h; y++)
+                {
+                    double t = 2 * Math.PI * ((long)ky * y % h) / h, c = Math.Cos(t), s = Math.Sin(t);
+                    sr += c * rr[y * fw + k] + s * ri[y * fw + k];
+                    si += c * ri[y * fw + k] - s * rr[y * fw + k];
+                }
+                re[ky * fw + k] = (float)sr;
+                im[ky * fw + k] = (float)si;
+            }
+    }
+
     /// <summary>lucid's <c>rfft2d_freqs</c>: the radial frequency of every half-spectrum coefficient.</summary>
     public float[] Frequencies()
     {

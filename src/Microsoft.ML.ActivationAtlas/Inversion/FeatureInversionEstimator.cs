@@ -1,6 +1,7 @@
 using Microsoft.ML.ActivationAtlas.Common;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
+using Microsoft.ML.ActivationAtlas.Inversion.Optimization;
 using Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.Data;
@@ -39,15 +40,16 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
 
         /// <summary>
         /// The square size the network is run at; null runs it at <see cref="Size"/> (lucid's way: a convolutional
-        /// layer takes any size). Default null.
+        /// layer takes any size), or at the next multiple of 32 where the network's shapes do not fit <see cref="Size"/>
+        /// (as ResNet18's last block at 80 px). Default null.
         /// </summary>
         public int? NetworkInputSize { get; set; }
 
         /// <summary>Adam steps per attempt. Default 512.</summary>
         public int Steps { get; set; } = 512;
 
-        /// <summary>Attempts per icon; the best by clean objective is kept. Default 2.</summary>
-        public int Attempts { get; set; } = 2;
+        /// <summary>Attempts per icon; the best by clean objective is kept. Default 1 (a second one did not raise the median fidelity on atlas cells).</summary>
+        public int Attempts { get; set; } = 1;
 
         /// <summary>Icons optimised per network batch. Default 16.</summary>
         public int BatchSize { get; set; } = 16;
@@ -58,8 +60,32 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         /// <summary>Adam learning rate. Default 0.05.</summary>
         public double LearningRate { get; set; } = 0.05;
 
+        /// <summary>How the learning rate changes over an icon's steps. Default <see cref="LearningRateSchedule.Constant"/>.</summary>
+        public LearningRateSchedule LearningRateSchedule { get; set; } = LearningRateSchedule.Constant;
+
+        /// <summary>With the cosine schedule, the last step's learning rate as a fraction of <see cref="LearningRate"/>. Default 0.1.</summary>
+        public double FinalLearningRateFraction { get; set; } = 0.1;
+
+        /// <summary>Steps between clean evaluations, which keep each icon's best parameters. Default 32.</summary>
+        public int EvaluationInterval { get; set; } = 32;
+
+        /// <summary>Clean evaluations without progress after which an icon stops early; 0 disables it. Default 0.</summary>
+        public int EarlyStoppingPatience { get; set; }
+
+        /// <summary>The relative improvement that counts as progress for early stopping. Default 0.01.</summary>
+        public double EarlyStoppingTolerance { get; set; } = 0.01;
+
+        /// <summary>Steps of a warm-started icon (see <see cref="FeatureIconRenderer.Render"/>); null for a quarter of <see cref="Steps"/>. Default null.</summary>
+        public int? WarmStartSteps { get; set; }
+
         /// <summary>Image basis. Default <see cref="ImageBasis.Fourier"/>.</summary>
         public ImageBasis Basis { get; set; } = ImageBasis.Fourier;
+
+        /// <summary>
+        /// The fixed amplitude spectrum of <see cref="ImageBasis.Maco"/>; required with MACO, ignored otherwise. Compute
+        /// it from natural images (e.g. the atlas's own) with <see cref="IconImages.MeanAmplitudeSpectrum"/>. Default null.
+        /// </summary>
+        public float[]? MacoMagnitude { get; set; }
 
         /// <summary>lucid's colour decorrelation. Default true.</summary>
         public bool DecorrelateColors { get; set; } = true;
@@ -118,7 +144,14 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
                 BatchSize = BatchSize,
                 Seed = Seed,
                 LearningRate = LearningRate,
+                LearningRateSchedule = LearningRateSchedule,
+                FinalLearningRateFraction = FinalLearningRateFraction,
+                EvaluationInterval = EvaluationInterval,
+                EarlyStoppingPatience = EarlyStoppingPatience,
+                EarlyStoppingTolerance = EarlyStoppingTolerance,
+                WarmStartSteps = WarmStartSteps,
                 Basis = Basis,
+                MacoMagnitude = MacoMagnitude,
                 DecorrelateColors = DecorrelateColors,
                 Transforms = IconTransformLists.For(Transforms, Size),
                 Objective = Objective,

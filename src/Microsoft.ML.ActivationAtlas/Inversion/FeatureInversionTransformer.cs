@@ -3,6 +3,7 @@ using Microsoft.ML.ActivationAtlas.Common;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Inversion.Network;
 using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
+using Microsoft.ML.ActivationAtlas.Inversion.Optimization;
 using Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Persistence;
@@ -23,7 +24,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
     private readonly FeatureInversionEstimator.Options _options;
     private readonly Dictionary<string, RenderedIcon> _cache = new(StringComparer.Ordinal);
     private readonly object _gate = new();
-    private OnnxLayerGradientModel? _network;
+    private FeatureIconRenderer? _renderer;
 
     internal FeatureInversionTransformer(MLContext mlContext, FeatureInversionEstimator.Options options, Whitening? whitening)
     {
@@ -78,14 +79,13 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
                 string key = Key(directions[row]);
                 if (!_cache.ContainsKey(key) && keys.Add(key))
                 {
-                    ActivationObjective.Validate(directions[row], Network().LayerChannels, $"direction in column '{_options.InputColumnName}' (row {row})");
+                    ActivationObjective.Validate(directions[row], Renderer().LayerChannels, $"direction in column '{_options.InputColumnName}' (row {row})");
                     missing.Add(directions[row]);
                 }
             }
             if (missing.Count > 0)
             {
-                var network = Network();
-                var icons = new IconRenderer(network, _options.ToRenderOptions(Whitening)).Render(missing, _options.Progress, _options.CancellationToken);
+                var icons = Renderer().Render(missing, null, _options.Progress, _options.CancellationToken);
                 for (int i = 0; i < missing.Count; i++)
                     _cache[Key(missing[i])] = icons[i];
             }
@@ -93,8 +93,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
         }
     }
 
-    private OnnxLayerGradientModel Network() =>
-        _network ??= InversionNetwork.Open(_options.Model!, _options.Layer, _options.NetworkInputSize ?? _options.Size, _options.Session, _options.BatchSize);
+    private FeatureIconRenderer Renderer() => _renderer ??= new FeatureIconRenderer(_mlContext, _options, Whitening);
 
     private static string Key(ReadOnlySpan<float> direction) => Convert.ToBase64String(MemoryMarshal.AsBytes(direction));
 
@@ -120,6 +119,12 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             BatchSize = _options.BatchSize,
             Seed = _options.Seed,
             LearningRate = _options.LearningRate,
+            LearningRateSchedule = _options.LearningRateSchedule.ToString(),
+            FinalLearningRateFraction = _options.FinalLearningRateFraction,
+            EvaluationInterval = _options.EvaluationInterval,
+            EarlyStoppingPatience = _options.EarlyStoppingPatience,
+            EarlyStoppingTolerance = _options.EarlyStoppingTolerance,
+            WarmStartSteps = _options.WarmStartSteps,
             Basis = _options.Basis.ToString(),
             DecorrelateColors = _options.DecorrelateColors,
             Transforms = _options.Transforms.ToString(),
@@ -131,6 +136,8 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             Session = _options.Session,
         });
         model.WriteState(writer);
+        if (_options.MacoMagnitude is { } magnitude)
+            writer.WriteFloats("maco-magnitude", magnitude);
         if (Whitening is not null)
         {
             writer.WriteFloats("whitening-matrix", Whitening.Matrix);
@@ -156,6 +163,13 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             BatchSize = s.BatchSize,
             Seed = s.Seed,
             LearningRate = s.LearningRate,
+            // States saved before the schedule and early stopping existed read as lucid's constant rate, no early stop.
+            LearningRateSchedule = s.LearningRateSchedule is null ? LearningRateSchedule.Constant : Enum.Parse<LearningRateSchedule>(s.LearningRateSchedule),
+            FinalLearningRateFraction = s.FinalLearningRateFraction ?? 0.1,
+            EvaluationInterval = s.EvaluationInterval ?? s.Steps,
+            EarlyStoppingPatience = s.EarlyStoppingPatience,
+            EarlyStoppingTolerance = s.EarlyStoppingTolerance ?? 0.01,
+            WarmStartSteps = s.WarmStartSteps,
             Basis = Enum.Parse<ImageBasis>(s.Basis),
             DecorrelateColors = s.DecorrelateColors,
             Transforms = Enum.Parse<IconTransforms>(s.Transforms),
@@ -165,6 +179,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             Whitening = Enum.Parse<WhiteningKind>(s.Whitening),
             WhiteningColumnName = s.WhiteningColumnName,
             Session = s.Session,
+            MacoMagnitude = reader.Contains("maco-magnitude") ? reader.ReadFloats("maco-magnitude") : null,
         };
         options.Validate();
         Whitening? whitening = null;
@@ -181,8 +196,8 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
     {
         lock (_gate)
         {
-            _network?.Dispose();
-            _network = null;
+            _renderer?.Dispose();
+            _renderer = null;
         }
     }
 
@@ -201,6 +216,12 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
         public int BatchSize { get; set; }
         public int Seed { get; set; }
         public double LearningRate { get; set; }
+        public string? LearningRateSchedule { get; set; }
+        public double? FinalLearningRateFraction { get; set; }
+        public int? EvaluationInterval { get; set; }
+        public int EarlyStoppingPatience { get; set; }
+        public double? EarlyStoppingTolerance { get; set; }
+        public int? WarmStartSteps { get; set; }
         public string Basis { get; set; } = "";
         public bool DecorrelateColors { get; set; }
         public string Transforms { get; set; } = "";

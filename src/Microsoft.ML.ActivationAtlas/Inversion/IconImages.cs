@@ -1,3 +1,5 @@
+using Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
+using Microsoft.ML.ActivationAtlas.Inversion.Transforms;
 using Microsoft.ML.Data;
 
 namespace Microsoft.ML.ActivationAtlas.Inversion;
@@ -39,6 +41,33 @@ public static class IconImages
                 Array.Copy(src, 4 * y * s, rgba, 4 * ((oy + y) * width + ox), 4 * s);
         }
         return MLImage.CreateFromPixels(width, height, MLPixelFormat.Rgba32, rgba);
+    }
+
+    /// <summary>
+    /// The mean amplitude spectrum of images at the icon size, the fixed magnitude of MACO icons
+    /// (<see cref="FeatureInversionEstimator.Options.MacoMagnitude"/>); see <see cref="MacoImageParameterization.MeanAmplitude"/>.
+    /// </summary>
+    /// <param name="images">Natural images, e.g. the atlas's own (any size; each is resized to <paramref name="size"/>).</param>
+    /// <param name="size">The icon side in pixels.</param>
+    /// <param name="decorrelateColors">Whether the icons use lucid's colour decorrelation (as the default options do).</param>
+    public static float[] MeanAmplitudeSpectrum(IEnumerable<MLImage> images, int size, bool decorrelateColors = true)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (size < 8)
+            throw new ArgumentOutOfRangeException(nameof(size), size, "The icon size must be at least 8 pixels.");
+        var resized = new List<float>();
+        int count = 0, n = 3 * size * size;
+        var buffer = new float[n];
+        foreach (var image in images)
+        {
+            ArgumentNullException.ThrowIfNull(image, nameof(images));
+            ImageResize.Bilinear(ToPlanar(image), 3, image.Height, image.Width, buffer, size, size);
+            resized.AddRange(buffer);
+            count++;
+        }
+        if (count == 0)
+            throw new ArgumentException("At least one image is needed for the MACO magnitude.", nameof(images));
+        return MacoImageParameterization.MeanAmplitude(resized.ToArray(), count, size, decorrelateColors);
     }
 
     /// <summary>An image's pixels as planar RGB in [0, 1], <c>[3, height, width]</c>.</summary>

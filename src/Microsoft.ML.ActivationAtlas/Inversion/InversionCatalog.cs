@@ -41,6 +41,25 @@ public static class InversionCatalog
         return new FeatureInversionEstimator(CatalogContext.Of(catalog), options);
     }
 
+    /// <summary>
+    /// Creates a feature-inversion renderer to hold for a whole build: its network and ONNX Runtime sessions are built
+    /// once and serve every <see cref="FeatureIconRenderer.Render"/> call (every grid, with warm starts from parent cells).
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="options">The settings (<see cref="FeatureInversionEstimator.Options.Model"/> and <see cref="FeatureInversionEstimator.Options.Layer"/> required; the column names are not used).</param>
+    /// <param name="whiteningActivations">
+    /// Row-major <c>[rows, channels]</c> activations the whitening is fitted from; required when
+    /// <see cref="FeatureInversionEstimator.Options.Whitening"/> is not <see cref="WhiteningKind.None"/>, else ignored.
+    /// </param>
+    public static FeatureIconRenderer CreateIconRenderer(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, ReadOnlyMemory<float> whiteningActivations = default)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Whitening != WhiteningKind.None && whiteningActivations.IsEmpty)
+            throw new ArgumentException($"Options.Whitening is {options.Whitening}: give the activations to fit it from.", nameof(whiteningActivations));
+        return new FeatureIconRenderer(CatalogContext.Of(catalog), options, null, whiteningActivations);
+    }
+
     /// <summary>Renders one icon for an arbitrary direction at the centre position of the layer.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">Settings (<see cref="FeatureInversionEstimator.Options.Model"/> and <see cref="FeatureInversionEstimator.Options.Layer"/> required).</param>
@@ -121,7 +140,7 @@ public static class InversionCatalog
         var icons = new RenderedIcon?[rows * cols];
         if (directions.Count > 0)
         {
-            using var iconNetwork = InversionNetwork.Open(model, options.Layer, options.NetworkInputSize ?? options.Size, options.Session, options.BatchSize);
+            using var iconNetwork = InversionNetwork.ForIcons(options);
             var rendered = new IconRenderer(iconNetwork, options.ToRenderOptions(null)).Render(directions, options.Progress, options.CancellationToken);
             for (int i = 0; i < cells.Count; i++)
                 icons[cells[i]] = rendered[i];
@@ -129,7 +148,7 @@ public static class InversionCatalog
         return new ActivationGrid(IconImages.Grid(icons, cols, gap: 0), rows, cols, icons, vectors);
     }
 
-    private static int DeclaredSize(ActivationModel model)
+    internal static int DeclaredSize(ActivationModel model)
     {
         var input = Onnx.OnnxGraphSurgery.RealInputs(model.Network.Graph).First();
         var dims = Onnx.OnnxValueInfo.Dims(model.Network.Graph.Input.First(i => i.Name == input));
@@ -140,7 +159,7 @@ public static class InversionCatalog
     private static float[] OneHot(TransformsCatalog catalog, FeatureInversionEstimator.Options options, int channel)
     {
         options.Validate();
-        using var network = InversionNetwork.Open(options.Model!, options.Layer, options.NetworkInputSize ?? options.Size, options.Session, 1);
+        using var network = InversionNetwork.ForIcons(options);
         if (channel < 0 || channel >= network.LayerChannels)
             throw new ArgumentOutOfRangeException(nameof(channel), $"Channel {channel} is outside layer '{options.Layer}', which has {network.LayerChannels} channels.");
         var d = new float[network.LayerChannels];
@@ -154,8 +173,7 @@ public static class InversionCatalog
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         // Single channels and neurons start switched off for a grey image: redirect blocked ReLU gradients (lucid).
-        using var network = InversionNetwork.Open(options.Model!, options.Layer, options.NetworkInputSize ?? options.Size, options.Session, options.BatchSize,
-            reluRedirection: average || position is not null);
+        using var network = InversionNetwork.ForIcons(options, reluRedirection: average || position is not null);
         var render = options.ToRenderOptions(null);
         render.Position = position;
         render.AveragePositions = average;

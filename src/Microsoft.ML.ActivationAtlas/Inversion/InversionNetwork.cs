@@ -1,6 +1,7 @@
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Inversion.Network;
 using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Microsoft.ML.ActivationAtlas.Inversion;
 
@@ -18,6 +19,27 @@ internal static class InversionNetwork
             MaxBatchSize = maxBatch,
             ReluRedirection = reluRedirection,
         });
+    }
+
+    /// <summary>
+    /// The network of icons of <see cref="FeatureInversionEstimator.Options.Size"/>: at
+    /// <see cref="FeatureInversionEstimator.Options.NetworkInputSize"/> when set, else at the icon size, or at the next
+    /// multiple of 32 when the network's shapes do not fit the icon size (a block with fixed padding, as ResNet18's 7x7
+    /// block at 80 px).
+    /// </summary>
+    public static OnnxLayerGradientModel ForIcons(FeatureInversionEstimator.Options options, bool reluRedirection = false)
+    {
+        var model = options.Model!;
+        if (options.NetworkInputSize is { } size)
+            return Open(model, options.Layer, size, options.Session, options.BatchSize, reluRedirection);
+        try
+        {
+            return Open(model, options.Layer, options.Size, options.Session, options.BatchSize, reluRedirection);
+        }
+        catch (OnnxRuntimeException) when (options.Size % 32 != 0)
+        {
+            return Open(model, options.Layer, (options.Size + 31) / 32 * 32, options.Session, options.BatchSize, reluRedirection);
+        }
     }
 
     /// <summary>

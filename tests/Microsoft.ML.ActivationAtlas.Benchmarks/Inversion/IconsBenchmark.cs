@@ -24,9 +24,6 @@ internal sealed class IconsBenchmark : IBenchmark
 
     public string Description => "feature inversion: s/step and fidelity on googlenet + ResNet18 vs PyTorch, CIFAR-10 class contact sheet";
 
-    private static readonly string ResNetFolder = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile),
-        ".nuget", "packages", "microsoft.ml.dnnimagefeaturizer.resnet18", "0.23.1", "tools", "DnnImageModels");
-
     public int Run(string[] args)
     {
         var a = new BenchmarkArgs(args);
@@ -36,7 +33,7 @@ internal sealed class IconsBenchmark : IBenchmark
         bool torch = !a.Has("no-torch");
         Console.Error.WriteLine($"icons: {icons} icons, {size} px, {steps} steps, {Environment.ProcessorCount} cores, output {outDir}");
 
-        string resnet = Path.Combine(ResNetFolder, "ResNet18Onnx", "ResNet18.onnx"), prep = Path.Combine(ResNetFolder, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
+        string resnet = IconData.ResNet18, prep = IconData.ResNet18Preprocess;
         var googlenet = Case("googlenet", Path.Combine(SharedData.GradientFixtures, "googlenet", "model.onnx"), "inception4c",
             InputNormalization.ImageNet, null, icons, size, steps, torch, "imagenet");
         var resnet18 = Case("resnet18", resnet, "ReLU347_Output_0",
@@ -64,7 +61,7 @@ internal sealed class IconsBenchmark : IBenchmark
         using var model = OnnxLayerGradientModel.Load(modelPath, layer, new OnnxLayerModelOptions { InputSize = size, Normalization = normalization, MaxBatchSize = icons });
         int c = model.LayerChannels;
         // Targets: means of groups of 4 real CIFAR-10 activations (at the layer's centre, images resized to the icon size).
-        var acts = CenterActivations(model, CifarPaths(4 * icons / 10 + 1).Take(4 * icons).ToList(), size);
+        var acts = IconData.Activations(model, IconData.CifarPaths(4 * icons / 10 + 1).Take(4 * icons).ToList(), size);
         var random = new Random(11);
         var order = Enumerable.Range(0, acts.Count).OrderBy(_ => random.Next()).ToArray();
         var directions = Enumerable.Range(0, icons).Select(i =>
@@ -76,7 +73,7 @@ internal sealed class IconsBenchmark : IBenchmark
         var sw = Stopwatch.StartNew();
         var rendered = new IconRenderer(model, options).Render(directions);
         double perStep = sw.Elapsed.TotalSeconds / steps;
-        double fidelity = Median(rendered.Select(r => r.Fidelity));
+        double fidelity = IconData.Median(rendered.Select(r => r.Fidelity));
         Console.Error.WriteLine($"{name} {layer} [{c}x{model.LayerHeight}x{model.LayerWidth}]: ours {perStep:F3} s/step/batch, median fidelity {fidelity:F3}");
         var r = new Dictionary<string, object?>
         {
@@ -153,7 +150,7 @@ internal sealed class IconsBenchmark : IBenchmark
         foreach (var cls in classes)
         {
             var paths = Directory.GetFiles(Path.Combine(SharedData.Cifar10Test, cls!), "*.jpg").Order(StringComparer.Ordinal).Take(50).ToList();
-            var acts = CenterActivations(model, paths, input);
+            var acts = IconData.Activations(model, paths, input);
             directions.Add(Enumerable.Range(0, model.LayerChannels).Select(ch => (float)acts.Average(v => v[ch])).ToArray());
         }
         var sw = Stopwatch.StartNew();
@@ -185,44 +182,4 @@ internal sealed class IconsBenchmark : IBenchmark
         return path;
     }
 
-    private static List<float[]> CenterActivations(OnnxLayerGradientModel model, IReadOnlyList<string> paths, int size)
-    {
-        int n = 3 * size * size, c = model.LayerChannels, h = model.LayerHeight, w = model.LayerWidth, l = c * h * w;
-        var result = new List<float[]>();
-        for (int start = 0; start < paths.Count; start += 32)
-        {
-            int count = Math.Min(32, paths.Count - start);
-            var images = new float[count * n];
-            for (int i = 0; i < count; i++)
-            {
-                using var bmp = SKBitmap.Decode(paths[start + i]) ?? throw new InvalidDataException($"Cannot decode {paths[start + i]}");
-                var planar = new float[3 * bmp.Width * bmp.Height];
-                int plane = bmp.Width * bmp.Height;
-                for (int y = 0; y < bmp.Height; y++)
-                    for (int x = 0; x < bmp.Width; x++)
-                    {
-                        var px = bmp.GetPixel(x, y);
-                        planar[y * bmp.Width + x] = px.Red / 255f;
-                        planar[plane + y * bmp.Width + x] = px.Green / 255f;
-                        planar[2 * plane + y * bmp.Width + x] = px.Blue / 255f;
-                    }
-                ImageResize.Bilinear(planar, 3, bmp.Height, bmp.Width, images.AsSpan(i * n, n), size, size);
-            }
-            var layer = new float[count * l];
-            model.Forward(images, count, layer);
-            for (int i = 0; i < count; i++)
-                result.Add(Enumerable.Range(0, c).Select(ch => layer[i * l + ch * h * w + (h / 2) * w + w / 2]).ToArray());
-        }
-        return result;
-    }
-
-    private static IEnumerable<string> CifarPaths(int perClass) =>
-        Directory.GetDirectories(SharedData.Cifar10Test).Order(StringComparer.Ordinal)
-            .SelectMany(d => Directory.GetFiles(d, "*.jpg").Order(StringComparer.Ordinal).Take(perClass));
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var v = values.OrderBy(x => x).ToArray();
-        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
-    }
 }

@@ -88,7 +88,7 @@ public sealed class AdjointTests
         var scratch = new float[Math.Max(1, basisMap.ScratchSize)];
         basisMap.Forward(x, image, scratch);
         var g = new float[basisMap.ParameterCount];
-        basisMap.Adjoint(y, g, scratch);
+        basisMap.Adjoint(x, y, g, scratch);
         AssertAdjoint(Dot(image, y), Dot(x, g), $"{basis} basis");
     }
 

@@ -83,6 +83,35 @@ public sealed class FeatureInversionStageTests
     }
 
     [Fact]
+    public void MacoStageUsesTheImagesSpectrumAndKeepsItThroughSaveAtlas()
+    {
+        var ml = new MLContext(1);
+        var images = CifarImages.Paths(3).Select(MLImage.CreateFromFile).ToList();
+        var options = Options(steps: 6);
+        options.Basis = Microsoft.ML.ActivationAtlas.Inversion.Parameterization.ImageBasis.Maco;
+        options.MacoMagnitude = IconImages.MeanAmplitudeSpectrum(images, 32);
+        images.ForEach(i => i.Dispose());
+        var directions = ClassMeans();
+        var data = ml.Data.LoadFromEnumerable(directions.Select(d => new DirectionRow { Direction = d }));
+        using var transformer = ml.Transforms.InvertFeatures(options).Fit(data);
+        var icons = transformer.Transform(data).GetColumn<MLImage>("Icon").ToArray();
+        string path = Path.Combine(Path.GetTempPath(), $"inversion-maco-{Environment.ProcessId}.zip");
+        try
+        {
+            ml.Model.SaveAtlas(transformer, data.Schema, path);
+            var again = ml.Model.LoadAtlas(path, out _).Transform(data).GetColumn<MLImage>("Icon").ToArray();
+            for (int i = 0; i < icons.Length; i++)
+                Assert.Equal(icons[i].Pixels.ToArray(), again[i].Pixels.ToArray());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+        options.MacoMagnitude = null;
+        Assert.Contains("MacoMagnitude", Assert.Throws<ArgumentException>(() => ml.Transforms.InvertFeatures(options)).Message);
+    }
+
+    [Fact]
     public void StageRejectsWrongDirectionsWithTheColumnName()
     {
         var ml = new MLContext(1);

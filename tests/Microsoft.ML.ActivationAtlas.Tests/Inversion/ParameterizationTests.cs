@@ -84,17 +84,26 @@ public sealed class ParameterizationTests
     public void BackwardMatchesFiniteDifferencesOfTheFullParameterisation()
     {
         var p = new ImageParameterization(10, 12);
-        var ws = p.CreateWorkspace();
         var random = new Random(14);
         var theta = new float[p.ParameterCount];
         p.Initialize(theta, random);
         for (int i = 0; i < theta.Length; i++)
             theta[i] *= 30; // away from the linear regime of the sigmoid
+        AssertBackwardMatchesFiniteDifferences(p, theta, random, [0, 1, 7, 50, p.ParameterCount / 2 + 3, p.ParameterCount - 1]);
+    }
+
+    /// <summary>
+    /// Checks <see cref="ImageParameterization.Backward"/> at <paramref name="theta"/> against central differences of
+    /// the loss sum(image * w) for a random w, at the given parameter indices.
+    /// </summary>
+    internal static void AssertBackwardMatchesFiniteDifferences(ImageParameterization p, float[] theta, Random random, int[] indices)
+    {
+        var ws = p.CreateWorkspace();
         var w = Enumerable.Range(0, p.ImageSize).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
         var image = new float[p.ImageSize];
         p.Forward(theta, image, ws);
         var grad = new float[p.ParameterCount];
-        p.Backward(image, w, grad, ws);
+        p.Backward(theta, image, w, grad, ws);
         double Loss(float[] t)
         {
             var img = new float[p.ImageSize];
@@ -104,7 +113,7 @@ public sealed class ParameterizationTests
                 s += (double)img[i] * w[i];
             return s;
         }
-        foreach (int k in new[] { 0, 1, 7, 50, p.ParameterCount / 2 + 3, p.ParameterCount - 1 })
+        foreach (int k in indices)
         {
             var tp = (float[])theta.Clone();
             var tm = (float[])theta.Clone();
