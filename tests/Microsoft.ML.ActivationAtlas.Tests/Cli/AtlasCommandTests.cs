@@ -104,6 +104,10 @@ public sealed class AtlasCommandTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("Unknown class 'fireboat'", err);
         Assert.Contains("airplane", err);
+        (code, err) = AtlasTool.Run("compare", "--atlas", atlas, "--classes", "cat,fireboat");
+        Assert.Equal(1, code);
+        Assert.Contains("Unknown class 'fireboat'", err);
+        Assert.Contains("airplane", err);
         (code, err) = AtlasTool.Run("compare", "--atlas", atlas, "--classes", "cat,dog", "--grids", "2,4,8");
         Assert.True(code == 0, err);
         using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "compare-cat-dog", "atlas.json"))))
