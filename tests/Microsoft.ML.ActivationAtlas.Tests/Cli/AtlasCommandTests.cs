@@ -35,7 +35,7 @@ public sealed class AtlasCommandTests : IDisposable
     }
 
     [Fact]
-    public void BuildResumeHistogramClassAndCompareOnCifarWithResNet18()
+    public async Task BuildResumeHistogramClassAndCompareOnCifarWithResNet18()
     {
         string images = CopyImages("images", 8, 0);
         string atlas = Path.Combine(_root, "atlas");
@@ -79,6 +79,13 @@ public sealed class AtlasCommandTests : IDisposable
         Assert.Equal(activationsTime, File.GetLastWriteTimeUtc(Path.Combine(atlas, "cache", "activations.bin")));
         Assert.True(File.Exists(Path.Combine(atlas, "index.html")));
 
+        // The viewer shows what atlas.json holds: each clicked cell's count, top classes and example images.
+        using (var rowList = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "rows.json"))))
+        {
+            var paths = rowList.RootElement.GetProperty("Paths").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            await BuiltViewer.CheckAsync(atlas, r => Path.GetFileName(Path.GetDirectoryName(paths[r])) + "/" + Path.GetFileName(paths[r]));
+        }
+
         // Histogram of ships vs cats not seen by the atlas.
         string ships = CopyImages("ships", 6, 100, "ship"), cats = CopyImages("cats", 6, 100, "cat");
         string hist = Path.Combine(_root, "hist");
@@ -100,6 +107,7 @@ public sealed class AtlasCommandTests : IDisposable
         Assert.True(File.Exists(Path.Combine(atlas, "class-ship", "atlas-class.png")));
         using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "class-ship", "atlas.json"))))
             Assert.Equal(8, doc.RootElement.GetProperty("rows").GetInt32());
+        await BuiltViewer.CheckAsync(Path.Combine(atlas, "class-ship"), null, c => Assert.StartsWith("ship/", c));
         (code, err) = AtlasTool.Run("class", "--atlas", atlas, "--class", "fireboat");
         Assert.Equal(1, code);
         Assert.Contains("Unknown class 'fireboat'", err);
@@ -120,6 +128,11 @@ public sealed class AtlasCommandTests : IDisposable
                 Assert.Equal(top == "cat" ? 1 : 0, c.GetProperty("x").GetInt32());
             }
         }
+        // Its viewer: cats' cells on the right half of the grid on screen, dogs' on the left, and only their images.
+        var compared = await BuiltViewer.CheckAsync(Path.Combine(atlas, "compare-cat-dog"), null, c => Assert.True(c.StartsWith("cat/") || c.StartsWith("dog/"), c));
+        Assert.Contains(compared, c => c.TopClass == "cat");
+        Assert.Contains(compared, c => c.TopClass == "dog");
+        Assert.All(compared, c => Assert.True((c.TopClass == "cat") == (c.X >= c.GridSize / 2), $"cell ({c.X}, {c.Y}) of {c.GridSize}: top class {c.TopClass}"));
     }
 
     [Fact]
