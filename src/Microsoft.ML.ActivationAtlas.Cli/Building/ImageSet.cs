@@ -38,6 +38,8 @@ internal sealed class ImageSet
             .ToList();
         if (all.Count == 0)
             throw new InvalidOperationException($"The image folder '{folder}' holds no images ({string.Join(", ", Extensions)}), searched recursively.");
+        if (samples > all.Count)
+            throw new InvalidOperationException($"--samples {samples} asks for more images than the {all.Count} in '{folder}'.");
         if (samples > 0 && samples < all.Count)
         {
             var rng = new Random(seed);

@@ -95,9 +95,6 @@ internal sealed class BuildCommand : ICommand
         }
         if (images.Paths.Count < 5)
             throw new InvalidOperationException($"An atlas needs at least 5 images; '{imagesDir}' has {images.Paths.Count}.");
-        string work = AtlasFolder.PrepareWork(outDir);
-        var cache = new StageCache(Path.Combine(work, AtlasFolder.CacheFolder));
-        Console.Error.WriteLine($"atlas build: {model.Description}, layer {layer} -> {outDir} (work folder {work})");
         string imagesKey = $"{images.Fingerprint()}|{samples}|{seed}";
 
         // Activations: images -> ResNet/ONNX layer, one row per image.
@@ -118,6 +115,10 @@ internal sealed class BuildCommand : ICommand
                 Session = session,
             }))
             .Fit(input);
+        // The layer exists (the extraction's fit checked it): the work folder can be made.
+        string work = AtlasFolder.PrepareWork(outDir);
+        var cache = new StageCache(Path.Combine(work, AtlasFolder.CacheFolder));
+        Console.Error.WriteLine($"atlas build: {model.Description}, layer {layer} -> {outDir} (work folder {work})");
         string actKey = $"{imagesKey}|{model.Description}|{layer}|{sampling}";
         var positionList = new List<int>();
         if (!cache.TryLoad("activations", actKey, out var activations, out int rows, out int dim) || !cache.TryLoad("positions", actKey, out _, out _, out _))
@@ -227,14 +228,23 @@ internal sealed class BuildCommand : ICommand
                 var positioned = ml.Data.LoadFromEnumerable(
                     images.Paths.Select((path, i) => new PositionedImageRow { ImagePath = path, Position = [(int)pos[2 * i], (int)pos[2 * i + 1]] }),
                     PositionedImageRow.Schema());
-                var attribution = ml.Transforms.LoadImages("Image", null, "ImagePath")
-                    .Append(ml.Transforms.ResizeImages("Image", width, height, "Image"))
-                    .Append(ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
-                    {
-                        Model = headModel, Layer = layer, OutputColumnName = "Attribution", BatchSize = batch, Session = session,
-                        MaxPoolRelaxation = maxPoolRelaxation,
-                    }))
-                    .Fit(positioned).Transform(positioned);
+                ITransformer attributionModel;
+                try
+                {
+                    attributionModel = ml.Transforms.LoadImages("Image", null, "ImagePath")
+                        .Append(ml.Transforms.ResizeImages("Image", width, height, "Image"))
+                        .Append(ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
+                        {
+                            Model = headModel, Layer = layer, OutputColumnName = "Attribution", BatchSize = batch, Session = session,
+                            MaxPoolRelaxation = maxPoolRelaxation,
+                        }))
+                        .Fit(positioned);
+                }
+                catch (ArgumentException e) when (head != "train")
+                {
+                    throw new ArgumentException($"--head '{head}': {e.Message}", e);
+                }
+                var attribution = attributionModel.Transform(positioned);
                 (classValues, _, k) = ReadWithProgress(attribution, "Attribution", rows, p, cancellationToken);
                 VBuffer<ReadOnlyMemory<char>> slotNames = default;
                 attribution.Schema["Attribution"].GetSlotNames(ref slotNames);

@@ -27,33 +27,37 @@ public static class EmbeddingQuality
         var lo = new PreparedData(layout, n, layoutDims, DistanceMetric.Euclidean, "trustworthiness layout");
         double penalty = 0;
         object gate = new();
-        Parallel.For(0, n, () => (Dist: new float[n], Order: new int[n], Rank: new int[n], Acc: 0.0), (i, _, s) =>
+        Parallel.For(0, n, () => (Keys: new ulong[n], Rank: new int[n], Acc: 0.0), (i, _, s) =>
         {
-            // Ranks in input space (1 = nearest other row); ties broken by index as a stable argsort would.
+            // Ranks in input space (1 = nearest other row); ties broken by index as a stable argsort would: each key
+            // is the distance's order-preserving bit pattern above the row index, so the keys are distinct.
             for (int j = 0; j < n; j++)
-            {
-                s.Dist[j] = j == i ? float.NegativeInfinity : hi.Reduced(i, j);
-                s.Order[j] = j;
-            }
-            Array.Sort(s.Dist, s.Order);
+                s.Keys[j] = SortKey(j == i ? float.NegativeInfinity : hi.Reduced(i, j), j);
+            Array.Sort(s.Keys);
             for (int r = 0; r < n; r++)
-                s.Rank[s.Order[r]] = r;
-            // k nearest in the layout.
+                s.Rank[(int)(uint)s.Keys[r]] = r;
+            // k nearest in the layout, ties again to the lower index.
             for (int j = 0; j < n; j++)
-            {
-                s.Dist[j] = j == i ? float.NegativeInfinity : lo.Reduced(i, j);
-                s.Order[j] = j;
-            }
-            Array.Sort(s.Dist, s.Order);
+                s.Keys[j] = SortKey(j == i ? float.NegativeInfinity : lo.Reduced(i, j), j);
+            Array.Sort(s.Keys);
             for (int t = 1; t <= k; t++)
             {
-                int rank = s.Rank[s.Order[t]];
+                int rank = s.Rank[(int)(uint)s.Keys[t]];
                 if (rank > k)
                     s.Acc += rank - k;
             }
             return s;
         }, s => { lock (gate) penalty += s.Acc; });
         return 1.0 - penalty * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)));
+    }
+
+    /// <summary>A key that sorts by <paramref name="distance"/>, then by <paramref name="index"/>.</summary>
+    private static ulong SortKey(float distance, int index)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(distance);
+        // Order-preserving map of IEEE floats to unsigned integers: flip all bits of negatives, the sign bit of the rest.
+        bits = (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
+        return ((ulong)bits << 32) | (uint)index;
     }
 
     /// <summary>

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Microsoft.ML.ActivationAtlas.Persistence;
+using Microsoft.ML.Data;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
 
 namespace Microsoft.ML.ActivationAtlas.Tests.Cli;
@@ -33,7 +35,7 @@ public sealed class AtlasCommandTests : IDisposable
     }
 
     [Fact]
-    public void BuildResumeHistogramClassAndCompareOnCifarWithResNet18()
+    public async Task BuildResumeHistogramClassAndCompareOnCifarWithResNet18()
     {
         string images = CopyImages("images", 8, 0);
         string atlas = Path.Combine(_root, "atlas");
@@ -77,21 +79,11 @@ public sealed class AtlasCommandTests : IDisposable
         Assert.Equal(activationsTime, File.GetLastWriteTimeUtc(Path.Combine(atlas, "cache", "activations.bin")));
         Assert.True(File.Exists(Path.Combine(atlas, "index.html")));
 
-        // The saved pipeline (model.zip) loaded in a fresh process puts the atlas's own images into the same cells.
-        string again = Path.Combine(_root, "again");
-        (code, err) = AtlasTool.RunInNewProcess("histogram", "--atlas", atlas, "--images", images, "--out", again, "--grid", "10");
-        Assert.True(code == 0, err);
-        using (var built = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "atlas.json"))))
-        using (var reloaded = JsonDocument.Parse(File.ReadAllText(Path.Combine(again, "histogram.json"))))
+        // The viewer shows what atlas.json holds: each clicked cell's count, top classes and example images.
+        using (var rowList = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "rows.json"))))
         {
-            var grid10 = built.RootElement.GetProperty("grids").EnumerateArray().Single(g => g.GetProperty("size").GetInt32() == 10);
-            var counts = reloaded.RootElement.GetProperty("grids").EnumerateArray().Single(g => g.GetProperty("size").GetInt32() == 10)
-                .GetProperty("counts").EnumerateArray().Select(c => c.GetInt32()).ToArray();
-            var expected = new int[100];
-            foreach (var cell in grid10.GetProperty("cells").EnumerateArray())
-                expected[cell.GetProperty("y").GetInt32() * 10 + cell.GetProperty("x").GetInt32()] = cell.GetProperty("n").GetInt32();
-            Assert.Equal(expected, counts);
-            Assert.True(expected.Count(n => n > 0) > 10, "the atlas spreads its 80 images over more than 10 cells");
+            var paths = rowList.RootElement.GetProperty("Paths").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            await BuiltViewer.CheckAsync(atlas, r => Path.GetFileName(Path.GetDirectoryName(paths[r])) + "/" + Path.GetFileName(paths[r]));
         }
 
         // Histogram of ships vs cats not seen by the atlas.
@@ -124,7 +116,12 @@ public sealed class AtlasCommandTests : IDisposable
         Assert.True(File.Exists(Path.Combine(atlas, "class-ship", "atlas-class.png")));
         using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "class-ship", "atlas.json"))))
             Assert.Equal(8, doc.RootElement.GetProperty("rows").GetInt32());
+        await BuiltViewer.CheckAsync(Path.Combine(atlas, "class-ship"), null, c => Assert.StartsWith("ship/", c));
         (code, err) = AtlasTool.Run("class", "--atlas", atlas, "--class", "fireboat");
+        Assert.Equal(1, code);
+        Assert.Contains("Unknown class 'fireboat'", err);
+        Assert.Contains("airplane", err);
+        (code, err) = AtlasTool.Run("compare", "--atlas", atlas, "--classes", "cat,fireboat");
         Assert.Equal(1, code);
         Assert.Contains("Unknown class 'fireboat'", err);
         Assert.Contains("airplane", err);
@@ -140,6 +137,68 @@ public sealed class AtlasCommandTests : IDisposable
                 Assert.Equal(top == "cat" ? 1 : 0, c.GetProperty("x").GetInt32());
             }
         }
+        // Its viewer: cats' cells on the right half of the grid on screen, dogs' on the left, and only their images.
+        var compared = await BuiltViewer.CheckAsync(Path.Combine(atlas, "compare-cat-dog"), null, c => Assert.True(c.StartsWith("cat/") || c.StartsWith("dog/"), c));
+        Assert.Contains(compared, c => c.TopClass == "cat");
+        Assert.Contains(compared, c => c.TopClass == "dog");
+        Assert.All(compared, c => Assert.True((c.TopClass == "cat") == (c.X >= c.GridSize / 2), $"cell ({c.X}, {c.Y}) of {c.GridSize}: top class {c.TopClass}"));
+    }
+
+    [Fact]
+    public void UnseenImagesLandInTheSameCellsInAFreshProcessAndAmongTheirClass()
+    {
+        // An atlas of 15 images of each of four classes; 5 other images of each class it never saw.
+        string[] classes = ["automobile", "bird", "frog", "ship"];
+        string images = CopyImages("images", 15, 0, classes), unseen = CopyImages("unseen", 5, 100, classes);
+        string atlas = Path.Combine(_root, "atlas");
+        var (code, err) = AtlasTool.Run("build", "--model", "resnet18", "--layer", "ReLU393_Output_0", "--images", images, "--out", atlas,
+            "--grids", "4,8,16", "--png-grid", "8", "--icon-size", "32", "--sampling", "mean", "--neighbors", "10");
+        Assert.True(code == 0, err);
+
+        // The saved pipeline (model.zip), loaded here through the public API and in a fresh process by 'atlas histogram',
+        // puts each new image into the same cells: new rows go through the persisted sampler and UMAP transform.
+        var unseenPaths = Directory.GetFiles(unseen, "*.jpg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+        var ml = new MLContext(seed: 1);
+        var cellsHere = CellsOf(ml, ml.Model.LoadAtlas(Path.Combine(atlas, "model.zip"), out _), unseenPaths);
+        string again = Path.Combine(_root, "again");
+        (code, err) = AtlasTool.RunInNewProcess("histogram", "--atlas", atlas, "--images", unseen, "--out", again, "--grid", "8");
+        Assert.True(code == 0, err);
+        int[] sizes = [4, 8, 16];
+        using (var reloaded = JsonDocument.Parse(File.ReadAllText(Path.Combine(again, "histogram.json"))))
+        {
+            Assert.Equal(sizes, reloaded.RootElement.GetProperty("grids").EnumerateArray().Select(g => g.GetProperty("size").GetInt32()));
+            foreach (var g in reloaded.RootElement.GetProperty("grids").EnumerateArray())
+            {
+                int size = g.GetProperty("size").GetInt32(), level = Array.IndexOf(sizes, size);
+                var expected = new int[size * size];
+                foreach (var c in cellsHere)
+                    expected[c[level]]++;
+                Assert.Equal(expected, g.GetProperty("counts").EnumerateArray().Select(c => c.GetInt32()).ToArray());
+            }
+        }
+        Assert.True(cellsHere.Select(c => c[2]).Distinct().Count() > 5, "the 20 new images spread over more than 5 cells of the 16x16 grid");
+
+        // Most land in a cell whose top class (the label shares of the atlas's own images there) is their label.
+        using var built = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "atlas.json")));
+        var coarse = built.RootElement.GetProperty("grids").EnumerateArray().Single(g => g.GetProperty("size").GetInt32() == 4);
+        var topClass = coarse.GetProperty("cells").EnumerateArray().ToDictionary(
+            c => c.GetProperty("y").GetInt32() * 4 + c.GetProperty("x").GetInt32(), c => c.GetProperty("top")[0].GetProperty("class").GetString());
+        int hits = Enumerable.Range(0, unseenPaths.Length).Count(i =>
+            topClass.GetValueOrDefault(cellsHere[i][0]) == Path.GetFileName(Path.GetDirectoryName(unseenPaths[i])));
+        // Chance (four classes) is 5 of 20; 9 or more happens by chance with probability 0.04.
+        Assert.True(hits >= 9, $"only {hits} of 20 new images landed in a 4x4 cell whose top class is their label");
+    }
+
+    /// <summary>Each image's cells (one per grid, coarse to fine, y * size + x) from a loaded atlas pipeline.</summary>
+    private static int[][] CellsOf(MLContext ml, ITransformer pipeline, string[] paths)
+    {
+        var data = pipeline.Transform(ml.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p })));
+        return data.GetColumn<VBuffer<int>>("GridCell").Select(v => v.DenseValues().ToArray()).ToArray();
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
     }
 
     [Fact]

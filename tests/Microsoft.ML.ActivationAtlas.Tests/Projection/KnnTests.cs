@@ -34,10 +34,13 @@ public class KnnTests
         var approx = NearestNeighbors.Approximate(data, 3000, 784, k, metric, seed: 7);
         double recall = approx.RecallAgainst(exact);
         Assert.True(recall >= 0.97, $"NN-descent recall {recall:0.0000} < 0.97 ({metric})");
+        // Every row: itself first, then its neighbours in increasing distance.
         for (int i = 0; i < 3000; i++)
+        {
             Assert.Equal(i, approx.Indices[i * k]);
-        for (int t = 1; t < k; t++)
-            Assert.True(approx.Distances[t] >= approx.Distances[t - 1]);
+            for (int t = 1; t < k; t++)
+                Assert.True(approx.Distances[i * k + t] >= approx.Distances[i * k + t - 1], $"row {i}: distance {t} is below distance {t - 1} ({metric})");
+        }
     }
 
     [Fact]

@@ -44,6 +44,10 @@ public class ProjectionEstimatorTests
         Assert.Equal(200, placed.Length);
         float min = model.Model.Embedding.Min(), max = model.Model.Embedding.Max(), pad = 0.2f * (max - min);
         Assert.All(placed, p => Assert.All(p, v => Assert.InRange(v, min - pad, max + pad)));
+        // Each lands among the layout positions of its exact nearest training rows.
+        var (near, random) = ProjectionTestData.PlacementSpread(Pixels(ml, train), Pixels(ml, Fashion(ml, 200, skip: 1200)), 784,
+            model.Model.Embedding, placed.SelectMany(p => p).ToArray(), 2);
+        Assert.True(near < 0.1 * random, $"new rows sit {near:0.000} from their exact neighbours' positions; random positions are {random:0.000} apart");
     }
 
     [Fact]
@@ -69,6 +73,9 @@ public class ProjectionEstimatorTests
         Assert.Equal(model.Model.Embedding.AsSpan(0, 10).ToArray(), again.Select(a => a[0]).ToArray());
         var fresh = Column(ml, model.Transform(Fashion(ml, 50, skip: 600)), "Axis");
         Assert.All(fresh, a => Assert.InRange(a[0], model.Model.Embedding.Min(), model.Model.Embedding.Max()));
+        var (near, random) = ProjectionTestData.PlacementSpread(Pixels(ml, train), Pixels(ml, Fashion(ml, 50, skip: 600)), 784,
+            model.Model.Embedding, fresh.SelectMany(a => a).ToArray(), 1);
+        Assert.True(near < 0.1 * random, $"new rows sit {near:0.000} from their exact neighbours' positions; random positions are {random:0.000} apart");
     }
 
     [Fact]
@@ -129,6 +136,8 @@ public class ProjectionEstimatorTests
         var e = Assert.ThrowsAny<Exception>(() => ml.Model.Save(model, train.Schema, new MemoryStream()));
         Assert.Contains("SaveAtlas", e.ToString());
     }
+
+    private static float[] Pixels(MLContext ml, IDataView view) => Column(ml, view, "Pixels").SelectMany(p => p).ToArray();
 
     private static SchemaShape SchemaShapeOf(MLContext ml, IDataView data) => Common.SchemaShapes.FromSchema(data.Schema);
 

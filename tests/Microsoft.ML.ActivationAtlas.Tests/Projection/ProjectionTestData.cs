@@ -1,4 +1,7 @@
 using Microsoft.ML.ActivationAtlas.Datasets;
+using Microsoft.ML.ActivationAtlas.Projection;
+using Microsoft.ML.ActivationAtlas.Projection.Internal;
+using Microsoft.ML.ActivationAtlas.Projection.Knn;
 
 namespace Microsoft.ML.ActivationAtlas.Tests.Projection;
 
@@ -72,5 +75,37 @@ internal static class ProjectionTestData
             extent = Math.Max(extent, max - min);
         }
         return extent;
+    }
+
+    /// <summary>
+    /// How well new rows are placed: <c>Neighbours</c> is the median over new rows of the median layout distance from
+    /// a row's placed position to the layout positions of its <paramref name="k"/> exact nearest training rows in the
+    /// input space; <c>Random</c> is the median layout distance between 4,000 random pairs of training positions.
+    /// A placement that ignores the input (every row at the median, say) has Neighbours near Random.
+    /// </summary>
+    public static (double Neighbours, double Random) PlacementSpread(float[] train, float[] fresh, int dims, float[] embedding, float[] placed, int layoutDims, int k = 10, DistanceMetric metric = DistanceMetric.Euclidean)
+    {
+        int n = train.Length / dims, m = fresh.Length / dims;
+        var prepared = new PreparedData(train, n, dims, metric);
+        var exact = ExactKnn.Query(prepared, prepared.PrepareQueries(fresh, m, "fresh"), m, k, CancellationToken.None);
+        double LayoutDistance(float[] a, int i, float[] b, int j)
+        {
+            double d2 = 0;
+            for (int d = 0; d < layoutDims; d++)
+                d2 += (a[i * layoutDims + d] - b[j * layoutDims + d]) * (double)(a[i * layoutDims + d] - b[j * layoutDims + d]);
+            return Math.Sqrt(d2);
+        }
+        var perRow = new double[m];
+        for (int i = 0; i < m; i++)
+            perRow[i] = Median(Enumerable.Range(0, k).Select(t => LayoutDistance(placed, i, embedding, exact.Indices[i * k + t])).ToArray());
+        var rng = new Random(11);
+        var pairs = Enumerable.Range(0, 4000).Select(_ => LayoutDistance(embedding, rng.Next(n), embedding, rng.Next(n))).ToArray();
+        return (Median(perRow), Median(pairs));
+    }
+
+    public static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]);
     }
 }

@@ -56,6 +56,9 @@ public class TsneTests
         var (fresh, freshLabels) = ProjectionTestData.Fashion(200, skip: 600);
         var layout = model.Place(fresh, 200);
         Assert.All(layout, v => Assert.True(float.IsFinite(v)));
+        // Each new row lands among the layout positions of its exact nearest training rows.
+        var (near, random) = ProjectionTestData.PlacementSpread(data, fresh, 784, model.Embedding, layout, 2);
+        Assert.True(near < 0.1 * random, $"new rows sit {near:0.000} from their exact neighbours' positions; random positions are {random:0.000} apart");
     }
 
     /// <summary>

@@ -1,10 +1,12 @@
 using Microsoft.ML.ActivationAtlas.Projection;
 using Microsoft.ML.ActivationAtlas.Projection.Quality;
 using Microsoft.ML.ActivationAtlas.Projection.Umap;
+using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace Microsoft.ML.ActivationAtlas.Tests.Projection;
 
-public class UmapTests
+public class UmapTests(ITestOutputHelper output)
 {
     [Fact]
     public void WellSeparatedClusters_AreTrustworthyAndSeparated()
@@ -34,7 +36,7 @@ public class UmapTests
     }
 
     [Fact]
-    public void Transform_TrainingRowsLandNearTheirFittedPositions()
+    public void Transform_PlacesNewRowsNearTheirNeighboursAsUmapLearnDoes()
     {
         var (data, labels) = ProjectionTestData.Fashion(2000);
         var model = new UmapReducer(new UmapOptions { Epochs = 200 }).Fit(data, 2000, 784);
@@ -44,19 +46,54 @@ public class UmapTests
         double mean = ProjectionTestData.MeanRowDistance(placed, model.Embedding, 2, m);
         Assert.True(mean < 0.05 * extent, $"mean displacement {mean:0.000} vs layout extent {extent:0.000}");
 
-        // New rows (not in the fit) land among training rows of their class.
-        var (fresh, freshLabels) = ProjectionTestData.Fashion(500, skip: 2000);
-        var freshLayout = model.Transform(fresh, 500);
+        // New rows (not in the fit) land next to the layout positions of their exact nearest training rows...
+        const int f = 500;
+        var (fresh, freshLabels) = ProjectionTestData.Fashion(f, skip: 2000);
+        var freshLayout = model.Transform(fresh, f);
         Assert.All(freshLayout, v => Assert.True(float.IsFinite(v)));
+        var (near, random) = ProjectionTestData.PlacementSpread(data, fresh, 784, model.Embedding, freshLayout, 2);
+        output.WriteLine($"ours: median distance to the exact neighbours' positions {near:0.000}, between random positions {random:0.000}");
+        Assert.True(near < 0.1 * random, $"new rows sit {near:0.000} from their exact neighbours' positions; random positions are {random:0.000} apart");
+        // ... and among training rows of their class.
         int agree = 0;
-        for (int i = 0; i < 500; i++)
+        for (int i = 0; i < f; i++)
         {
             var nearest = Enumerable.Range(0, 2000)
                 .OrderBy(j => Math.Pow(model.Embedding[2 * j] - freshLayout[2 * i], 2) + Math.Pow(model.Embedding[2 * j + 1] - freshLayout[2 * i + 1], 2))
                 .Take(10).GroupBy(j => labels[j]).OrderByDescending(g => g.Count()).First().Key;
             agree += nearest == freshLabels[i] ? 1 : 0;
         }
-        Assert.True(agree >= 0.7 * 500, $"only {agree} of 500 new rows landed among their class");
+        Assert.True(agree >= 0.7 * f, $"only {agree} of {f} new rows landed among their class");
+
+        // umap-learn's transform of the same rows onto the same layout (its fit on the same rows and settings, its
+        // embedding_ replaced by ours) puts each row close to where ours does.
+        string dir = Directory.CreateTempSubdirectory("atlas-umap-learn-").FullName;
+        try
+        {
+            Python.WriteFloats(Path.Combine(dir, "train.f32"), data);
+            Python.WriteFloats(Path.Combine(dir, "fresh.f32"), fresh);
+            Python.WriteFloats(Path.Combine(dir, "embedding.f32"), model.Embedding);
+            Python.Run("""
+                import sys, numpy as np, umap
+                d = sys.argv[1]
+                train = np.fromfile(d + '/train.f32', np.float32).reshape(2000, 784)
+                fresh = np.fromfile(d + '/fresh.f32', np.float32).reshape(500, 784)
+                reducer = umap.UMAP(n_neighbors=15, min_dist=0.1, n_epochs=200, random_state=1).fit(train)
+                reducer.embedding_ = np.fromfile(d + '/embedding.f32', np.float32).reshape(2000, 2)
+                reducer.transform(fresh).astype(np.float32).tofile(d + '/placed.f32')
+                """, dir);
+            var theirs = Python.ReadFloats(Path.Combine(dir, "placed.f32"));
+            var (theirNear, _) = ProjectionTestData.PlacementSpread(data, fresh, 784, model.Embedding, theirs, 2);
+            var apart = Enumerable.Range(0, f).Select(i => Math.Sqrt(Math.Pow(freshLayout[2 * i] - theirs[2 * i], 2) + Math.Pow(freshLayout[2 * i + 1] - theirs[2 * i + 1], 2))).ToArray();
+            double medianApart = ProjectionTestData.Median(apart);
+            output.WriteLine($"umap-learn: median distance to the exact neighbours' positions {theirNear:0.000}; ours and theirs apart: median {medianApart:0.000}");
+            Assert.True(near <= 1.25 * theirNear + 0.01 * random, $"ours {near:0.000} from the exact neighbours' positions, umap-learn {theirNear:0.000}");
+            Assert.True(medianApart < 0.1 * random, $"ours and umap-learn's placements are a median {medianApart:0.000} apart (random positions {random:0.000})");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     [Fact]
