@@ -1,6 +1,5 @@
-using Microsoft.ML.ActivationAtlas.Cli.Building;
-using Microsoft.ML.ActivationAtlas.Histogram;
-using Microsoft.ML.ActivationAtlas.Rendering;
+using Microsoft.ML.ActivationAtlas.Building;
+using Microsoft.ML.ActivationAtlas.Datasets;
 
 namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
 
@@ -32,75 +31,21 @@ internal sealed class HistogramCommand : ICommand
         string outDir = args.Required("out");
         string? compareDir = args.Optional("compare");
         int samples = args.Int("samples", 0);
-        int seed = args.Int("seed", 1);
+        int seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed);
         int? gridArg = args.Has("grid") ? args.Int("grid", 0) : null;
         args.RejectUnknown();
 
-        AtlasFolder.EnsureFree(outDir);
-        var ml = new MLContext(seed);
-        var built = BuiltAtlas.Open(ml, atlasDir);
-        var sizes = built.Grid.Levels.Sizes;
+        var built = new MLContext(seed).Atlas().Open(atlasDir);
+        var sizes = built.GridSizes;
         int grid = gridArg ?? sizes[Math.Min(1, sizes.Count - 1)];
         if (!sizes.Contains(grid))
             throw new UsageException($"option --grid: {grid} is not one of the atlas's grids ({string.Join(",", sizes)})");
-        var images = ImageSet.Scan(imagesDir, samples, seed);
-        var compare = compareDir is null ? null : ImageSet.Scan(compareDir, samples, seed);
-
-        var a = Histogram(ml, built, images, "histogram", cancellationToken);
-        var b = compare is null ? null : Histogram(ml, built, compare, "compare", cancellationToken);
-
-        GridAtlas(ml, built, out var atlas, out var icons, cancellationToken);
-        using var p = new ConsoleProgress("outputs");
-        AtomicOutput.WriteDirectory(outDir, overwrite: false, dir =>
-        {
-            HeatmapRenderer.RenderCounts(a, grid, Path.Combine(dir, "histogram.png"), Math.Max(4, 640 / grid));
-            var options = new AtlasViewerOptions
-            {
-                Title = $"Concept histogram of {Path.GetFileName(Path.TrimEndingDirectorySeparator(images.Root))} on the atlas of {built.Settings.Model} {built.Settings.Layer}",
-                ModelName = built.Settings.Model,
-                LayerName = built.Settings.Layer,
-                ClassValueName = built.Settings.ClassValues,
-                ImagePathOfRow = row => built.Rows.Paths[row],
-            };
-            options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(images.Root)} (count)", a));
-            if (b is not null)
-            {
-                var diff = ConceptHistogram.Difference(a, b, grid);
-                HeatmapRenderer.RenderDifference(diff, grid, Path.Combine(dir, "difference.png"), Math.Max(4, 640 / grid));
-                options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(compare!.Root)} (count)", b));
-                options.Overlays.Add(ViewerOverlay.FromDifference($"{Path.GetFileName(images.Root)} minus {Path.GetFileName(compare.Root)} (fraction)", a, b));
-            }
-            p.Report(0.3);
-            AtlasViewerWriter.WriteInto(atlas, icons, dir, options);
-            AtlasFolder.WriteJson(Path.Combine(dir, "histogram.json"), new
-            {
-                atlas = Path.GetFullPath(atlasDir),
-                images = images.Root,
-                total = a.Total,
-                compare = compare?.Root,
-                compareTotal = b?.Total,
-                grids = sizes.Select(s => new { size = s, counts = a.Counts(s).ToArray(), compareCounts = b?.Counts(s).ToArray() }),
-            });
-        });
-        p.Done();
-        Console.Error.WriteLine($"atlas histogram: {a.Total:N0} images{(b is null ? "" : $" and {b.Total:N0} to compare")} -> {Path.Combine(outDir, "histogram.png")}, {Path.Combine(outDir, "index.html")}");
+        var images = ImageFolder.Scan(imagesDir, samples, seed);
+        var compare = compareDir is null ? null : ImageFolder.Scan(compareDir, samples, seed);
+        ConceptHistogramResult result;
+        using (var stages = new ConsoleStages())
+            result = built.WriteConceptHistogram(images, compare, grid, outDir, stages, cancellationToken);
+        Console.Error.WriteLine($"atlas histogram: {result.Histogram.Total:N0} images{(result.Compared is { } b ? $" and {b.Total:N0} to compare" : "")} -> {Path.Combine(outDir, "histogram.png")}, {Path.Combine(outDir, "index.html")}");
         return 0;
-    }
-
-    private static ConceptHistogram Histogram(MLContext ml, BuiltAtlas built, ImageSet images, string stage, CancellationToken cancellationToken)
-    {
-        using var p = new ConsoleProgress(stage);
-        var data = ml.Data.LoadFromEnumerable(images.Paths.Select(x => new BuildCommand.ImageRow { ImagePath = x }));
-        var histogram = ml.Data.ConceptHistogram(built.Pipeline.Transform(data), built.Grid.OutputColumnName, cancellationToken);
-        p.Done($"{histogram.Total:N0} images");
-        return histogram;
-    }
-
-    private static void GridAtlas(MLContext ml, BuiltAtlas built, out Binning.GridAtlas atlas, out AtlasIcons icons, CancellationToken cancellationToken)
-    {
-        using var p = new ConsoleProgress("atlas");
-        atlas = built.Aggregate(ml, p, cancellationToken);
-        icons = built.Icons(atlas);
-        p.Done();
     }
 }

@@ -20,7 +20,7 @@ internal sealed class ActivationEngine : IDisposable
     private readonly string[] _outputNames;
 
     public ActivationEngine(ActivationModel model, IReadOnlyList<string> layers, ImagePreprocessing preprocessing,
-        int imageWidth, int imageHeight, ActivationSampling sampling, int seed, int margin, OnnxSessionOptions sessionOptions)
+        int imageWidth, int imageHeight, ActivationSampling sampling, int seed, int margin, OnnxSessionOptions sessionOptions, long firstRow = 0)
     {
         if (layers.Count == 0)
             throw new ArgumentException("Name at least one layer to extract.", nameof(layers));
@@ -82,7 +82,7 @@ internal sealed class ActivationEngine : IDisposable
         }
         _session = OnnxSessionFactory.Create(OnnxModelIO.ToBytes(main), sessionOptions, out string provider);
         ExecutionProvider = provider;
-        Sampler = new ActivationSampler(sampling, seed, margin, Layers[0].Height, Layers[0].Width);
+        Sampler = new ActivationSampler(sampling, seed, margin, Layers[0].Height, Layers[0].Width, firstRow);
     }
 
     /// <summary>The resolved layers, in request order.</summary>

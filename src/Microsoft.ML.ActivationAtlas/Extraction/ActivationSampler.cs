@@ -8,9 +8,11 @@ internal sealed class ActivationSampler
     private readonly ActivationSampling _sampling;
     private readonly int _seed;
     private readonly int _margin;
+    private readonly long _firstRow;
 
-    public ActivationSampler(ActivationSampling sampling, int seed, int margin, int gridHeight, int gridWidth)
+    public ActivationSampler(ActivationSampling sampling, int seed, int margin, int gridHeight, int gridWidth, long firstRow = 0)
     {
+        _firstRow = firstRow;
         _sampling = sampling;
         _seed = seed;
         _margin = margin;
@@ -30,7 +32,7 @@ internal sealed class ActivationSampler
     /// <summary>Output rows per image.</summary>
     public int RowsPerImage => _sampling == ActivationSampling.AllPositions ? GridHeight * GridWidth : 1;
 
-    /// <summary>The position(s) of an image's output rows, [y, x] on the reference grid ([-1, -1] for the spatial mean).</summary>
+    /// <summary>The position(s) of an image's output rows, [y, x] on the reference grid ([-1, -1] for the spatial mean); <paramref name="sourceRow"/> counts from the first row of the input.</summary>
     public void Positions(long sourceRow, Span<int> ys, Span<int> xs)
     {
         switch (_sampling)
@@ -52,7 +54,7 @@ internal sealed class ActivationSampler
                 xs[0] = GridWidth / 2;
                 break;
             default:
-                ulong h = SplitMix((ulong)(uint)_seed * 0x9E3779B97F4A7C15UL ^ (ulong)sourceRow);
+                ulong h = SplitMix((ulong)(uint)_seed * 0x9E3779B97F4A7C15UL ^ (ulong)(sourceRow + _firstRow));
                 int rangeY = GridHeight - 2 * _margin, rangeX = GridWidth - 2 * _margin;
                 ys[0] = _margin + (int)((h & 0xFFFFFFFF) % (ulong)rangeY);
                 xs[0] = _margin + (int)((h >> 32) % (ulong)rangeX);

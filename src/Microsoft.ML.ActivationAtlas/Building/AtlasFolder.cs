@@ -1,11 +1,12 @@
 using System.Text.Json;
+using Microsoft.ML.ActivationAtlas.Rendering;
 
-namespace Microsoft.ML.ActivationAtlas.Cli.Building;
+namespace Microsoft.ML.ActivationAtlas.Building;
 
 /// <summary>
 /// The files of a built atlas folder: <c>atlas.png</c>, <c>index.html</c> (+ <c>icons/</c>, <c>examples/</c>,
-/// <c>classes/</c>), <c>atlas.json</c>, <c>rows.json</c> (the image and label of every row) and <c>cache/</c>
-/// (the finished stages, reused by <c>atlas class</c> and <c>atlas compare</c>). A build fills
+/// <c>classes/</c>), <c>atlas.json</c>, <c>model.zip</c> (the fitted pipeline), <c>rows.json</c> (the image and label
+/// of every row), <c>build.json</c> (the settings) and <c>cache/</c> (the stage store). A build fills
 /// <c>&lt;out&gt;.partial</c> and renames it to <c>&lt;out&gt;</c> when complete.
 /// </summary>
 internal static class AtlasFolder
@@ -17,22 +18,35 @@ internal static class AtlasFolder
 
     public sealed record RowList(string ImageRoot, string[] Paths, string[] Labels);
 
-    public sealed record BuildSettings(string Model, string Layer, int[] Grids, string ClassValues, string[] ClassNames);
+    /// <summary>What <c>build.json</c> holds: everything needed to reopen the atlas as it was built.</summary>
+    public sealed record BuildSettings(string Model, string Layer, int[] Grids, string ClassValues, string[] ClassNames)
+    {
+        public int MinimumCount { get; init; } = 1;
+        public string Icons { get; init; } = nameof(AtlasIconKind.Examples);
+        public int IconSize { get; init; } = 64;
+        public int IconGrid { get; init; }
+        public int ImageGrid { get; init; }
+        public string? IconKey { get; init; }
+        public string? ActivationsKey { get; init; }
+        public string? ClassesKey { get; init; }
+        public int Seed { get; init; }
+        public int SkippedCount { get; init; }
+        public string[] Skipped { get; init; } = [];
+    }
 
     /// <summary>Fails when <paramref name="outDir"/> exists.</summary>
     public static void EnsureFree(string outDir)
     {
         string full = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar);
         if (Directory.Exists(full) || File.Exists(full))
-            throw new IOException($"The output folder '{outDir}' already exists; choose another --out or remove it.");
+            throw new IOException($"The output folder '{outDir}' already exists; choose another or remove it.");
     }
 
     /// <summary>Checks <paramref name="outDir"/> is free and returns the work folder beside it (kept from an interrupted run).</summary>
     public static string PrepareWork(string outDir)
     {
         EnsureFree(outDir);
-        string full = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar);
-        string work = full + ".partial";
+        string work = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar) + ".partial";
         Directory.CreateDirectory(work);
         return work;
     }
@@ -46,7 +60,7 @@ internal static class AtlasFolder
         Directory.Move(work, full);
     }
 
-    /// <summary>Opens a built atlas folder, with clear errors when it is not one.</summary>
+    /// <summary>Reads a built atlas folder's row list and settings, with clear errors when it is not one.</summary>
     public static (RowList Rows, BuildSettings Settings) Open(string atlasDir)
     {
         if (!Directory.Exists(atlasDir))
@@ -54,13 +68,16 @@ internal static class AtlasFolder
         string rows = Path.Combine(atlasDir, RowsFile), settings = Path.Combine(atlasDir, SettingsFile);
         if (!File.Exists(rows) || !File.Exists(settings))
             throw new InvalidDataException($"'{atlasDir}' is not an atlas folder built by 'atlas build' ({RowsFile} or {SettingsFile} is missing).");
-        return (JsonSerializer.Deserialize<RowList>(File.ReadAllText(rows))!, JsonSerializer.Deserialize<BuildSettings>(File.ReadAllText(settings))!);
+        try
+        {
+            return (JsonSerializer.Deserialize<RowList>(File.ReadAllText(rows))!, JsonSerializer.Deserialize<BuildSettings>(File.ReadAllText(settings))!);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{atlasDir}': {RowsFile} or {SettingsFile} is damaged: {e.Message}", e);
+        }
     }
 
-    public static void WriteJson<T>(string path, T value)
-    {
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(value));
-        File.Move(tmp, path, overwrite: true);
-    }
+    /// <summary>Writes <paramref name="value"/> as JSON, atomically.</summary>
+    public static void WriteJson<T>(string path, T value) => AtomicOutput.WriteFile(path, s => JsonSerializer.Serialize(s, value));
 }
