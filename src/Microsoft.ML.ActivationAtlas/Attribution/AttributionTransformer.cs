@@ -208,42 +208,46 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
         /// <summary>Reads one row's pixels into a slot and its position.</summary>
         private Func<int, Span<float>, string?> Reader(DataViewRow row, int[] positions)
         {
-            var converter = _parent._engine.Converter;
+            var pixels = Pixels(row);
             var positionGetter = row.GetGetter<VBuffer<int>>(_position);
             VBuffer<int> pos = default;
+            return (slot, dst) =>
+            {
+                positionGetter(ref pos);
+                positions[2 * slot] = pos.GetItemOrDefault(0);
+                positions[2 * slot + 1] = pos.GetItemOrDefault(1);
+                return pixels(dst);
+            };
+        }
+
+        /// <summary>Converts one row's image (an image, a file path or planar pixels) into a slot; returns null or why it could not.</summary>
+        private Func<Span<float>, string?> Pixels(DataViewRow row)
+        {
+            var converter = _parent._engine.Converter;
             if (_isImage)
             {
                 var getter = row.GetGetter<MLImage>(_image);
                 MLImage image = null!;
-                return (slot, dst) =>
+                return dst =>
                 {
-                    positionGetter(ref pos);
-                    positions[2 * slot] = pos.GetItemOrDefault(0);
-                    positions[2 * slot + 1] = pos.GetItemOrDefault(1);
                     getter(ref image);
                     return converter.FromImage(image, dst);
                 };
             }
             if (_isPath)
             {
-                var pathGetter = row.GetGetter<ReadOnlyMemory<char>>(_image);
+                var getter = row.GetGetter<ReadOnlyMemory<char>>(_image);
                 ReadOnlyMemory<char> path = default;
-                return (slot, dst) =>
+                return dst =>
                 {
-                    positionGetter(ref pos);
-                    positions[2 * slot] = pos.GetItemOrDefault(0);
-                    positions[2 * slot + 1] = pos.GetItemOrDefault(1);
-                    pathGetter(ref path);
+                    getter(ref path);
                     return ImageFileDecoder.Decode(path.ToString(), converter, dst);
                 };
             }
             var vectorGetter = row.GetGetter<VBuffer<float>>(_image);
             VBuffer<float> pixels = default;
-            return (slot, dst) =>
+            return dst =>
             {
-                positionGetter(ref pos);
-                positions[2 * slot] = pos.GetItemOrDefault(0);
-                positions[2 * slot + 1] = pos.GetItemOrDefault(1);
                 vectorGetter(ref pixels);
                 return converter.FromPlanarPixels(pixels.DenseValues().ToArray(), dst);
             };

@@ -25,7 +25,7 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// </remarks>
 public sealed class AtlasBuilder
 {
-    private const string ActivationColumn = "Activation";
+    private const string ActivationColumn = AtlasStages.Activation;
     private const string MeanColumn = "SpatialMean";
     private const string PositionColumn = "Position";
     private const string AttributionColumn = "Attribution";
@@ -113,15 +113,9 @@ public sealed class AtlasBuilder
             GridAtlas atlas;
             BinToGridTransformer grid;
             var stage = report.Start("grid");
-            var view = Matrices.View(_rows, (ActivationColumn, activations, dim), ("Layout", layout, 2), ("Labels", classValues, classNames.Length));
+            var view = Matrices.View(_rows, (ActivationColumn, activations, dim), ("Layout", layout, 2), (AtlasStages.ClassValues, classValues, classNames.Length));
             grid = ml.Transforms.BinToGrid(new BinToGridEstimator.Options { GridSizes = o.GridSizes }).Fit(view);
-            atlas = ml.Data.AggregateAtlas(grid.Transform(view), new AtlasAggregationOptions
-            {
-                ActivationColumnName = ActivationColumn,
-                AttributionColumnName = classNames.Length > 0 ? "Labels" : null,
-                ClassNames = classNames,
-                MinimumCount = o.MinimumCount,
-            }, stage, ct);
+            atlas = AtlasStages.Aggregate(ml, grid.Transform(view), classNames, o.MinimumCount, stage, ct);
             stage.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
 
             string iconKey = $"{ActivationKey}|{o.NumberOfNeighbors}|{o.MinDist.ToString(CultureInfo.InvariantCulture)}|{o.DeterministicLayout}|{string.Join(",", o.GridSizes)}|{o.MinimumCount}|{o.IconSteps}|{o.IconSize}|{o.IconMinimumCount}";
@@ -380,20 +374,7 @@ public sealed class AtlasBuilder
             }
             var stage = report.Start("umap");
             var view = Matrices.View(_rows, (ActivationColumn, activations, dim));
-            var umap = ml.Transforms.ProjectToUmap(new UmapEstimator.Options
-            {
-                OutputColumnName = "Layout",
-                InputColumnName = ActivationColumn,
-                // Small folders: UMAP needs more rows than neighbours.
-                NumberOfNeighbors = Math.Min(o.NumberOfNeighbors, _rows - 1),
-                MinDist = o.MinDist,
-                Metric = DistanceMetric.Cosine,
-                Seed = o.Seed,
-                Deterministic = o.DeterministicLayout,
-                Progress = new SyncProgress<ProjectionProgress>(x => stage.Report(x.Fraction)),
-                CancellationToken = ct,
-            }).Fit(view);
-            umap.Progress = null;
+            var umap = AtlasStages.FitLayout(ml, view, _rows, o.NumberOfNeighbors, o.MinDist, o.Seed, o.DeterministicLayout, stage, ct);
             using (var stream = new MemoryStream())
             {
                 ml.Model.SaveAtlas(new TransformerChain<ITransformer>(umap), view.Schema, stream);

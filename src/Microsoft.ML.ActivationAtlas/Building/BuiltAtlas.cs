@@ -156,15 +156,8 @@ public sealed class BuiltAtlas
     public GridAtlas Aggregate(IProgress<double>? progress, CancellationToken cancellationToken)
     {
         int k = ClassNames.Count;
-        var view = Matrices.View(RowCount, ("Activation", Activations, ActivationSize), ("Labels", ClassValues, k));
-        var laidOut = Layout.Transform(view);
-        var atlas = _ml.Data.AggregateAtlas(Grid.Transform(laidOut), new AtlasAggregationOptions
-        {
-            ActivationColumnName = "Activation",
-            AttributionColumnName = k > 0 ? "Labels" : null,
-            ClassNames = _settings.ClassNames,
-            MinimumCount = MinimumCount,
-        }, progress, cancellationToken);
+        var view = Matrices.View(RowCount, (AtlasStages.Activation, Activations, ActivationSize), (AtlasStages.ClassValues, ClassValues, k));
+        var atlas = AtlasStages.Aggregate(_ml, Grid.Transform(Layout.Transform(view)), ClassNames, MinimumCount, progress, cancellationToken);
         return _atlas ??= atlas;
     }
 
@@ -276,20 +269,8 @@ public sealed class BuiltAtlas
             throw new InvalidOperationException($"Class '{name}' has only {rows.Length} rows in the atlas; a class atlas needs at least 5.");
         var report = new StageReporter(progress);
         var stage = report.Start("umap");
-        var view = Matrices.View(rows.Length, ("Activation", Matrices.Gather(Activations, ActivationSize, rows), ActivationSize));
-        var umap = _ml.Transforms.ProjectToUmap(new UmapEstimator.Options
-        {
-            OutputColumnName = "Layout",
-            InputColumnName = "Activation",
-            NumberOfNeighbors = Math.Min(numberOfNeighbors, rows.Length - 1),
-            MinDist = AtlasBuildOptions.Defaults.MinDist,
-            Metric = DistanceMetric.Cosine,
-            Seed = seed,
-            Deterministic = true,
-            Progress = new SyncProgress<ProjectionProgress>(x => stage.Report(x.Fraction)),
-            CancellationToken = cancellationToken,
-        }).Fit(view);
-        umap.Progress = null;
+        var view = Matrices.View(rows.Length, (AtlasStages.Activation, Matrices.Gather(Activations, ActivationSize, rows), ActivationSize));
+        var umap = AtlasStages.FitLayout(_ml, view, rows.Length, numberOfNeighbors, AtlasBuildOptions.Defaults.MinDist, seed, deterministic: true, stage, cancellationToken);
         var layout = Matrices.Read(umap.Transform(view), "Layout", out _, out _, cancellationToken);
         stage.Done();
         SubsetAtlasWriter.Write(_ml, this, rows, layout, gridSizes ?? [10, 20, 40], k,

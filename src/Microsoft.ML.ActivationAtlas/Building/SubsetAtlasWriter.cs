@@ -15,16 +15,10 @@ internal static class SubsetAtlasWriter
     {
         int n = rows.Length, dim = built.ActivationSize, k = built.ClassNames.Count;
         var stage = report.Start("grid");
-        var view = Matrices.View(n, ("Activation", Matrices.Gather(built.Activations, dim, rows), dim), ("Layout", layout, 2),
-            ("Labels", Matrices.Gather(built.ClassValues, k, rows), k));
+        var view = Matrices.View(n, (AtlasStages.Activation, Matrices.Gather(built.Activations, dim, rows), dim), ("Layout", layout, 2),
+            (AtlasStages.ClassValues, Matrices.Gather(built.ClassValues, k, rows), k));
         var grid = ml.Transforms.BinToGrid(new BinToGridEstimator.Options { GridSizes = grids }).Fit(view);
-        var atlas = ml.Data.AggregateAtlas(grid.Transform(view), new AtlasAggregationOptions
-        {
-            ActivationColumnName = "Activation",
-            AttributionColumnName = k > 0 ? "Labels" : null,
-            ClassNames = built.ClassNames,
-            MinimumCount = built.MinimumCount,
-        }, stage, cancellationToken);
+        var atlas = AtlasStages.Aggregate(ml, grid.Transform(view), built.ClassNames, built.MinimumCount, stage, cancellationToken);
         var icons = AtlasIcons.FromNearestExamples(atlas, r => built.ImagePaths[rows[r]], built.IconSize);
         stage.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
         stage = report.Start("outputs");

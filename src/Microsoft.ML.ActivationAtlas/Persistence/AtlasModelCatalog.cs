@@ -49,18 +49,7 @@ public static class AtlasModelCatalog
         if (!string.IsNullOrEmpty(dir) && !Directory.Exists(dir))
             throw new DirectoryNotFoundException($"Cannot save the model to '{filePath}': folder '{dir}' does not exist.");
 
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        try
-        {
-            using (var stream = File.Create(temp))
-                catalog.SaveAtlas(model, inputSchema, stream);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-                File.Delete(temp);
-        }
+        Rendering.AtomicOutput.WriteFile(full, stream => catalog.SaveAtlas(model, inputSchema, stream));
     }
 
     /// <summary>Saves <paramref name="model"/> and its input schema to a writable, seekable stream.</summary>
