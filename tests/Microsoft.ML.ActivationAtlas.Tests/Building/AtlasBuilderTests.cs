@@ -99,6 +99,30 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void InvertedIconsAreStoredAndReopenedWithTheAtlas()
+    {
+        string images = CopyImages("images", 8, "cat", "ship");
+        var options = Options();
+        options.GridSizes = [2, 4];
+        options.Icons = AtlasIconKind.Inversion;
+        options.IconSteps = 4;
+        options.IconSize = 32;
+        var built = new MLContext(1).Atlas().Build(images, Path.Combine(_root, "atlas"), options);
+        Assert.Equal(AtlasIconKind.Inversion, built.IconKind);
+        Assert.Equal(2, built.IconGridSize);
+        var examples = ActivationAtlas.Rendering.AtlasIcons.FromNearestExamples(built.Atlas, row => built.ImagePaths[row], 32);
+        foreach (var cell in built.Atlas.Level(2).Cells)
+        {
+            var stored = File.ReadAllBytes(Path.Combine(_root, "atlas", "cache", "icons-2", $"{cell.X}_{cell.Y}.png"));
+            Assert.Equal(stored, built.Icons.Get(2, cell.X, cell.Y));
+            Assert.NotEqual(examples.Get(2, cell.X, cell.Y), built.Icons.Get(2, cell.X, cell.Y));
+        }
+        // The finer grid keeps its example icons.
+        var fine = built.Atlas.Level(4).Cells[0];
+        Assert.Equal(examples.Get(4, fine.X, fine.Y), built.Icons.Get(4, fine.X, fine.Y));
+    }
+
+    [Fact]
     public void UnreadableFilesAreRefusedByDefaultOrSkippedAndListed()
     {
         string images = CopyImages("images", 3, "cat", "dog");
