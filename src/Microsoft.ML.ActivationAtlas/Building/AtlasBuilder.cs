@@ -164,14 +164,14 @@ public sealed class AtlasBuilder
         }
 
         private IDataView Input(int firstRow) =>
-            ml.Data.LoadFromEnumerable(images.Paths.Skip(firstRow).Select(p => new ImageRow { ImagePath = p }));
+            ml.Data.LoadFromEnumerable(images.Paths.Skip(firstRow).Select(p => new ImagePathRow { ImagePath = p }));
 
         private ActivationExtractingEstimator.Options ExtractionOptions(long firstRow) => new()
         {
             Model = o.Model,
             Layers = [o.Layer],
             OutputColumnNames = [ActivationColumn],
-            InputColumnName = nameof(ImageRow.ImagePath),
+            InputColumnName = nameof(ImagePathRow.ImagePath),
             SpatialMeanColumnName = o.Head == AtlasHeadKind.Train && o.Sampling == ActivationSampling.RandomPosition ? MeanColumn : null,
             Sampling = o.Sampling,
             Seed = o.Seed,
@@ -242,7 +242,7 @@ public sealed class AtlasBuilder
                     {
                         Model = o.HeadModel,
                         Layer = o.Layer,
-                        InputColumnName = nameof(ImageRow.ImagePath),
+                        InputColumnName = nameof(ImagePathRow.ImagePath),
                         PositionColumnName = PositionColumn,
                         OutputColumnName = AttributionColumn,
                         BatchSize = o.BatchSize,
@@ -383,10 +383,5 @@ public sealed class AtlasBuilder
             stage.Done();
             return umap;
         }
-    }
-
-    private sealed class ImageRow
-    {
-        public string ImagePath { get; set; } = "";
     }
 }

@@ -167,7 +167,7 @@ public sealed class BuiltAtlas
     public ConceptHistogram ConceptHistogram(IEnumerable<string> imagePaths, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(imagePaths);
-        var data = _ml.Data.LoadFromEnumerable(imagePaths.Select(p => new ImageRow { ImagePath = p }));
+        var data = _ml.Data.LoadFromEnumerable(imagePaths.Select(p => new ImagePathRow { ImagePath = p }));
         return _ml.Data.ConceptHistogram(Pipeline.Transform(data), Grid.OutputColumnName, cancellationToken);
     }
 
@@ -342,11 +342,6 @@ public sealed class BuiltAtlas
 
     private static (float[]? Values, int Rows, int Columns) Load(IAtlasStageStore store, string stage, string? key) =>
         key is not null && store.TryLoad(stage, key, out var v, out int r, out int c) ? (v, r, c) : (null, 0, 0);
-
-    private sealed class ImageRow
-    {
-        public string ImagePath { get; set; } = "";
-    }
 }
 
 /// <summary>The concept histograms <see cref="BuiltAtlas.WriteConceptHistogram"/> wrote.</summary>

@@ -35,3 +35,9 @@ internal static class Matrices
         return result;
     }
 }
+
+/// <summary>A row of an image-path view: the input of a built atlas's pipeline.</summary>
+internal sealed class ImagePathRow
+{
+    public string ImagePath { get; set; } = "";
+}
