@@ -132,9 +132,7 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             ImageHeight = _options.ImageHeight,
             BadRows = _options.BadRows.ToString(),
             ImagePathColumnName = _options.ImagePathColumnName,
-            IntraOpThreads = _options.Session.IntraOpThreads,
-            UseCuda = _options.Session.UseCuda,
-            GpuDeviceId = _options.Session.GpuDeviceId,
+            Session = SessionState.Of(_options.Session),
         };
         writer.WriteJson("extraction.json", state);
         model.WriteState(writer);
@@ -162,7 +160,8 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             ImageHeight = s.ImageHeight,
             BadRows = Enum.Parse<BadRowHandling>(s.BadRows),
             ImagePathColumnName = s.ImagePathColumnName,
-            Session = new OnnxSessionOptions { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda, GpuDeviceId = s.GpuDeviceId },
+            // Files saved before the whole session state was kept hold these three settings only.
+            Session = (s.Session ?? new SessionState { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda, GpuDeviceId = s.GpuDeviceId }).ToOptions(),
         };
         return new ActivationExtractingTransformer(mlContext, options);
     }
@@ -240,6 +239,7 @@ internal sealed class ExtractionState
     public int ImageHeight { get; set; }
     public string BadRows { get; set; } = "";
     public string? ImagePathColumnName { get; set; }
+    public SessionState? Session { get; set; }
     public int IntraOpThreads { get; set; }
     public bool UseCuda { get; set; }
     public int GpuDeviceId { get; set; }
