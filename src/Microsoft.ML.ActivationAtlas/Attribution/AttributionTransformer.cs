@@ -37,8 +37,6 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
     /// </summary>
     public bool UsesClosedForm { get; }
 
-    internal AttributionEstimator.Options Settings => _options;
-
     /// <summary>The attribution column.</summary>
     public string OutputColumnName => _options.OutputColumnName;
 
@@ -93,7 +91,9 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             ClassNames = ClassNames.ToArray(),
             BatchSize = _options.BatchSize,
             Preprocessing = model.Preprocessing,
-            Session = SessionState.Of(_options.Session),
+            IntraOpThreads = _options.Session.IntraOpThreads,
+            UseCuda = _options.Session.UseCuda,
+            GpuDeviceId = _options.Session.GpuDeviceId,
         });
         model.WriteState(writer);
     }
@@ -114,8 +114,7 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             Method = s.Method is null ? AttributionMethod.Auto : Enum.Parse<AttributionMethod>(s.Method),
             ClassNames = s.ClassNames,
             BatchSize = s.BatchSize,
-            // Files saved before the whole session state was kept hold these three settings only.
-            Session = (s.Session ?? new SessionState { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda, GpuDeviceId = s.GpuDeviceId }).ToOptions(),
+            Session = new OnnxSessionOptions { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda, GpuDeviceId = s.GpuDeviceId },
         });
     }
 
@@ -132,7 +131,6 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
         public string[]? ClassNames { get; set; }
         public int BatchSize { get; set; }
         public ImagePreprocessing? Preprocessing { get; set; }
-        public SessionState? Session { get; set; }
         public int IntraOpThreads { get; set; }
         public bool UseCuda { get; set; }
         public int GpuDeviceId { get; set; }

@@ -132,7 +132,9 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             ImageHeight = _options.ImageHeight,
             BadRows = _options.BadRows.ToString(),
             ImagePathColumnName = _options.ImagePathColumnName,
-            Session = SessionState.Of(_options.Session),
+            IntraOpThreads = _options.Session.IntraOpThreads,
+            UseCuda = _options.Session.UseCuda,
+            GpuDeviceId = _options.Session.GpuDeviceId,
         };
         writer.WriteJson("extraction.json", state);
         model.WriteState(writer);
@@ -160,8 +162,7 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             ImageHeight = s.ImageHeight,
             BadRows = Enum.Parse<BadRowHandling>(s.BadRows),
             ImagePathColumnName = s.ImagePathColumnName,
-            // Files saved before the whole session state was kept hold these three settings only.
-            Session = (s.Session ?? new SessionState { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda, GpuDeviceId = s.GpuDeviceId }).ToOptions(),
+            Session = new OnnxSessionOptions { IntraOpThreads = s.IntraOpThreads, UseCuda = s.UseCuda, GpuDeviceId = s.GpuDeviceId },
         };
         return new ActivationExtractingTransformer(mlContext, options);
     }
@@ -239,7 +240,6 @@ internal sealed class ExtractionState
     public int ImageHeight { get; set; }
     public string BadRows { get; set; } = "";
     public string? ImagePathColumnName { get; set; }
-    public SessionState? Session { get; set; }
     public int IntraOpThreads { get; set; }
     public bool UseCuda { get; set; }
     public int GpuDeviceId { get; set; }

@@ -1,8 +1,6 @@
 using Microsoft.ML.ActivationAtlas.Attribution;
 using Microsoft.ML.ActivationAtlas.Building;
 using Microsoft.ML.ActivationAtlas.Extraction;
-using Microsoft.ML.ActivationAtlas.Onnx;
-using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
 using Microsoft.ML.Data;
 
@@ -117,44 +115,5 @@ public sealed class OnePassAndClosedFormTests
             Model = head, Layer = "Plus391_Output_0", ActivationColumnName = "Activation", Method = AttributionMethod.LinearHead,
         }).Fit(extracted));
         Assert.Contains("linear head on its spatial mean", e.Message);
-    }
-
-    [Fact]
-    public void SavedExtractionAndAttributionKeepEveryOnnxSessionSetting()
-    {
-        var ml = new MLContext(seed: 3);
-        var input = Paths(ml, SharedData.CifarImages(1).Take(2).Select(x => x.Path));
-        var session = new OnnxSessionOptions { FallbackToCpu = false, AllowSpinning = true, GpuDeviceId = 2, IntraOpThreads = 1 };
-        var resnet = PretrainedModels.ResNet18;
-        var rng = new Random(4);
-        var weights = Enumerable.Range(0, 2 * 512).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
-        var head = ActivationModel.FromBytes(OnnxModelIO.ToBytes(ClassifierHead.Attach(resnet.Network, Layer, weights, [0f, 0f], ["a", "b"])),
-            resnet.Preprocessing, resnet.PreprocessingModel is { } pre ? OnnxModelIO.ToBytes(pre) : null);
-        var options = Extraction(ActivationSampling.RandomPosition);
-        options.Session = session;
-        var model = ml.Transforms.ExtractActivations(options)
-            .Append(ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
-            {
-                Model = head, Layer = Layer, ActivationColumnName = "Activation", Session = session,
-            }))
-            .Fit(input);
-        string file = Path.Combine(Path.GetTempPath(), $"session-{Guid.NewGuid():N}.zip");
-        try
-        {
-            ml.Model.SaveAtlas(model, input.Schema, file);
-            var stages = ((IEnumerable<ITransformer>)ml.Model.LoadAtlas(file, out _)).ToArray();
-            var loaded = new[]
-            {
-                stages.OfType<ActivationExtractingTransformer>().Single().Settings.Session,
-                stages.OfType<AttributionTransformer>().Single().Settings.Session,
-            };
-            foreach (var s in loaded)
-                Assert.Equal((false, true, 2, 1, false), (s.FallbackToCpu, s.AllowSpinning, s.GpuDeviceId, s.IntraOpThreads, s.UseCuda));
-            Assert.True(stages.OfType<AttributionTransformer>().Single().UsesClosedForm);
-        }
-        finally
-        {
-            File.Delete(file);
-        }
     }
 }
