@@ -71,10 +71,17 @@ internal sealed class ConsoleProgress : IProgress<double>, IDisposable
 /// <summary>Prints the stages of a library call (an atlas build, a class atlas, ...) as one progress line each.</summary>
 internal sealed class ConsoleStages : IProgress<AtlasBuildProgress>, IDisposable
 {
+    private readonly object _gate = new();
     private ConsoleProgress? _current;
     private string? _stage;
 
     public void Report(AtlasBuildProgress value)
+    {
+        lock (_gate)
+            Draw(value);
+    }
+
+    private void Draw(AtlasBuildProgress value)
     {
         if (value.Stage != _stage)
         {

@@ -163,6 +163,9 @@ public sealed class AtlasBuilder
             extraction.Dispose();
         }
 
+        /// <summary>The store entry of one page of a stage's rows.</summary>
+        private static string PageEntry(string stage, int page) => $"{stage}.page{page.ToString("D5", CultureInfo.InvariantCulture)}";
+
         private IDataView Input(int firstRow) =>
             ml.Data.LoadFromEnumerable(images.Paths.Skip(firstRow).Select(p => new ImagePathRow { ImagePath = p }));
 
@@ -196,6 +199,10 @@ public sealed class AtlasBuilder
                 && (!withAttribution || store.TryLoad("classes", key, out _, out _, out _)))
             {
                 report.Reused("activations", $"{n:N0} x {d}");
+                // Pages left by a run stopped between storing the whole stage and removing them.
+                foreach (var entry in new[] { "activations", "positions", "head-features", "classes" })
+                    for (int p = 0; p * (long)o.PageRows < _rows; p++)
+                        store.Delete(PageEntry(entry, p));
                 float[]? m = withMeans && store.TryLoad("head-features", key, out var mm, out _, out _) ? mm : null;
                 float[]? a = withAttribution && store.TryLoad("classes", key, out var aa, out _, out _) ? aa : null;
                 return (act, dim, m, a);
@@ -212,7 +219,7 @@ public sealed class AtlasBuilder
             var widths = new int[columns.Count];
             for (int c = 0; c < columns.Count; c++)
                 parts[c] = new float[pages][];
-            string Page(int c, int p) => $"{columns[c].Stage}.page{p.ToString("D5", CultureInfo.InvariantCulture)}";
+            string Page(int c, int p) => PageEntry(columns[c].Stage, p);
             int PageSize(int p) => Math.Min(pageRows, _rows - p * pageRows);
 
             // Pages finished by an earlier, interrupted run.
