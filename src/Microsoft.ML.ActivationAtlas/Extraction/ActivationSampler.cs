@@ -35,6 +35,7 @@ internal sealed class ActivationSampler
     /// <summary>The position(s) of an image's output rows, [y, x] on the reference grid ([-1, -1] for the spatial mean); <paramref name="sourceRow"/> counts from the first row of the input.</summary>
     public void Positions(long sourceRow, Span<int> ys, Span<int> xs)
     {
+        sourceRow += _firstRow; // the row's index in the whole dataset
         switch (_sampling)
         {
             case ActivationSampling.AllPositions:
@@ -54,7 +55,7 @@ internal sealed class ActivationSampler
                 xs[0] = GridWidth / 2;
                 break;
             default:
-                ulong h = SplitMix((ulong)(uint)_seed * 0x9E3779B97F4A7C15UL ^ (ulong)(sourceRow + _firstRow));
+                ulong h = SplitMix((ulong)(uint)_seed * 0x9E3779B97F4A7C15UL ^ (ulong)sourceRow);
                 int rangeY = GridHeight - 2 * _margin, rangeX = GridWidth - 2 * _margin;
                 ys[0] = _margin + (int)((h & 0xFFFFFFFF) % (ulong)rangeY);
                 xs[0] = _margin + (int)((h >> 32) % (ulong)rangeX);
