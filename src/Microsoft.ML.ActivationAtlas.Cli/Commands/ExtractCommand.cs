@@ -47,7 +47,7 @@ internal sealed class ExtractCommand : ICommand
         if (batch < 1)
             throw new UsageException("--batch must be at least 1");
 
-        var images = ImageFolder.Scan(folder, perClass);
+        var images = Datasets.ImageFolder.Scan(folder, perLabel: perClass, checkReadable: false);
         var ml = new MLContext(seed: seed);
         var estimator = ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
         {
@@ -63,14 +63,14 @@ internal sealed class ExtractCommand : ICommand
             Session = session,
         });
         var (width, height) = estimator.ImageSize;
-        var data = ml.Data.LoadFromEnumerable(images.Select(i => new ImageRow { ImagePath = i.Path, Label = i.Label }));
+        var data = ml.Data.LoadFromEnumerable(images.Paths.Select((p, i) => new ImageRow { ImagePath = p, Label = images.Labels[i] }));
         using var transformer = estimator.Fit(data);
         var view = transformer.Transform(data);
 
         var columns = transformer.OutputColumnNames.Select(n => view.Schema[n]).ToList();
         var schemaColumns = columns.Concat([view.Schema["ImagePath"], view.Schema["Label"], view.Schema["Position"]]).ToList();
-        Console.Error.WriteLine($"atlas extract: {images.Count} images, {string.Join(", ", transformer.Layers.Select(l => $"{l.Name} {l.ShapeText}"))}, {sampling}, {transformer.ExecutionProvider}");
-        long expected = images.Count * (long)(sampling == ActivationSampling.AllPositions ? transformer.Layers[0].Height * transformer.Layers[0].Width : 1);
+        Console.Error.WriteLine($"atlas extract: {images.Paths.Count} images, {string.Join(", ", transformer.Layers.Select(l => $"{l.Name} {l.ShapeText}"))}, {sampling}, {transformer.ExecutionProvider}");
+        long expected = images.Paths.Count * (long)(sampling == ActivationSampling.AllPositions ? transformer.Layers[0].Height * transformer.Layers[0].Width : 1);
         var progress = new ProgressBar(expected, "rows");
         var sw = Stopwatch.StartNew();
         using (var writer = new ActivationFileWriter(output, transformer.Layers.Select(l => l.FriendlyName ?? l.Name).ToList(),
@@ -110,13 +110,13 @@ internal sealed class ExtractCommand : ICommand
                 ["sampling"] = sampling.ToString(),
                 ["seed"] = seed,
                 ["margin"] = margin,
-                ["images"] = images.Count,
+                ["images"] = images.Paths.Count,
                 ["skipped_images"] = transformer.SkippedRowCount,
                 ["skipped"] = transformer.SkippedRows.Select(s => new { row = s.Row, image = s.ImagePath, reason = s.Reason }).ToArray(),
                 ["image_size"] = new[] { height, width },
                 ["execution_provider"] = transformer.ExecutionProvider,
             });
-            Console.Error.WriteLine($"atlas extract: wrote {writer.Rows} rows in {sw.Elapsed.TotalSeconds:F1} s ({images.Count / sw.Elapsed.TotalSeconds:F1} images/s)" +
+            Console.Error.WriteLine($"atlas extract: wrote {writer.Rows} rows in {sw.Elapsed.TotalSeconds:F1} s ({images.Paths.Count / sw.Elapsed.TotalSeconds:F1} images/s)" +
                 (transformer.SkippedRowCount > 0 ? $", skipped {transformer.SkippedRowCount} unreadable images" : "") + ":");
             foreach (var f in writer.Files)
                 Console.WriteLine(f);

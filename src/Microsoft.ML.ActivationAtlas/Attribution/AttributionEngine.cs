@@ -11,11 +11,9 @@ namespace Microsoft.ML.ActivationAtlas.Attribution;
 /// </summary>
 internal sealed class AttributionEngine : IDisposable
 {
-    private readonly InferenceSession _session;
-    private readonly InferenceSession? _preSession;
-    private readonly string _inputName;
-    private readonly string? _preInputName;
-    private readonly string? _preOutputName;
+    private string _inputName;
+    private string? _preInputName;
+    private string? _preOutputName;
 
     public AttributionEngine(ActivationModel model, string layer, string? logits, OnnxSessionOptions sessionOptions, bool maxPoolRelaxation = false,
         TokenLayout? tokens = null)
@@ -42,15 +40,45 @@ internal sealed class AttributionEngine : IDisposable
         LogitsName = logitsName;
         ClassCount = (int)logitsInfo.Shape[1];
 
-        var graph = AttributionGraph.Build(OnnxGraphSurgery.MakeBatchDynamic(net), Layer.Name, logitsName, maxPoolRelaxation: maxPoolRelaxation);
+        _model = model;
+        _maxPoolRelaxation = maxPoolRelaxation;
+        _sessionOptions = sessionOptions;
+        LinearHead = LinearSpatialMeanHead.Find(net, Layer, logitsName);
+    }
+
+    private readonly ActivationModel _model;
+    private readonly bool _maxPoolRelaxation;
+    private readonly OnnxSessionOptions _sessionOptions;
+    private InferenceSession? _session;
+    private InferenceSession? _preSession;
+
+    /// <summary>The closed form when the classifier reads the layer only through a linear head on its spatial mean; else null.</summary>
+    public LinearSpatialMeanHead? LinearHead { get; }
+
+    private readonly object _gate = new();
+
+    /// <summary>Builds the tangent graph and its session (once; the closed form needs neither).</summary>
+    public void Compile() => Session();
+
+    private InferenceSession Session()
+    {
+        lock (_gate)
+            return _session ?? CreateSession();
+    }
+
+    private InferenceSession CreateSession()
+    {
+        var net = _model.Network;
+        var pre = _model.PreprocessingModel;
+        var graph = AttributionGraph.Build(OnnxGraphSurgery.MakeBatchDynamic(net), Layer.Name, LogitsName, maxPoolRelaxation: _maxPoolRelaxation);
         if (pre is not null)
         {
-            _preSession = OnnxSessionFactory.Create(OnnxGraphSurgery.MakeBatchDynamic(pre), sessionOptions);
+            _preSession = OnnxSessionFactory.Create(OnnxGraphSurgery.MakeBatchDynamic(pre), _sessionOptions);
             _preInputName = _inputName;
             _preOutputName = pre.Graph.Output[0].Name;
-            _inputName = netInput;
+            _inputName = OnnxGraphSurgery.RealInputs(net.Graph).Single();
         }
-        _session = OnnxSessionFactory.Create(graph, sessionOptions);
+        return _session = OnnxSessionFactory.Create(graph, _sessionOptions);
     }
 
     public PixelConverter Converter { get; }
@@ -69,6 +97,7 @@ internal sealed class AttributionEngine : IDisposable
     public void Run(float[] pixels, ReadOnlySpan<int> positions, int count, Span<float> result)
     {
         var mask = Mask(positions, count, out long[] maskShape);
+        var session = Session();
         using var runOptions = new RunOptions();
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
             new Memory<float>(pixels, 0, count * Converter.Length), [count, 3, Converter.Height, Converter.Width]);
@@ -76,12 +105,12 @@ internal sealed class AttributionEngine : IDisposable
         string[] outputs = [AttributionGraph.AttributionName];
         if (_preSession is null)
         {
-            using var r = _session.Run(runOptions, [_inputName, AttributionGraph.MaskName], [input, maskValue], outputs);
+            using var r = session.Run(runOptions, [_inputName, AttributionGraph.MaskName], [input, maskValue], outputs);
             r[0].GetTensorDataAsSpan<float>().CopyTo(result);
             return;
         }
         using var pre = _preSession.Run(runOptions, [_preInputName!], [input], [_preOutputName!]);
-        using var r2 = _session.Run(runOptions, [_inputName, AttributionGraph.MaskName], [pre[0], maskValue], outputs);
+        using var r2 = session.Run(runOptions, [_inputName, AttributionGraph.MaskName], [pre[0], maskValue], outputs);
         r2[0].GetTensorDataAsSpan<float>().CopyTo(result);
     }
 
@@ -113,7 +142,7 @@ internal sealed class AttributionEngine : IDisposable
 
     public void Dispose()
     {
-        _session.Dispose();
+        _session?.Dispose();
         _preSession?.Dispose();
     }
 }

@@ -31,8 +31,19 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         /// <summary>The output column (a vector of K floats, slot names = class names). Default <c>Attribution</c>.</summary>
         public string OutputColumnName { get; set; } = "Attribution";
 
-        /// <summary>The image column (an image sized as the network expects, or planar RGB float pixels 0..255). Default <c>Image</c>.</summary>
+        /// <summary>The image column: image file paths (text), an image sized as the network expects, or planar RGB float pixels 0..255. Default <c>Image</c>.</summary>
         public string InputColumnName { get; set; } = "Image";
+
+        /// <summary>
+        /// The activation column of the same layer written by activation extraction (e.g. <c>Activations</c>), or null
+        /// (the default). When set and the classifier reads the layer only through a linear head on its spatial mean
+        /// (as <see cref="ClassifierHead"/> attaches), the attribution is computed in closed form from this column,
+        /// (W_k . h) / (H W), with no network run and no image or position column needed; see <see cref="Method"/>.
+        /// </summary>
+        public string? ActivationColumnName { get; set; }
+
+        /// <summary>How the attribution is computed. Default <see cref="AttributionMethod.Auto"/>.</summary>
+        public AttributionMethod Method { get; set; } = AttributionMethod.Auto;
 
         /// <summary>
         /// The position column [y, x] (int vector of 2) written by activation extraction; on a token layer a patch of
@@ -64,18 +75,29 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
 
         /// <summary>Where ONNX Runtime runs (CPU by default; CUDA with fallback), threads and spinning.</summary>
         public OnnxSessionOptions Session { get; set; } = new();
+
+        internal Options Clone()
+        {
+            var c = (Options)MemberwiseClone();
+            c.ClassNames = ClassNames?.ToArray();
+            c.Session = Session.Clone();
+            return c;
+        }
     }
 
     internal AttributionEstimator(MLContext mlContext, Options options)
     {
         _mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
-        _options = options ?? throw new ArgumentNullException(nameof(options));
+        ArgumentNullException.ThrowIfNull(options);
         if (options.Model is null)
             throw new ArgumentException("Options.Model is required: the classifier network.", nameof(options));
         if (string.IsNullOrWhiteSpace(options.Layer))
             throw new ArgumentException("Options.Layer is required: the layer whose activations are attributed.", nameof(options));
         if (options.BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), $"Options.BatchSize is {options.BatchSize}; it must be at least 1.");
+        if (options.Method == AttributionMethod.LinearHead && options.ActivationColumnName is null)
+            throw new ArgumentException("Options.Method is LinearHead: set Options.ActivationColumnName, the activation column the closed form reads.", nameof(options));
+        _options = options.Clone();
     }
 
     /// <summary>Checks the input columns and compiles the attribution graph.</summary>
@@ -93,10 +115,31 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
     /// <param name="inputSchema">The input schema shape.</param>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        if (_options.ActivationColumnName is { } activations)
+            SchemaShapes.RequireFloatVector(inputSchema, activations, "the activations attributed");
+        if (_options.ActivationColumnName is not null && _options.Method != AttributionMethod.TangentGraph)
+            return SchemaShapes.Append(inputSchema, (_options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single)));
         if (!inputSchema.Any(c => c.Name == _options.InputColumnName))
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The image column '{_options.InputColumnName}' is missing.");
         if (!inputSchema.Any(c => c.Name == _options.PositionColumnName))
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The position column '{_options.PositionColumnName}' is missing; it comes from ExtractActivations.");
         return SchemaShapes.Append(inputSchema, (_options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single)));
     }
+}
+
+/// <summary>How <see cref="AttributionEstimator"/> computes h . d(logit_k)/d(h).</summary>
+public enum AttributionMethod
+{
+    /// <summary>
+    /// The closed form when <see cref="AttributionEstimator.Options.ActivationColumnName"/> is set and the classifier
+    /// reads the layer only through a linear head on its spatial mean; the tangent graph otherwise. The default.
+    /// </summary>
+    Auto,
+
+    /// <summary>Always the forward-mode (tangent) graph of layer -> logits, run on the images.</summary>
+    TangentGraph,
+
+    /// <summary>Always the closed form (W_k . h) / (H W) from the activation column; an error when the classifier is not such a head.</summary>
+    LinearHead,
 }

@@ -24,7 +24,18 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
         _options = options;
         _engine = new AttributionEngine(options.Model!, options.Layer, options.LogitsTensorName, options.Session, options.MaxPoolRelaxation, options.Tokens);
         ClassNames = Attribution.ClassNames.Resolve(options.Model!.Network, _engine.ClassCount, options.ClassNames, options.LabelsPath);
+        if (options.Method == AttributionMethod.LinearHead && _engine.LinearHead is null)
+            throw new ArgumentException($"Options.Method is LinearHead, but the logits '{_engine.LogitsName}' of {options.Model.Description} do not read layer '{_engine.Layer.Name}' only through a linear head on its spatial mean (GlobalAveragePool, Flatten, Gemm).");
+        UsesClosedForm = options.ActivationColumnName is not null && options.Method != AttributionMethod.TangentGraph && _engine.LinearHead is not null;
+        if (!UsesClosedForm)
+            _engine.Compile();
     }
+
+    /// <summary>
+    /// Whether the attributions come from the closed form (W_k . h) / (H W) over the activation column (a linear head
+    /// on the layer's spatial mean) rather than from the tangent graph run on the images.
+    /// </summary>
+    public bool UsesClosedForm { get; }
 
     /// <summary>The attribution column.</summary>
     public string OutputColumnName => _options.OutputColumnName;
@@ -75,6 +86,8 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             OutputColumnName = _options.OutputColumnName,
             InputColumnName = _options.InputColumnName,
             PositionColumnName = _options.PositionColumnName,
+            ActivationColumnName = _options.ActivationColumnName,
+            Method = _options.Method.ToString(),
             ClassNames = ClassNames.ToArray(),
             BatchSize = _options.BatchSize,
             Preprocessing = model.Preprocessing,
@@ -95,6 +108,8 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             OutputColumnName = s.OutputColumnName,
             InputColumnName = s.InputColumnName,
             PositionColumnName = s.PositionColumnName,
+            ActivationColumnName = s.ActivationColumnName,
+            Method = s.Method is null ? AttributionMethod.Auto : Enum.Parse<AttributionMethod>(s.Method),
             ClassNames = s.ClassNames,
             BatchSize = s.BatchSize,
             Session = s.Session ?? new OnnxSessionOptions(),
@@ -109,6 +124,8 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
         public string OutputColumnName { get; set; } = "";
         public string InputColumnName { get; set; } = "";
         public string PositionColumnName { get; set; } = "";
+        public string? ActivationColumnName { get; set; }
+        public string? Method { get; set; }
         public string[]? ClassNames { get; set; }
         public int BatchSize { get; set; }
         public ImagePreprocessing? Preprocessing { get; set; }
@@ -121,18 +138,26 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
         private readonly IDataView? _source;
         private readonly DataViewSchema.Column _image;
         private readonly DataViewSchema.Column _position;
+        private readonly DataViewSchema.Column _activation;
         private readonly bool _isImage;
+        private readonly bool _isPath;
 
         public Mapper(AttributionTransformer parent, DataViewSchema schema, IDataView? source) : base(schema)
         {
             _parent = parent;
             _source = source;
             var o = parent._options;
+            if (parent.UsesClosedForm)
+            {
+                _activation = SchemaShapes.FloatVector(schema, o.ActivationColumnName!, "the activations attributed", parent._engine.Layer.Channels);
+                return;
+            }
             _image = schema.GetColumnOrNull(o.InputColumnName)
                 ?? throw new ArgumentOutOfRangeException(nameof(schema), $"The image column '{o.InputColumnName}' is missing.");
             _isImage = _image.Type is ImageDataViewType;
-            if (!_isImage && !(_image.Type is VectorDataViewType v && v.ItemType == NumberDataViewType.Single))
-                throw new ArgumentOutOfRangeException(nameof(schema), $"Column '{o.InputColumnName}' is {_image.Type}; an image or a float vector of planar pixels is needed.");
+            _isPath = _image.Type is TextDataViewType;
+            if (!_isImage && !_isPath && !(_image.Type is VectorDataViewType v && v.ItemType == NumberDataViewType.Single))
+                throw new ArgumentOutOfRangeException(nameof(schema), $"Column '{o.InputColumnName}' is {_image.Type}; image file paths, an image or a float vector of planar pixels is needed.");
             _position = schema.GetColumnOrNull(o.PositionColumnName)
                 ?? throw new ArgumentOutOfRangeException(nameof(schema), $"The position column '{o.PositionColumnName}' is missing; it comes from ExtractActivations.");
             if (_position.Type is not VectorDataViewType { ItemType: var it, Size: 2 } || it != NumberDataViewType.Int32)
@@ -156,34 +181,69 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             }
         }
 
-        protected override IEnumerable<DataViewSchema.Column> Dependencies(int addedIndex) => [_image, _position];
+        protected override IEnumerable<DataViewSchema.Column> Dependencies(int addedIndex) =>
+            _parent.UsesClosedForm ? [_activation] : [_image, _position];
+
+        /// <summary>(W_k . h) / (H W) from the row's activation vector: no network run.</summary>
+        private ValueGetter<VBuffer<float>> ClosedFormGetter(DataViewRow input)
+        {
+            var head = _parent._engine.LinearHead!;
+            var activations = input.GetGetter<VBuffer<float>>(_activation);
+            VBuffer<float> h = default;
+            var dense = new float[head.Channels];
+            return (ref VBuffer<float> dst) =>
+            {
+                activations(ref h);
+                h.CopyTo(dense);
+                var editor = VBufferEditor.Create(ref dst, head.ClassCount);
+                head.Attribute(dense, editor.Values);
+                dst = editor.Commit();
+            };
+        }
 
         /// <summary>Reads one row's pixels into a slot and its position.</summary>
         private Func<int, Span<float>, string?> Reader(DataViewRow row, int[] positions)
         {
-            var converter = _parent._engine.Converter;
+            var pixels = Pixels(row);
             var positionGetter = row.GetGetter<VBuffer<int>>(_position);
             VBuffer<int> pos = default;
-            if (_isImage)
-            {
-                var getter = row.GetGetter<MLImage>(_image);
-                MLImage image = null!;
-                return (slot, dst) =>
-                {
-                    positionGetter(ref pos);
-                    positions[2 * slot] = pos.GetItemOrDefault(0);
-                    positions[2 * slot + 1] = pos.GetItemOrDefault(1);
-                    getter(ref image);
-                    return converter.FromImage(image, dst);
-                };
-            }
-            var vectorGetter = row.GetGetter<VBuffer<float>>(_image);
-            VBuffer<float> pixels = default;
             return (slot, dst) =>
             {
                 positionGetter(ref pos);
                 positions[2 * slot] = pos.GetItemOrDefault(0);
                 positions[2 * slot + 1] = pos.GetItemOrDefault(1);
+                return pixels(dst);
+            };
+        }
+
+        /// <summary>Converts one row's image (an image, a file path or planar pixels) into a slot; returns null or why it could not.</summary>
+        private Func<Span<float>, string?> Pixels(DataViewRow row)
+        {
+            var converter = _parent._engine.Converter;
+            if (_isImage)
+            {
+                var getter = row.GetGetter<MLImage>(_image);
+                MLImage image = null!;
+                return dst =>
+                {
+                    getter(ref image);
+                    return converter.FromImage(image, dst);
+                };
+            }
+            if (_isPath)
+            {
+                var getter = row.GetGetter<ReadOnlyMemory<char>>(_image);
+                ReadOnlyMemory<char> path = default;
+                return dst =>
+                {
+                    getter(ref path);
+                    return ImageFileDecoder.Decode(path.ToString(), converter, dst);
+                };
+            }
+            var vectorGetter = row.GetGetter<VBuffer<float>>(_image);
+            VBuffer<float> pixels = default;
+            return dst =>
+            {
                 vectorGetter(ref pixels);
                 return converter.FromPlanarPixels(pixels.DenseValues().ToArray(), dst);
             };
@@ -191,6 +251,8 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
 
         protected override Delegate CreateGetter(DataViewRow input, int addedIndex)
         {
+            if (_parent.UsesClosedForm)
+                return ClosedFormGetter(input);
             var engine = _parent._engine;
             int k = engine.ClassCount, length = engine.Converter.Length;
             int batchSize = _source is not null && input is DataViewRowCursor ? _parent._options.BatchSize : 1;

@@ -28,6 +28,7 @@ internal sealed class ActivationCursor : DataViewRowCursor
     private readonly int[] _rowY;
     private readonly int[] _rowX;
     private readonly float[][] _values;
+    private readonly float[]? _means;
     private int _rowCount;
     private int _current = -1;
     private long _position = -1;
@@ -71,6 +72,8 @@ internal sealed class ActivationCursor : DataViewRowCursor
         _rowY = new int[maxRows];
         _rowX = new int[maxRows];
         _values = _engine.Layers.Select(l => _compute ? new float[maxRows * l.Channels] : []).ToArray();
+        if (_compute && t.SpatialMeanColumnName is not null)
+            _means = new float[maxRows * _engine.Layers[0].Channels];
     }
 
     public override DataViewSchema Schema { get; }
@@ -118,11 +121,13 @@ internal sealed class ActivationCursor : DataViewRowCursor
         else
         {
             int l = column.Index - _inputCount;
-            int channels = _engine.Layers[l].Channels;
+            bool mean = l == _engine.Layers.Length;
+            int channels = _engine.Layers[mean ? 0 : l].Channels;
+            float[] values = mean ? _means! : _values[l];
             getter = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
             {
                 var editor = VBufferEditor.Create(ref dst, channels);
-                _values[l].AsSpan(_current * channels, channels).CopyTo(editor.Values);
+                values.AsSpan(_current * channels, channels).CopyTo(editor.Values);
                 dst = editor.Commit();
             });
         }
@@ -197,6 +202,18 @@ internal sealed class ActivationCursor : DataViewRowCursor
             int c = layer.Channels;
             for (int r = 0; r < _rowCount; r++)
                 sampler.Gather(data, layer, _rowSlot[r], _rowY[r], _rowX[r], _values[l].AsSpan(r * c, c));
+            if (l == 0 && _means is not null)
+            {
+                // The spatial mean once per image, copied to the image's other rows.
+                for (int r = 0; r < _rowCount; r++)
+                {
+                    var dst = _means.AsSpan(r * c, c);
+                    if (r % _rowsPerImage == 0)
+                        sampler.Gather(data, layer, _rowSlot[r], -1, -1, dst);
+                    else
+                        _means.AsSpan((r - 1) * c, c).CopyTo(dst);
+                }
+            }
         }
     }
 

@@ -21,7 +21,7 @@ internal sealed class ActivationEngine : IDisposable
 
     public ActivationEngine(ActivationModel model, IReadOnlyList<string> layers, ImagePreprocessing preprocessing,
         int imageWidth, int imageHeight, ActivationSampling sampling, int seed, int margin, OnnxSessionOptions sessionOptions,
-        TokenLayout? tokens = null)
+        TokenLayout? tokens = null, long firstRow = 0)
     {
         if (layers.Count == 0)
             throw new ArgumentException("Name at least one layer to extract.", nameof(layers));
@@ -83,7 +83,7 @@ internal sealed class ActivationEngine : IDisposable
         }
         _session = OnnxSessionFactory.Create(OnnxModelIO.ToBytes(main), sessionOptions, out string provider);
         ExecutionProvider = provider;
-        Sampler = new ActivationSampler(sampling, seed, margin, Layers[0]);
+        Sampler = new ActivationSampler(sampling, seed, margin, Layers[0], firstRow);
     }
 
     /// <summary>The resolved layers, in request order.</summary>

@@ -44,11 +44,25 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         /// </summary>
         public string PositionColumnName { get; set; } = "Position";
 
+        /// <summary>
+        /// An extra output column holding the spatial mean of the first layer's activations over all its positions,
+        /// for every row, from the same network run (e.g. the features of a linear head trained on the layer while the
+        /// activation column keeps one random position). Default null: no such column.
+        /// </summary>
+        public string? SpatialMeanColumnName { get; set; }
+
         /// <summary>Which position(s) become rows. Default <see cref="ActivationSampling.RandomPosition"/>.</summary>
         public ActivationSampling Sampling { get; set; } = ActivationSampling.RandomPosition;
 
         /// <summary>Seed of <see cref="ActivationSampling.RandomPosition"/>; a row's position depends only on the seed and the row's index. Default 0.</summary>
         public int Seed { get; set; }
+
+        /// <summary>
+        /// The index of the first input row in a larger dataset, for extracting it in parts: a row's random position
+        /// depends on the seed and on (this + the row's index), so parts extracted with their own offsets match one
+        /// extraction of the whole. Default 0.
+        /// </summary>
+        public long FirstRowIndex { get; set; }
 
         /// <summary>Positions this close to any edge of the first layer's grid are never drawn by <see cref="ActivationSampling.RandomPosition"/>. Default 1.</summary>
         public int Margin { get; set; } = 1;

@@ -28,15 +28,30 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
         _options = options;
         var model = options.Model!;
         Engine = new ActivationEngine(model, options.Layers, options.Preprocessing ?? model.Preprocessing,
-            options.ImageWidth, options.ImageHeight, options.Sampling, options.Seed, options.Margin, options.Session, options.Tokens);
+            options.ImageWidth, options.ImageHeight, options.Sampling, options.Seed, options.Margin, options.Session, options.Tokens, options.FirstRowIndex);
         OutputColumnNames = options.OutputColumnNames?.ToArray()
             ?? (Engine.Layers.Length == 1 ? ["Activations"] : Engine.Layers.Select(l => l.FriendlyName ?? l.Name).ToArray());
         var all = OutputColumnNames.Append(options.PositionColumnName).ToList();
+        if (options.SpatialMeanColumnName is { } mean)
+            all.Add(mean);
         if (all.Distinct(StringComparer.Ordinal).Count() != all.Count)
             throw new ArgumentException($"Output column names must differ from each other and from the position column: {string.Join(", ", all)}.");
     }
 
     internal ActivationEngine Engine { get; }
+
+    /// <summary>
+    /// A copy of this transformer for a part of a larger dataset whose first row is row <paramref name="firstRowIndex"/>
+    /// of the whole: each row gets the random position it gets in one pass over the whole dataset. Dispose the copy.
+    /// </summary>
+    /// <param name="firstRowIndex">The index, in the whole dataset, of the part's first row.</param>
+    public ActivationExtractingTransformer StartingAtRow(long firstRowIndex)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRowIndex);
+        var options = _options.Clone();
+        options.FirstRowIndex = firstRowIndex;
+        return new ActivationExtractingTransformer(new MLContext(), options);
+    }
 
     internal ActivationExtractingEstimator.Options Settings => _options;
 
@@ -48,6 +63,9 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
 
     /// <summary>The image (or pixel vector) column read.</summary>
     public string InputColumnName => _options.InputColumnName;
+
+    /// <summary>The column holding the first layer's spatial mean for every row, or null when there is none.</summary>
+    public string? SpatialMeanColumnName => _options.SpatialMeanColumnName;
 
     /// <summary>The position column written.</summary>
     public string PositionColumnName => _options.PositionColumnName;
@@ -116,8 +134,10 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             OutputColumnNames = OutputColumnNames.ToArray(),
             InputColumnName = _options.InputColumnName,
             PositionColumnName = _options.PositionColumnName,
+            SpatialMeanColumnName = _options.SpatialMeanColumnName,
             Sampling = _options.Sampling.ToString(),
             Seed = _options.Seed,
+            FirstRowIndex = _options.FirstRowIndex,
             Margin = _options.Margin,
             Tokens = _options.Tokens,
             BatchSize = _options.BatchSize,
@@ -143,8 +163,10 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
             OutputColumnNames = s.OutputColumnNames,
             InputColumnName = s.InputColumnName,
             PositionColumnName = s.PositionColumnName,
+            SpatialMeanColumnName = s.SpatialMeanColumnName,
             Sampling = Enum.Parse<ActivationSampling>(s.Sampling),
             Seed = s.Seed,
+            FirstRowIndex = s.FirstRowIndex,
             Margin = s.Margin,
             Tokens = s.Tokens,
             BatchSize = s.BatchSize,
@@ -220,8 +242,10 @@ internal sealed class ExtractionState
     public string[]? OutputColumnNames { get; set; }
     public string InputColumnName { get; set; } = "Image";
     public string PositionColumnName { get; set; } = "Position";
+    public string? SpatialMeanColumnName { get; set; }
     public string Sampling { get; set; } = "";
     public int Seed { get; set; }
+    public long FirstRowIndex { get; set; }
     public int Margin { get; set; }
     public TokenLayout? Tokens { get; set; }
     public int BatchSize { get; set; }

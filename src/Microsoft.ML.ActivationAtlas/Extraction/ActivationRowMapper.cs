@@ -45,6 +45,7 @@ internal sealed class ActivationRowMapper : IRowToRowMapper
         private readonly ImageSlotReader? _reader;
         private readonly float[] _pixels;
         private readonly float[][] _values;
+        private readonly float[] _mean;
         private readonly int[] _y = new int[1];
         private readonly int[] _x = new int[1];
         private long _computedFor = long.MinValue;
@@ -63,6 +64,7 @@ internal sealed class ActivationRowMapper : IRowToRowMapper
                 _reader = new ImageSlotReader(t, input, imagePassedThrough: _active[t.InputColumn(input.Schema).Index]);
             _pixels = new float[t.Engine.Converter.Length];
             _values = t.Engine.Layers.Select(l => new float[l.Channels]).ToArray();
+            _mean = t.SpatialMeanColumnName is null ? [] : new float[t.Engine.Layers[0].Channels];
         }
 
         public override DataViewSchema Schema { get; }
@@ -94,11 +96,12 @@ internal sealed class ActivationRowMapper : IRowToRowMapper
             else
             {
                 int l = column.Index - _input.Schema.Count;
+                float[] values = l == _values.Length ? _mean : _values[l];
                 getter = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
                 {
                     EnsureComputed();
-                    var editor = VBufferEditor.Create(ref dst, _values[l].Length);
-                    _values[l].CopyTo(editor.Values);
+                    var editor = VBufferEditor.Create(ref dst, values.Length);
+                    values.CopyTo(editor.Values);
                     dst = editor.Commit();
                 });
             }
@@ -130,6 +133,8 @@ internal sealed class ActivationRowMapper : IRowToRowMapper
             {
                 var layer = engine.Layers[l];
                 engine.Sampler.Gather(outputs[l].GetTensorDataAsSpan<float>(), layer, 0, _y[0], _x[0], _values[l]);
+                if (l == 0 && _mean.Length > 0)
+                    engine.Sampler.Gather(outputs[0].GetTensorDataAsSpan<float>(), layer, 0, -1, -1, _mean);
             }
             _computedFor = row;
         }

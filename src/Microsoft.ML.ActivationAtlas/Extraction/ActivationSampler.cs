@@ -16,9 +16,11 @@ internal sealed class ActivationSampler
     private readonly ActivationSampling _sampling;
     private readonly int _seed;
     private readonly int _margin;
+    private readonly long _firstRow;
 
-    public ActivationSampler(ActivationSampling sampling, int seed, int margin, OnnxLayerInfo reference)
+    public ActivationSampler(ActivationSampling sampling, int seed, int margin, OnnxLayerInfo reference, long firstRow = 0)
     {
+        _firstRow = firstRow;
         _sampling = sampling;
         _seed = seed;
         int gridHeight = reference.Height, gridWidth = reference.Width;
@@ -46,10 +48,11 @@ internal sealed class ActivationSampler
 
     /// <summary>
     /// The position(s) of an image's output rows, [y, x] on the reference grid ([-1, -1] for the spatial mean,
-    /// [-2, -2] for the class token).
+    /// [-2, -2] for the class token); <paramref name="sourceRow"/> counts from the first row of the input.
     /// </summary>
     public void Positions(long sourceRow, Span<int> ys, Span<int> xs)
     {
+        sourceRow += _firstRow; // the row's index in the whole dataset
         switch (_sampling)
         {
             case ActivationSampling.AllPositions:

@@ -2,7 +2,7 @@ using Microsoft.ML.Data;
 
 namespace Microsoft.ML.ActivationAtlas.Extraction;
 
-/// <summary>Builds the output schema: input columns, then one activation vector per layer, then the position.</summary>
+/// <summary>Builds the output schema: input columns, then one activation vector per layer, the spatial mean (when asked for), then the position.</summary>
 internal static class ActivationSchema
 {
     public static DataViewSchema Build(DataViewSchema input, ActivationExtractingTransformer t)
@@ -20,6 +20,17 @@ internal static class ActivationSchema
             annotations.Add(ActivationExtractingTransformer.LayerAnnotationKind, TextDataViewType.Instance,
                 (ref ReadOnlyMemory<char> v) => v = layerName.AsMemory());
             builder.AddColumn(t.OutputColumnNames[l], new VectorDataViewType(NumberDataViewType.Single, layer.Channels), annotations.ToAnnotations());
+        }
+        if (t.SpatialMeanColumnName is { } mean)
+        {
+            var layer = t.Layers[0];
+            var annotations = new DataViewSchema.Annotations.Builder();
+            string label = layer.FriendlyName ?? layer.Name;
+            AddSlotNames(annotations, Enumerable.Range(0, layer.Channels).Select(c => $"{label}/{c}").ToArray());
+            string layerName = layer.Name;
+            annotations.Add(ActivationExtractingTransformer.LayerAnnotationKind, TextDataViewType.Instance,
+                (ref ReadOnlyMemory<char> v) => v = layerName.AsMemory());
+            builder.AddColumn(mean, new VectorDataViewType(NumberDataViewType.Single, layer.Channels), annotations.ToAnnotations());
         }
         var position = new DataViewSchema.Annotations.Builder();
         AddSlotNames(position, ["y", "x"]);

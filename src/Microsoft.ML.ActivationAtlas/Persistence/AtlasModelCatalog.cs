@@ -49,18 +49,7 @@ public static class AtlasModelCatalog
         if (!string.IsNullOrEmpty(dir) && !Directory.Exists(dir))
             throw new DirectoryNotFoundException($"Cannot save the model to '{filePath}': folder '{dir}' does not exist.");
 
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        try
-        {
-            using (var stream = File.Create(temp))
-                catalog.SaveAtlas(model, inputSchema, stream);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-                File.Delete(temp);
-        }
+        Rendering.AtomicOutput.WriteFile(full, stream => catalog.SaveAtlas(model, inputSchema, stream));
     }
 
     /// <summary>Saves <paramref name="model"/> and its input schema to a writable, seekable stream.</summary>
@@ -93,9 +82,14 @@ public static class AtlasModelCatalog
             stages[i].Stage.SaveState(new AtlasStateWriter(zip, folder));
             manifest.Stages.Add(new ManifestStage { Path = stages[i].Path, Kind = info.Kind, Version = info.Version, Folder = folder });
         }
-        using var m = zip.CreateEntry(ManifestEntry, CompressionLevel.Fastest).Open();
-        JsonSerializer.Serialize(m, manifest, PersistenceJson.Options);
+        using (var m = zip.CreateEntry(ManifestEntry, CompressionLevel.Fastest).Open())
+            JsonSerializer.Serialize(m, manifest, PersistenceJson.Options);
+        // A fixed time on every entry: the same pipeline saves to the same bytes (reproducible builds).
+        foreach (var entry in zip.Entries)
+            entry.LastWriteTime = FixedEntryTime;
     }
+
+    private static readonly DateTimeOffset FixedEntryTime = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     /// <summary>
     /// Loads a pipeline saved by <see cref="SaveAtlas(ModelOperationsCatalog, ITransformer, DataViewSchema?, string)"/>
@@ -130,6 +124,19 @@ public static class AtlasModelCatalog
     }
 
     private static ITransformer Load(Stream stream, string name, out DataViewSchema inputSchema)
+    {
+        try
+        {
+            return LoadUnchecked(stream, name, out inputSchema);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or JsonException && !e.Message.StartsWith(name, StringComparison.Ordinal))
+        {
+            // Damage deep inside the archive (a corrupt entry, a truncated file) surfaces as bare zip or JSON errors.
+            throw new InvalidDataException($"{name}: the model file is damaged ({e.Message})", e);
+        }
+    }
+
+    private static ITransformer LoadUnchecked(Stream stream, string name, out DataViewSchema inputSchema)
     {
         // ML.NET's catalog does not expose its environment, and the placeholder's factory must be registered
         // with the environment that loads the file: load with a context that knows this assembly and every

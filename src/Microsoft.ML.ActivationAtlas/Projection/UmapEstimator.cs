@@ -14,11 +14,13 @@ public sealed class UmapEstimator : IEstimator<UmapTransformer>
 
     internal UmapEstimator(Options options)
     {
-        _options = options ?? throw new ArgumentNullException(nameof(options));
+        ArgumentNullException.ThrowIfNull(options);
         if (string.IsNullOrEmpty(options.OutputColumnName))
             throw new ArgumentException("OutputColumnName must be set.", nameof(options));
-        options.InputColumnName ??= options.OutputColumnName;
-        _ = new UmapReducer(options.ToCore());
+        // A copy: the caller's options are never written to, and later changes to them do not reach this estimator.
+        _options = options.Clone();
+        _options.InputColumnName ??= _options.OutputColumnName;
+        _ = new UmapReducer(_options.ToCore());
     }
 
     /// <summary>Fits the layout of the input column's rows.</summary>
@@ -58,6 +60,8 @@ public sealed class UmapEstimator : IEstimator<UmapTransformer>
     /// </remarks>
     public sealed class Options
     {
+        internal Options Clone() => (Options)MemberwiseClone();
+
         /// <summary>The layout column to create (a float vector of <see cref="NumberOfComponents"/>).</summary>
         public string OutputColumnName { get; set; } = "Layout";
 

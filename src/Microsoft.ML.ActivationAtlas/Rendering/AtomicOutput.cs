@@ -12,7 +12,8 @@ internal static class AtomicOutput
         string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var s = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            // Read-write: some writers (zip archives in update mode) read back what they wrote.
+            using (var s = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite))
                 write(s);
             File.Move(tmp, full, overwrite: true);
         }

@@ -12,7 +12,7 @@ namespace Microsoft.ML.ActivationAtlas.Tests.Cli;
 /// <summary>
 /// <c>atlas build --head classifier.onnx</c> on CIFAR-10 images the classifier was not trained on: each stored
 /// attribution equals the head's logits minus its logits with the row's activation vector removed, computed here from
-/// stock ML.NET (<c>ApplyOnnxModel</c>) activations and the trained ML.NET head's weights; and the class with the largest
+/// the layer at every position (extraction of the same files) and the trained ML.NET head's weights; and the class with the largest
 /// attribution is the image's label well above chance.
 /// </summary>
 public sealed class AtlasHeldOutHeadTests(CifarClassifierFixture fixture, ITestOutputHelper output) : IClassFixture<CifarClassifierFixture>, IDisposable
@@ -59,19 +59,36 @@ public sealed class AtlasHeldOutHeadTests(CifarClassifierFixture fixture, ITestO
         Assert.Equal(n * 2, positions.Length);
         Assert.True(Enumerable.Range(0, n).Select(i => (positions[2 * i], positions[2 * i + 1])).Distinct().Count() > 5, "positions should vary between images");
 
-        // The independent side: the layer from stock ML.NET, the head's weights and biases from ML.NET's model.
-        // ML.NET's ApplyOnnxModel reads graph outputs only: the network with the layer added as an output.
-        string exposed = Path.Combine(_root, "resnet18-layer.onnx");
-        OnnxModelIO.Save(OnnxGraphSurgery.ExposeOutputs(OnnxModelIO.Load(SharedData.ResNet18ModelPath), [Layer]), exposed);
+        // The independent side: every position of the layer (the extraction stage from the same image files, whose
+        // agreement with stock ML.NET is tested in the extraction tests), and the head's weights and biases from
+        // ML.NET's trained model, not from the ONNX head the build attributed through.
         var ml = new MLContext(seed: 0);
         var data = ml.Data.LoadFromEnumerable(paths.Select(p => new CifarClassifierFixture.ImageRow { ImagePath = p }));
-        var stock = ml.Transforms.LoadImages("Image", null, "ImagePath")
-            .Append(ml.Transforms.ResizeImages("Image", 224, 224, "Image"))
-            .Append(ml.Transforms.ExtractPixels("OriginalInput", "Image"))
-            .Append(ml.Transforms.ApplyOnnxModel(["PreprocessedInput"], ["OriginalInput"], SharedData.ResNet18PreprocessPath))
-            .Append(ml.Transforms.CopyColumns("Input247", "PreprocessedInput"))
-            .Append(ml.Transforms.ApplyOnnxModel([Layer], ["Input247"], exposed));
-        var layer = stock.Fit(data).Transform(data).GetColumn<VBuffer<float>>(Layer).Select(v => v.DenseValues().ToArray()).ToArray();
+        using var extraction = ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+        {
+            Model = PretrainedModels.ResNet18,
+            Layers = [Layer],
+            OutputColumnNames = ["L"],
+            Sampling = ActivationSampling.AllPositions,
+            InputColumnName = "ImagePath",
+        }).Fit(data);
+        var all = extraction.Transform(data);
+        var vectors = all.GetColumn<VBuffer<float>>("L").Select(v => v.DenseValues().ToArray()).ToArray();
+        var at = all.GetColumn<VBuffer<int>>("Position").Select(v => v.DenseValues().ToArray()).ToArray();
+        const int side0 = 7, area0 = side0 * side0;
+        Assert.Equal(n * area0, vectors.Length);
+        var layer = new float[n][];
+        for (int i = 0; i < n; i++)
+        {
+            layer[i] = new float[512 * area0];
+            for (int p = 0; p < area0; p++)
+            {
+                var row = vectors[i * area0 + p];
+                int yy = at[i * area0 + p][0], xx = at[i * area0 + p][1];
+                for (int c = 0; c < 512; c++)
+                    layer[i][c * area0 + yy * side0 + xx] = row[c];
+            }
+        }
         VBuffer<float>[] weightRows = [];
         var parameters = fixture.Trained.LastTransformer.Model;
         parameters.GetWeights(ref weightRows, out int classCount);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using Microsoft.ML.ActivationAtlas.Building;
 
-namespace Microsoft.ML.ActivationAtlas.Cli.Building;
+namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
 
 /// <summary>A one-line progress bar for one stage on standard error, with elapsed time and an estimate of the rest.</summary>
 internal sealed class ConsoleProgress : IProgress<double>, IDisposable
@@ -65,4 +66,45 @@ internal sealed class ConsoleProgress : IProgress<double>, IDisposable
     }
 
     public void Dispose() => Done();
+}
+
+/// <summary>Prints the stages of a library call (an atlas build, a class atlas, ...) as one progress line each.</summary>
+internal sealed class ConsoleStages : IProgress<AtlasBuildProgress>, IDisposable
+{
+    private readonly object _gate = new();
+    private ConsoleProgress? _current;
+    private string? _stage;
+
+    public void Report(AtlasBuildProgress value)
+    {
+        lock (_gate)
+            Draw(value);
+    }
+
+    private void Draw(AtlasBuildProgress value)
+    {
+        if (value.Stage != _stage)
+        {
+            _current?.Dispose();
+            _current = null;
+            _stage = value.Stage;
+        }
+        switch (value.Status)
+        {
+            case AtlasStageStatus.Reused:
+                Console.Error.WriteLine($"  {value.Stage,-12} reused{(value.Note is null ? "" : $" ({value.Note})")}");
+                _stage = null;
+                break;
+            case AtlasStageStatus.Done:
+                (_current ??= new ConsoleProgress(value.Stage)).Done(value.Note);
+                _current = null;
+                _stage = null;
+                break;
+            default:
+                (_current ??= new ConsoleProgress(value.Stage)).Report(value.Fraction);
+                break;
+        }
+    }
+
+    public void Dispose() => _current?.Dispose();
 }

@@ -1,0 +1,200 @@
+using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Onnx;
+
+namespace Microsoft.ML.ActivationAtlas.Building;
+
+/// <summary>How the cells' per-class values of a built atlas are obtained.</summary>
+public enum AtlasHeadKind
+{
+    /// <summary>No classifier: each cell's class values are the shares of its images' labels (sub-folder names).</summary>
+    None,
+
+    /// <summary>
+    /// A linear head trained on the labelled images' spatially averaged layer activations, attached after the layer;
+    /// the class values are the attributions to its classes.
+    /// </summary>
+    Train,
+
+    /// <summary>An ONNX classifier containing the layer (<see cref="AtlasBuildOptions.HeadModel"/>): attributions to its logits.</summary>
+    Model,
+}
+
+/// <summary>What each cell of a built atlas is drawn as.</summary>
+public enum AtlasIconKind
+{
+    /// <summary>The cell's member image nearest the cell's mean activation.</summary>
+    Examples,
+
+    /// <summary>Feature-inversion icons of the cells' mean activations on <see cref="AtlasBuildOptions.IconGridSize"/> (slow on a CPU).</summary>
+    Inversion,
+}
+
+/// <summary>Settings of <see cref="AtlasBuilder"/>. Defaults are in <see cref="Defaults"/> and documented on each member.</summary>
+public sealed class AtlasBuildOptions
+{
+    /// <summary>The defaults of the atlas build, shared by these options and the command line's usage text.</summary>
+    public static class Defaults
+    {
+        /// <summary>Seed of the image sample, the activation positions and the layout: 1.</summary>
+        public const int Seed = 1;
+
+        /// <summary>UMAP neighbours: 20 (the article's).</summary>
+        public const int NumberOfNeighbors = 20;
+
+        /// <summary>UMAP minimum distance: 0.01 (the article's).</summary>
+        public const float MinDist = 0.01f;
+
+        /// <summary>Nested grid sizes: 20, 40, 80, 160.</summary>
+        public static IReadOnlyList<int> GridSizes { get; } = [20, 40, 80, 160];
+
+        /// <summary>The grid drawn in <c>atlas.png</c>: 40 when it is one of the grids, else the coarsest.</summary>
+        public const int ImageGridSize = 40;
+
+        /// <summary>Icon side in pixels: 64.</summary>
+        public const int IconSize = 64;
+
+        /// <summary>Optimisation steps per inverted icon: 512.</summary>
+        public const int IconSteps = 512;
+
+        /// <summary>Cells with fewer images keep their example icon: 1.</summary>
+        public const int IconMinimumCount = 1;
+
+        /// <summary>Cells with fewer images are left out: 1.</summary>
+        public const int MinimumCount = 1;
+
+        /// <summary>Images per ONNX Runtime call: 32.</summary>
+        public const int BatchSize = 32;
+
+        /// <summary>Rows per stored page of activations (the unit an interrupted extraction resumes from): 2,048.</summary>
+        public const int PageRows = 2048;
+    }
+
+    /// <summary>The network (required): <see cref="ActivationModel.FromFile"/> or <see cref="PretrainedModels.ResNet18"/>.</summary>
+    public ActivationModel? Model { get; set; }
+
+    /// <summary>A name for the model in titles and <c>atlas.json</c>; null (default) uses the built-in name or the model's description.</summary>
+    public string? ModelName { get; set; }
+
+    /// <summary>The 4-D layer (required): tensor name (e.g. <c>ReLU393_Output_0</c>) or friendly name.</summary>
+    public string Layer { get; set; } = "";
+
+    /// <summary>Images to use, a seeded random sample of the folder; 0 (default) uses all.</summary>
+    public int Samples { get; set; }
+
+    /// <summary>Seed of the image sample, the activation positions and the layout. Default <see cref="Defaults.Seed"/>.</summary>
+    public int Seed { get; set; } = Defaults.Seed;
+
+    /// <summary>
+    /// <see cref="ActivationSampling.RandomPosition"/> (default: one random position per image) or
+    /// <see cref="ActivationSampling.SpatialMean"/>.
+    /// </summary>
+    public ActivationSampling Sampling { get; set; } = ActivationSampling.RandomPosition;
+
+    /// <summary>UMAP neighbours. Default <see cref="Defaults.NumberOfNeighbors"/> (fewer when the folder is smaller).</summary>
+    public int NumberOfNeighbors { get; set; } = Defaults.NumberOfNeighbors;
+
+    /// <summary>UMAP minimum distance. Default <see cref="Defaults.MinDist"/>.</summary>
+    public float MinDist { get; set; } = Defaults.MinDist;
+
+    /// <summary>
+    /// True (default): the layout's optimisation runs on one thread in a fixed order, so a seeded build gives
+    /// byte-identical outputs. False: the parallel optimisation, faster on several cores but different from run to run.
+    /// </summary>
+    public bool DeterministicLayout { get; set; } = true;
+
+    /// <summary>
+    /// With an ONNX classifier (<see cref="HeadModel"/>): attribute through max pools with the article's relaxation (the
+    /// tangent averaged over each pooling window instead of routed to its maximum). Default false.
+    /// </summary>
+    public bool MaxPoolRelaxation { get; set; }
+
+    /// <summary>Nested grid sizes. Default <see cref="Defaults.GridSizes"/>.</summary>
+    public int[] GridSizes { get; set; } = Defaults.GridSizes.ToArray();
+
+    /// <summary>The grid drawn in <c>atlas.png</c>; null (default): <see cref="Defaults.ImageGridSize"/> when it is a grid, else the coarsest.</summary>
+    public int? ImageGridSize { get; set; }
+
+    /// <summary>Icon side in pixels in the viewer and <c>atlas.png</c>. Default <see cref="Defaults.IconSize"/>.</summary>
+    public int IconSize { get; set; } = Defaults.IconSize;
+
+    /// <summary>What each cell is drawn as. Default <see cref="AtlasIconKind.Examples"/>.</summary>
+    public AtlasIconKind Icons { get; set; } = AtlasIconKind.Examples;
+
+    /// <summary>The grid whose cells get inverted icons; null (default) uses the image grid.</summary>
+    public int? IconGridSize { get; set; }
+
+    /// <summary>Optimisation steps per inverted icon. Default <see cref="Defaults.IconSteps"/>.</summary>
+    public int IconSteps { get; set; } = Defaults.IconSteps;
+
+    /// <summary>Cells with fewer images keep their example icon when icons are inverted. Default <see cref="Defaults.IconMinimumCount"/>.</summary>
+    public int IconMinimumCount { get; set; } = Defaults.IconMinimumCount;
+
+    /// <summary>Cells with fewer images are left out of the atlas. Default <see cref="Defaults.MinimumCount"/>.</summary>
+    public int MinimumCount { get; set; } = Defaults.MinimumCount;
+
+    /// <summary>Images per ONNX Runtime call. Default <see cref="Defaults.BatchSize"/>.</summary>
+    public int BatchSize { get; set; } = Defaults.BatchSize;
+
+    /// <summary>The cells' class values. Default <see cref="AtlasHeadKind.None"/> (label shares).</summary>
+    public AtlasHeadKind Head { get; set; } = AtlasHeadKind.None;
+
+    /// <summary>The ONNX classifier for <see cref="AtlasHeadKind.Model"/>; it must contain <see cref="Layer"/>.</summary>
+    public ActivationModel? HeadModel { get; set; }
+
+    /// <summary>False (default): a folder holding unreadable image files is refused, naming them. True: they are skipped, counted and listed in <c>build.json</c>.</summary>
+    public bool SkipUnreadableImages { get; set; }
+
+    /// <summary>Rows per stored page of activations, the unit an interrupted extraction resumes from. Default <see cref="Defaults.PageRows"/>.</summary>
+    public int PageRows { get; set; } = Defaults.PageRows;
+
+    /// <summary>Where the finished stages are kept for resuming; null (default) keeps them as files in <c>&lt;out&gt;.partial/cache</c>, which becomes <c>&lt;out&gt;/cache</c>.</summary>
+    public IAtlasStageStore? StageStore { get; set; }
+
+    /// <summary>Where ONNX Runtime runs (CPU by default; CUDA with fallback), threads and spinning.</summary>
+    public OnnxSessionOptions Session { get; set; } = new();
+
+    internal AtlasBuildOptions Clone()
+    {
+        var c = (AtlasBuildOptions)MemberwiseClone();
+        c.GridSizes = GridSizes.ToArray();
+        c.Session = Session.Clone();
+        return c;
+    }
+
+    /// <summary>The image grid actually used.</summary>
+    internal int ResolvedImageGridSize => ImageGridSize ?? (GridSizes.Contains(Defaults.ImageGridSize) ? Defaults.ImageGridSize : GridSizes.Min());
+
+    /// <summary>Checks the settings; errors name the option at fault.</summary>
+    internal void Validate()
+    {
+        if (Model is null)
+            throw new ArgumentException("AtlasBuildOptions.Model is required: ActivationModel.FromFile(...) or PretrainedModels.ResNet18.");
+        if (string.IsNullOrWhiteSpace(Layer))
+            throw new ArgumentException("AtlasBuildOptions.Layer is required: the layer's tensor or friendly name.");
+        if (Sampling is not (ActivationSampling.RandomPosition or ActivationSampling.SpatialMean))
+            throw new ArgumentException($"AtlasBuildOptions.Sampling: {Sampling} gives other than one row per image; use RandomPosition or SpatialMean.");
+        if (GridSizes is null || GridSizes.Length == 0)
+            throw new ArgumentException("AtlasBuildOptions.GridSizes: give at least one grid size.");
+        _ = new Binning.GridLevels(GridSizes);
+        if (!GridSizes.Contains(ResolvedImageGridSize))
+            throw new ArgumentException($"AtlasBuildOptions.ImageGridSize: {ResolvedImageGridSize} is not one of the grids ({string.Join(",", GridSizes)}).");
+        if (!GridSizes.Contains(IconGridSize ?? ResolvedImageGridSize))
+            throw new ArgumentException($"AtlasBuildOptions.IconGridSize: {IconGridSize} is not one of the grids ({string.Join(",", GridSizes)}).");
+        if (Head == AtlasHeadKind.Model && HeadModel is null)
+            throw new ArgumentException("AtlasBuildOptions.HeadModel is required with Head = Model: an ONNX classifier containing the layer.");
+        Positive(IconSize, nameof(IconSize));
+        Positive(IconSteps, nameof(IconSteps));
+        Positive(BatchSize, nameof(BatchSize));
+        Positive(PageRows, nameof(PageRows));
+        Positive(NumberOfNeighbors, nameof(NumberOfNeighbors));
+        Positive(MinimumCount, nameof(MinimumCount));
+        if (Samples < 0)
+            throw new ArgumentOutOfRangeException(nameof(Samples), Samples, "AtlasBuildOptions.Samples must be 0 (all) or positive.");
+    }
+
+    private static void Positive(int value, string name)
+    {
+        if (value < 1)
+            throw new ArgumentOutOfRangeException(name, value, $"AtlasBuildOptions.{name} must be at least 1.");
+    }
+}

@@ -1,0 +1,446 @@
+using Microsoft.ML.ActivationAtlas.Binning;
+using Microsoft.ML.ActivationAtlas.ClassAtlas;
+using Microsoft.ML.ActivationAtlas.Datasets;
+using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Histogram;
+using Microsoft.ML.ActivationAtlas.Persistence;
+using Microsoft.ML.ActivationAtlas.Projection;
+using Microsoft.ML.ActivationAtlas.Rendering;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.ActivationAtlas.Building;
+
+/// <summary>
+/// An atlas folder written by <see cref="AtlasBuilder"/>, opened again with every setting it was built with: its
+/// rows (images and labels), stored activations and class values, the fitted pipeline (<c>model.zip</c>: image path
+/// to grid cell), and the atlas aggregated with the build's minimum count and drawn with its icons (kind and size).
+/// Nothing is recomputed by a network until <see cref="Pipeline"/> is used.
+/// </summary>
+public sealed class BuiltAtlas
+{
+    private readonly MLContext _ml;
+    private readonly AtlasFolder.BuildSettings _settings;
+    private readonly AtlasFolder.RowList _rows;
+    private readonly IAtlasStageStore _store;
+    private readonly Lazy<(ITransformer Pipeline, DataViewSchema Schema)> _pipeline;
+    private GridAtlas? _atlas;
+    private AtlasIcons? _icons;
+
+    private BuiltAtlas(MLContext ml, string folder, AtlasFolder.RowList rows, AtlasFolder.BuildSettings settings, IAtlasStageStore store,
+        float[] activations, int dim, float[] classValues)
+    {
+        _ml = ml;
+        Folder = folder;
+        _rows = rows;
+        _settings = settings;
+        _store = store;
+        Activations = activations;
+        ActivationSize = dim;
+        ClassValues = classValues;
+        string modelPath = Path.Combine(folder, AtlasFolder.ModelFile);
+        _pipeline = new(() =>
+        {
+            var pipeline = _ml.Model.LoadAtlas(modelPath, out var schema);
+            return (pipeline, schema);
+        });
+    }
+
+    /// <summary>The atlas folder.</summary>
+    public string Folder { get; }
+
+    /// <summary>The model's name as built (e.g. <c>resnet18</c>).</summary>
+    public string ModelName => _settings.Model;
+
+    /// <summary>The layer.</summary>
+    public string LayerName => _settings.Layer;
+
+    /// <summary>The nested grid sizes.</summary>
+    public IReadOnlyList<int> GridSizes => _settings.Grids;
+
+    /// <summary>The grid drawn in <c>atlas.png</c>.</summary>
+    public int ImageGridSize => _settings.ImageGrid > 0 ? _settings.ImageGrid : _settings.Grids[Math.Min(1, _settings.Grids.Length - 1)];
+
+    /// <summary>Cells with fewer images were left out.</summary>
+    public int MinimumCount => _settings.MinimumCount;
+
+    /// <summary>What the cells are drawn as.</summary>
+    public AtlasIconKind IconKind => Enum.Parse<AtlasIconKind>(_settings.Icons);
+
+    /// <summary>Icon side in pixels.</summary>
+    public int IconSize => _settings.IconSize;
+
+    /// <summary>The grid with inverted icons (with <see cref="AtlasIconKind.Inversion"/>).</summary>
+    public int IconGridSize => _settings.IconGrid > 0 ? _settings.IconGrid : ImageGridSize;
+
+    /// <summary>What the class values are: <c>label share</c> or <c>attribution</c>.</summary>
+    public string ClassValueName => _settings.ClassValues;
+
+    /// <summary>The class names (the columns of <see cref="ClassValues"/>).</summary>
+    public IReadOnlyList<string> ClassNames => _settings.ClassNames;
+
+    /// <summary>The image folder the atlas was built from.</summary>
+    public string ImageRoot => _rows.ImageRoot;
+
+    /// <summary>Each row's image file.</summary>
+    public IReadOnlyList<string> ImagePaths => _rows.Paths;
+
+    /// <summary>Each row's label (its first-level sub-folder's name, or empty).</summary>
+    public IReadOnlyList<string> Labels => _rows.Labels;
+
+    /// <summary>Files of the image folder skipped as unreadable (relative paths).</summary>
+    public IReadOnlyList<string> SkippedImages => _settings.Skipped;
+
+    /// <summary>The number of rows (images).</summary>
+    public int RowCount => _rows.Paths.Length;
+
+    /// <summary>The activation vectors, row-major [<see cref="RowCount"/>, <see cref="ActivationSize"/>].</summary>
+    public float[] Activations { get; }
+
+    /// <summary>The length of an activation vector.</summary>
+    public int ActivationSize { get; }
+
+    /// <summary>The class values, row-major [<see cref="RowCount"/>, number of classes].</summary>
+    public float[] ClassValues { get; }
+
+    /// <summary>The fitted pipeline: image paths (text column <c>ImagePath</c>) to activation, layout and grid cell. Loaded on first use.</summary>
+    public ITransformer Pipeline => _pipeline.Value.Pipeline;
+
+    /// <summary>The pipeline's input schema.</summary>
+    public DataViewSchema PipelineInputSchema => _pipeline.Value.Schema;
+
+    /// <summary>The fitted layout stage.</summary>
+    public UmapTransformer Layout => ((IEnumerable<ITransformer>)Pipeline).OfType<UmapTransformer>().Single();
+
+    /// <summary>The fitted grid stage.</summary>
+    public BinToGridTransformer Grid => ((IEnumerable<ITransformer>)Pipeline).OfType<BinToGridTransformer>().Single();
+
+    /// <summary>The atlas as built: the stored rows laid out and binned by the fitted stages, aggregated with <see cref="MinimumCount"/>.</summary>
+    public GridAtlas Atlas => _atlas ??= Aggregate(null, default);
+
+    /// <summary>The icons as built: example images at <see cref="IconSize"/>, and the stored inverted icons with <see cref="AtlasIconKind.Inversion"/>.</summary>
+    public AtlasIcons Icons => _icons ??= LoadIcons();
+
+    /// <summary>Opens a built atlas folder.</summary>
+    /// <param name="mlContext">The context.</param>
+    /// <param name="folder">The folder.</param>
+    /// <param name="stageStore">The store the build used, when not the default files in <c>&lt;folder&gt;/cache</c>.</param>
+    public static BuiltAtlas Open(MLContext mlContext, string folder, IAtlasStageStore? stageStore = null)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        var (rows, settings) = AtlasFolder.Open(folder);
+        var store = stageStore ?? new FileStageStore(Path.Combine(folder, AtlasFolder.CacheFolder));
+        if (!File.Exists(Path.Combine(folder, AtlasFolder.ModelFile)))
+            throw new InvalidDataException($"'{folder}' has no fitted pipeline ({AtlasFolder.ModelFile}).");
+        var (activations, n, dim) = Load(store, "activations", settings.ActivationsKey);
+        if (activations is null || n != rows.Paths.Length)
+            throw new InvalidDataException($"'{folder}': the stored activations ({AtlasFolder.CacheFolder}/activations.bin) are missing or do not match {AtlasFolder.RowsFile}.");
+        var (classValues, cn, k) = Load(store, "classes", settings.ClassesKey);
+        if (classValues is null || cn != n || k != settings.ClassNames.Length)
+            throw new InvalidDataException($"'{folder}': the stored class values ({AtlasFolder.CacheFolder}/classes.bin) are missing or do not match {AtlasFolder.SettingsFile}.");
+        return new BuiltAtlas(mlContext, folder, rows, settings, store, activations, dim, classValues);
+    }
+
+    /// <summary>The index of a class by name (case-insensitive), with an error listing the known classes.</summary>
+    /// <param name="name">The class.</param>
+    public int ClassIndex(string name)
+    {
+        for (int i = 0; i < _settings.ClassNames.Length; i++)
+            if (string.Equals(_settings.ClassNames[i], name, StringComparison.OrdinalIgnoreCase))
+                return i;
+        throw new ArgumentException(_settings.ClassNames.Length == 0
+            ? $"Unknown class '{name}': the atlas has no classes (its images were not in class sub-folders)."
+            : $"Unknown class '{name}'. Known classes: {string.Join(", ", _settings.ClassNames)}.");
+    }
+
+    /// <summary>The atlas re-aggregated from the stored rows with the fitted layout and grid (and <see cref="MinimumCount"/>).</summary>
+    /// <param name="progress">Receives the aggregation's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels it.</param>
+    public GridAtlas Aggregate(IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        int k = ClassNames.Count;
+        var view = Matrices.View(RowCount, (AtlasStages.Activation, Activations, ActivationSize), (AtlasStages.ClassValues, ClassValues, k));
+        var atlas = AtlasStages.Aggregate(_ml, Grid.Transform(Layout.Transform(view)), ClassNames, MinimumCount, progress, cancellationToken);
+        return _atlas ??= atlas;
+    }
+
+    /// <summary>Where new images land on the atlas: their concept histogram over the atlas's grids.</summary>
+    /// <param name="imagePaths">The images.</param>
+    /// <param name="cancellationToken">Cancels the network pass.</param>
+    public ConceptHistogram ConceptHistogram(IEnumerable<string> imagePaths, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        var paths = imagePaths as IReadOnlyCollection<string> ?? imagePaths.ToList();
+        return ConceptHistogram(paths, 0, paths.Count, cancellationToken);
+    }
+
+    /// <summary>
+    /// Where new images land on the atlas, for images that are rows <paramref name="firstRowIndex"/> onwards of a list of
+    /// <paramref name="totalImages"/>: each image gets the random activation position and the layout position it gets
+    /// in a pass over the whole list, so the histograms of the parts of a list add up to the histogram of the list.
+    /// </summary>
+    /// <param name="imagePaths">The images.</param>
+    /// <param name="firstRowIndex">The index of the first image in the whole list.</param>
+    /// <param name="totalImages">The number of images in the whole list.</param>
+    /// <param name="cancellationToken">Cancels the network pass.</param>
+    public ConceptHistogram ConceptHistogram(IReadOnlyCollection<string> imagePaths, long firstRowIndex, long totalImages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRowIndex);
+        if (totalImages < firstRowIndex + imagePaths.Count)
+            throw new ArgumentOutOfRangeException(nameof(totalImages), totalImages, $"The whole list ({totalImages} images) must hold images {firstRowIndex} to {firstRowIndex + imagePaths.Count - 1}.");
+        var data = _ml.Data.LoadFromEnumerable(imagePaths.Select(p => new ImagePathRow { ImagePath = p }));
+        var copies = new List<ActivationExtractingTransformer>();
+        var pipeline = PartOf(Pipeline, firstRowIndex, totalImages, copies);
+        try
+        {
+            return _ml.Data.ConceptHistogram(pipeline.Transform(data), Grid.OutputColumnName, cancellationToken);
+        }
+        finally
+        {
+            foreach (var copy in copies)
+                copy.Dispose();
+        }
+    }
+
+    /// <summary>The pipeline for a part of a list: rows <paramref name="firstRowIndex"/> onwards of <paramref name="totalRows"/>.</summary>
+    private static ITransformer PartOf(ITransformer transformer, long firstRowIndex, long totalRows, List<ActivationExtractingTransformer> copies)
+    {
+        switch (transformer)
+        {
+            case ActivationExtractingTransformer e when firstRowIndex != 0:
+                var copy = e.StartingAtRow(e.Settings.FirstRowIndex + firstRowIndex);
+                copies.Add(copy);
+                return copy;
+            case UmapTransformer u:
+                return u.ForPartOf(firstRowIndex, totalRows);
+            case IEnumerable<ITransformer> chain:
+                return new TransformerChain<ITransformer>(chain.Select(t => PartOf(t, firstRowIndex, totalRows, copies)).ToArray());
+            default:
+                return transformer;
+        }
+    }
+
+    /// <summary>
+    /// Writes the concept histogram of new images on this atlas into a new folder: <c>histogram.png</c> (the atlas's
+    /// icons with opacity by the images' share, a legend and the top concepts on <paramref name="gridSize"/>),
+    /// <c>comparison.png</c> (with <paramref name="compare"/>: the cells whose share differs significantly, and the most
+    /// over- and under-represented concepts), <c>histogram.json</c>, <c>counts.json</c> and the atlas viewer opened on
+    /// the histogram.
+    /// </summary>
+    /// <param name="images">The new images.</param>
+    /// <param name="compare">A second set of images to compare with, or null.</param>
+    /// <param name="gridSize">The grid of the pictures and ranked lists; one of <see cref="GridSizes"/>.</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <param name="comparison">The comparison's settings (false discovery rate, ...); null takes the defaults.</param>
+    public ConceptHistogramResult WriteConceptHistogram(ImageFolder images, ImageFolder? compare, int gridSize, string outputFolder,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default, HistogramComparisonOptions? comparison = null)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        CheckGrid(gridSize);
+        AtlasFolder.EnsureFree(outputFolder);
+        var report = new StageReporter(progress);
+        var stage = report.Start("histogram");
+        var a = ConceptHistogram(images.Paths, cancellationToken);
+        stage.Done($"{a.Total:N0} images");
+        ConceptHistogram? b = null;
+        if (compare is not null)
+        {
+            stage = report.Start("compare");
+            b = ConceptHistogram(compare.Paths, cancellationToken);
+            stage.Done($"{b.Total:N0} images");
+        }
+        WriteConceptHistogram(a, images.Root, b, compare?.Root, gridSize, outputFolder, progress, comparison);
+        return new ConceptHistogramResult(a, b);
+    }
+
+    /// <summary>
+    /// Writes the views of concept histograms already counted (for example summed from the shards of a large folder)
+    /// into a new folder: the same files as
+    /// <see cref="WriteConceptHistogram(ImageFolder, ImageFolder?, int, string, IProgress{AtlasBuildProgress}?, CancellationToken, HistogramComparisonOptions?)"/>.
+    /// </summary>
+    /// <param name="histogram">The histogram of the images.</param>
+    /// <param name="imagesRoot">The images' folder (named in the views and <c>histogram.json</c>).</param>
+    /// <param name="compared">The histogram to compare with, or null.</param>
+    /// <param name="compareRoot">Its folder, or null.</param>
+    /// <param name="gridSize">The grid of the pictures and ranked lists; one of <see cref="GridSizes"/>.</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="comparison">The comparison's settings; null takes the defaults.</param>
+    public void WriteConceptHistogram(ConceptHistogram histogram, string imagesRoot, ConceptHistogram? compared, string? compareRoot,
+        int gridSize, string outputFolder, IProgress<AtlasBuildProgress>? progress = null, HistogramComparisonOptions? comparison = null)
+    {
+        ArgumentNullException.ThrowIfNull(histogram);
+        ArgumentNullException.ThrowIfNull(imagesRoot);
+        CheckGrid(gridSize);
+        if (compared is not null && compareRoot is null)
+            throw new ArgumentNullException(nameof(compareRoot), "A compared histogram needs its folder.");
+        AtlasFolder.EnsureFree(outputFolder);
+        comparison ??= new HistogramComparisonOptions();
+        var a = histogram;
+        var b = compared;
+        var report = new StageReporter(progress);
+        var stage = report.Start("atlas");
+        var atlas = Atlas;
+        var icons = Icons;
+        stage.Done();
+        stage = report.Start("outputs");
+        int grid = gridSize;
+        var sizes = GridSizes;
+        string nameA = Path.GetFileName(Path.TrimEndingDirectorySeparator(imagesRoot));
+        AtomicOutput.WriteDirectory(outputFolder, overwrite: false, dir =>
+        {
+            ConceptHistogramRenderer.Render(atlas, icons, a, Path.Combine(dir, "histogram.png"), new ConceptHistogramImageOptions
+            {
+                GridSize = grid, Title = $"{nameA} on the atlas of {ModelName} {LayerName}",
+            });
+            a.Save(Path.Combine(dir, "counts.json"));
+            var options = new AtlasViewerOptions
+            {
+                Title = $"Concept histogram of {nameA} on the atlas of {ModelName} {LayerName}",
+                ModelName = ModelName,
+                LayerName = LayerName,
+                IconPixels = IconSize,
+                ClassValueName = ClassValueName,
+                ImagePathOfRow = row => ImagePaths[row],
+                InitialOverlay = 0,
+            };
+            options.Overlays.Add(ViewerOverlay.FromShares($"{nameA} (share)", a));
+            var cells = b is null ? null : HistogramComparison.Compare(a, b, grid, comparison);
+            if (b is not null)
+            {
+                string nameB = Path.GetFileName(Path.TrimEndingDirectorySeparator(compareRoot!));
+                ConceptHistogramRenderer.RenderComparison(atlas, icons, cells!, nameA, nameB, Path.Combine(dir, "comparison.png"),
+                    new ConceptHistogramImageOptions { Title = $"{nameA} vs {nameB} on the atlas of {ModelName} {LayerName}" });
+                options.Overlays.Add(ViewerOverlay.FromComparison($"{nameA} vs {nameB} (significant ratios)", a, b, comparison));
+                options.Overlays.Add(ViewerOverlay.FromShares($"{nameB} (share)", b));
+            }
+            stage.Report(0.3);
+            AtlasViewerWriter.WriteInto(atlas, icons, dir, options);
+            File.WriteAllText(Path.Combine(dir, "histogram.json"), System.Text.Json.JsonSerializer.Serialize(new
+            {
+                atlas = Path.GetFullPath(Folder),
+                images = imagesRoot,
+                total = a.Total,
+                compare = compareRoot,
+                compareTotal = b?.Total,
+                grids = sizes.Select(s => new { size = s, counts = a.Counts(s).ToArray(), compareCounts = b?.Counts(s).ToArray() }),
+                comparison = cells is null ? null : new { grid, falseDiscoveryRate = comparison.FalseDiscoveryRate, cells = cells.Cells },
+            }));
+        });
+        stage.Done();
+    }
+
+    private void CheckGrid(int gridSize)
+    {
+        if (!GridSizes.Contains(gridSize))
+            throw new ArgumentOutOfRangeException(nameof(gridSize), gridSize, $"{gridSize} is not one of the atlas's grids ({string.Join(",", GridSizes)}).");
+    }
+
+    /// <summary>
+    /// Writes the class activation atlas of one class into a new folder: the rows <paramref name="filter"/> selects,
+    /// laid out anew by UMAP (cosine, the build's minimum distance 0.01), binned, with example icons.
+    /// </summary>
+    /// <param name="className">The class (case-insensitive).</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="filter">Which rows belong to the class. Default rank (the class is the row's top class).</param>
+    /// <param name="top">Rows kept by the magnitude filter. Default 2,000.</param>
+    /// <param name="gridSizes">Nested grid sizes; null: 10, 20, 40.</param>
+    /// <param name="numberOfNeighbors">UMAP neighbours. Default 20.</param>
+    /// <param name="seed">UMAP seed. Default 1.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <returns>The number of rows of the class atlas.</returns>
+    public int WriteClassAtlas(string className, string outputFolder, ClassFilterKind filter = ClassFilterKind.Rank, int top = 2000, int[]? gridSizes = null,
+        int numberOfNeighbors = AtlasBuildOptions.Defaults.NumberOfNeighbors, int seed = AtlasBuildOptions.Defaults.Seed,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        int k = ClassIndex(className);
+        string name = ClassNames[k];
+        AtlasFolder.EnsureFree(outputFolder);
+        var rows = ClassFilter.SelectRows(ClassValues, ClassNames.Count, k, filter, top);
+        if (rows.Length < 5)
+            throw new InvalidOperationException($"Class '{name}' has only {rows.Length} rows in the atlas; a class atlas needs at least 5.");
+        var report = new StageReporter(progress);
+        var stage = report.Start("umap");
+        var view = Matrices.View(rows.Length, (AtlasStages.Activation, Matrices.Gather(Activations, ActivationSize, rows), ActivationSize));
+        var umap = AtlasStages.FitLayout(_ml, view, rows.Length, numberOfNeighbors, AtlasBuildOptions.Defaults.MinDist, seed, deterministic: true, stage, cancellationToken);
+        var layout = Matrices.Read(umap.Transform(view), "Layout", out _, out _, cancellationToken);
+        stage.Done();
+        SubsetAtlasWriter.Write(_ml, this, rows, layout, gridSizes ?? [10, 20, 40], k,
+            $"Class activation atlas of “{name}” ({ModelName} {LayerName})", outputFolder, report, cancellationToken);
+        return rows.Length;
+    }
+
+    /// <summary>
+    /// Writes the comparison of two classes into a new folder: the rows of either (rank filter) at
+    /// x = the difference of their class values (clipped at its 99th percentile, <paramref name="classA"/> on the right)
+    /// and y = a 1-D t-SNE of their activations, binned, with example icons.
+    /// </summary>
+    /// <param name="classA">The class drawn on the right.</param>
+    /// <param name="classB">The class drawn on the left.</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="gridSizes">Nested grid sizes; null: 10, 20, 40.</param>
+    /// <param name="perplexity">t-SNE perplexity (lowered for few rows). Default 30.</param>
+    /// <param name="seed">t-SNE seed. Default 1.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <returns>The number of rows compared.</returns>
+    public int WriteComparison(string classA, string classB, string outputFolder, int[]? gridSizes = null, double perplexity = 30,
+        int seed = AtlasBuildOptions.Defaults.Seed, IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        int a = ClassIndex(classA), b = ClassIndex(classB);
+        if (a == b)
+            throw new ArgumentException($"'{classA}' and '{classB}' are the same class.");
+        string na = ClassNames[a], nb = ClassNames[b];
+        AtlasFolder.EnsureFree(outputFolder);
+        int k = ClassNames.Count;
+        var rows = ClassFilter.SelectRows(ClassValues, k, a, ClassFilterKind.Rank, 0)
+            .Union(ClassFilter.SelectRows(ClassValues, k, b, ClassFilterKind.Rank, 0)).Order().ToArray();
+        if (rows.Length < 5)
+            throw new InvalidOperationException($"Classes '{na}' and '{nb}' have only {rows.Length} rows in the atlas; a comparison needs at least 5.");
+        var report = new StageReporter(progress);
+        var stage = report.Start("t-sne");
+        var view = Matrices.View(rows.Length, ("Activation", Matrices.Gather(Activations, ActivationSize, rows), ActivationSize),
+            ("Values", Matrices.Gather(ClassValues, k, rows), k));
+        // x: the fitted, clipped class difference; y: 1-D t-SNE; together the layout column binned below.
+        var pipeline = _ml.Transforms.ClassDifference("CompareX", "Values", a, b)
+            .Append(_ml.Transforms.ProjectToTsne(new TsneEstimator.Options
+            {
+                OutputColumnName = "TsneY",
+                InputColumnName = "Activation",
+                NumberOfComponents = 1,
+                Perplexity = (float)Math.Min(perplexity, (rows.Length - 1) / 3.0),
+                Seed = seed,
+                Progress = new SyncProgress<ProjectionProgress>(x => stage.Report(x.Fraction)),
+                CancellationToken = cancellationToken,
+            }))
+            .Append(_ml.Transforms.Concatenate("Layout", "CompareX", "TsneY"));
+        var layout = Matrices.Read(pipeline.Fit(view).Transform(view), "Layout", out _, out _, cancellationToken);
+        stage.Done();
+        SubsetAtlasWriter.Write(_ml, this, rows, layout, gridSizes ?? [10, 20, 40], null,
+            $"“{na}” (right) vs “{nb}” (left) ({ModelName} {LayerName})", outputFolder, report, cancellationToken,
+            AtlasAxes.ClassComparison(na, nb, ClassValueName));
+        return rows.Length;
+    }
+
+    private AtlasIcons LoadIcons()
+    {
+        var icons = AtlasIcons.FromNearestExamples(Atlas, row => ImagePaths[row], IconSize);
+        if (IconKind != AtlasIconKind.Inversion || _settings.IconKey is not { } key)
+            return icons;
+        foreach (var cell in AtlasIconStep.InvertedCells(Atlas.Level(IconGridSize), 1))
+            if (_store.TryLoadBytes(AtlasIconStep.Entry(IconGridSize, cell), key, out var png))
+                icons.Set(IconGridSize, cell.X, cell.Y, png);
+        return icons;
+    }
+
+    private static (float[]? Values, int Rows, int Columns) Load(IAtlasStageStore store, string stage, string? key) =>
+        key is not null && store.TryLoad(stage, key, out var v, out int r, out int c) ? (v, r, c) : (null, 0, 0);
+}
+
+/// <summary>The concept histograms <see cref="BuiltAtlas.WriteConceptHistogram(ImageFolder, ImageFolder?, int, string, IProgress{AtlasBuildProgress}?, CancellationToken, HistogramComparisonOptions?)"/> wrote.</summary>
+/// <param name="Histogram">Where the images landed.</param>
+/// <param name="Compared">Where the images compared with landed, or null.</param>
+public sealed record ConceptHistogramResult(ConceptHistogram Histogram, ConceptHistogram? Compared);
