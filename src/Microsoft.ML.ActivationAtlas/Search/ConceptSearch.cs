@@ -28,6 +28,7 @@ internal static class ConceptSearch
             throw new ArgumentOutOfRangeException(nameof(top), top, "The number of results must be at least 1.");
         if (imagePaths.Count == 0)
             throw new ArgumentException("There are no images to search.", nameof(imagePaths));
+        cancellationToken.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
 
         // The atlas's own extraction (model, layer, preprocessing, session), every position, unreadable images skipped.
@@ -108,11 +109,9 @@ internal static class ConceptSearch
                 }
                 images++;
                 inImage = 0;
+                cancellationToken.ThrowIfCancellationRequested();
                 if (images % 16 == 0)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
                     progress?.Report((double)images / imagePaths.Count);
-                }
             }
         }
         cancellationToken.ThrowIfCancellationRequested();
