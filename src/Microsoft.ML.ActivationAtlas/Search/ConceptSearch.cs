@@ -142,12 +142,9 @@ internal static class ConceptSearch
     {
         using var codec = SKCodec.Create(path);
         int fileW = codec?.Info.Width ?? input.Width, fileH = codec?.Info.Height ?? input.Height;
-        // As ImageFileDecoder: scale so the input is covered, crop the centre.
-        double scale = Math.Max((double)input.Width / fileW, (double)input.Height / fileH);
-        double cropW = Math.Min(fileW, Math.Round(input.Width / scale)), cropH = Math.Min(fileH, Math.Round(input.Height / scale));
-        double left = (int)((fileW - cropW) / 2), topEdge = (int)((fileH - cropH) / 2);
-        double x0 = left + cropW * x / gridW, x1 = left + cropW * (x + 1) / gridW;
-        double y0 = topEdge + cropH * y / gridH, y1 = topEdge + cropH * (y + 1) / gridH;
+        var (left, topEdge, cropW, cropH) = ImageFileDecoder.CenterCrop(fileW, fileH, input.Width, input.Height);
+        double x0 = left + (double)cropW * x / gridW, x1 = left + (double)cropW * (x + 1) / gridW;
+        double y0 = topEdge + (double)cropH * y / gridH, y1 = topEdge + (double)cropH * (y + 1) / gridH;
         int rx = (int)Math.Floor(x0), ry = (int)Math.Floor(y0);
         return new ImageRegion(rx, ry, Math.Max(1, (int)Math.Ceiling(x1) - rx), Math.Max(1, (int)Math.Ceiling(y1) - ry));
     }

@@ -216,6 +216,25 @@ public sealed class ConceptSearchTests(SearchAtlasFixture fixture, ITestOutputHe
     }
 
     [Fact]
+    public void RegionsFollowTheCenterCropOfAWideImage()
+    {
+        // A CIFAR image pasted twice side by side: 64x32, of which the network sees the centre 32x32.
+        using var cifar = SkiaSharp.SKBitmap.Decode(SharedData.CifarImages(1)[0].Path);
+        using var wide = new SkiaSharp.SKBitmap(64, 32);
+        using (var canvas = new SkiaSharp.SKCanvas(wide))
+        {
+            canvas.DrawBitmap(cifar, 0, 0);
+            canvas.DrawBitmap(cifar, 32, 0);
+        }
+        string file = Path.Combine(fixture.Root, $"wide-{Guid.NewGuid():N}.png");
+        using (var stream = File.Create(file))
+            wide.Encode(stream, SkiaSharp.SKEncodedImageFormat.Png, 100);
+        Assert.Equal(new ImageRegion(16, 0, 5, 5), ConceptSearch.RegionOf(file, (224, 224), 7, 7, 0, 0));
+        Assert.Equal(new ImageRegion(43, 27, 5, 5), ConceptSearch.RegionOf(file, (224, 224), 7, 7, 6, 6));
+        Assert.Equal(new ImageRegion(29, 13, 6, 6), ConceptSearch.RegionOf(file, (224, 224), 7, 7, 3, 3));
+    }
+
+    [Fact]
     public void BadQueriesAndFoldersAreRefusedNamingWhatIsWrong()
     {
         var atlas = fixture.Atlas;
