@@ -365,7 +365,8 @@ public sealed class BuiltAtlas
 
     /// <summary>
     /// <see cref="SearchImages(ConceptQuery, IReadOnlyList{string}, int, Func{string, string}?, IProgress{double}?, CancellationToken)"/> over an image folder, written into a new folder: <c>index.html</c> (the matches
-    /// with their region outlined), <c>search.json</c> (each match's score, path, label, position and region) and
+    /// with their region outlined), <c>search.json</c> (each match's score, path, label, position and region, and the
+    /// files skipped as unreadable) and
     /// <c>images/</c> (copies of the matched files).
     /// </summary>
     /// <param name="query">The direction to search for.</param>
@@ -387,7 +388,7 @@ public sealed class BuiltAtlas
         var result = SearchImages(query, images.Paths, top, p => labels.GetValueOrDefault(p, ""), stage, cancellationToken);
         stage.Done($"{result.ImagesSearched:N0} images, {result.ImagesPerSecond:0.#}/s");
         stage = report.Start("outputs");
-        ConceptSearchWriter.Write(result, Folder, images.Root, outputFolder);
+        ConceptSearchWriter.Write(result, Folder, images.Root, images.Unreadable, outputFolder);
         stage.Done();
         return result;
     }

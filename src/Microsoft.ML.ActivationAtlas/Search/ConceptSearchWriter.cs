@@ -16,7 +16,7 @@ internal static class ConceptSearchWriter
     public const string HtmlFile = "index.html";
     public const string JsonFile = "search.json";
 
-    public static void Write(ConceptSearchResult result, string atlasFolder, string imageRoot, string outputFolder)
+    public static void Write(ConceptSearchResult result, string atlasFolder, string imageRoot, IReadOnlyList<string> unreadable, string outputFolder)
     {
         AtomicOutput.WriteDirectory(outputFolder, overwrite: false, dir =>
         {
@@ -39,6 +39,7 @@ internal static class ConceptSearchWriter
                 layer = result.LayerName,
                 grid = new { height = result.GridHeight, width = result.GridWidth },
                 imagesSearched = result.ImagesSearched,
+                unreadable,
                 skipped = result.SkippedImages,
                 seconds = result.Seconds,
                 imagesPerSecond = result.ImagesPerSecond,

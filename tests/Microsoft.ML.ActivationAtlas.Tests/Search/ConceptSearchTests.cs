@@ -167,6 +167,7 @@ public sealed class ConceptSearchTests(SearchAtlasFixture fixture, ITestOutputHe
         var atlas = fixture.Atlas;
         var cell = atlas.Atlas.Level(8).Cells.OrderByDescending(c => c.Count).First();
         string images = Small(3);
+        File.WriteAllText(Path.Combine(images, "cat", "broken.jpg"), "not a JPEG");
         string outDir = NewFolder("out");
         var (code, err) = AtlasTool.Run("search", "--atlas", fixture.AtlasFolder, "--cell", $"8:{cell.X},{cell.Y}", "--images", images, "--top", "5", "--out", outDir);
         Assert.True(code == 0, err);
@@ -176,6 +177,9 @@ public sealed class ConceptSearchTests(SearchAtlasFixture fixture, ITestOutputHe
         var results = doc.RootElement.GetProperty("results").EnumerateArray().ToArray();
         Assert.Equal(5, results.Length);
         Assert.Equal("cell", doc.RootElement.GetProperty("query").GetProperty("kind").GetString());
+        // The unreadable file is skipped, said and listed.
+        Assert.Contains("1 unreadable images skipped", err);
+        Assert.Equal([Path.Combine("cat", "broken.jpg")], doc.RootElement.GetProperty("unreadable").EnumerateArray().Select(e => e.GetString()));
         string html = File.ReadAllText(Path.Combine(outDir, "index.html"));
         foreach (var r in results)
         {
@@ -200,7 +204,7 @@ public sealed class ConceptSearchTests(SearchAtlasFixture fixture, ITestOutputHe
         File.WriteAllText(text, string.Join(" ", cell.MeanActivation.ToArray().Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture))));
         string npy = Path.ChangeExtension(text, ".npy");
         NpyFormat.Write(npy, cell.MeanActivation.Span, cell.MeanActivation.Length);
-        var collection = ImageFolder.Scan(images).Paths;
+        var collection = ImageFolder.Scan(images, skipUnreadable: true).Paths;
         foreach (var file in new[] { text, npy })
         {
             var r = atlas.SearchImages(ConceptQuery.FromFile(file), collection, 5);
