@@ -7,6 +7,7 @@ using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Projection;
 using Microsoft.ML.ActivationAtlas.Rendering;
 using Microsoft.ML.Data;
+using Microsoft.ML.ActivationAtlas.Search;
 
 namespace Microsoft.ML.ActivationAtlas.Building;
 
@@ -423,6 +424,69 @@ public sealed class BuiltAtlas
             $"“{na}” (right) vs “{nb}” (left) ({ModelName} {LayerName})", outputFolder, report, cancellationToken,
             AtlasAxes.ClassComparison(na, nb, ClassValueName));
         return rows.Length;
+    }
+
+    /// <summary>
+    /// Searches images by concept: runs them through the atlas's network at every position of its layer and keeps the
+    /// <paramref name="top"/> images whose activation at some position has the largest cosine with the query
+    /// (<see cref="ConceptQuery.ForCell"/>, <see cref="ConceptQuery.ForClass"/>, <see cref="ConceptQuery.FromFile"/>),
+    /// with that position. Memory is bounded by <paramref name="top"/>, not by the number of images; unreadable
+    /// images are skipped and listed.
+    /// </summary>
+    /// <param name="query">The direction to search for; its length must be the layer's width.</param>
+    /// <param name="images">The images.</param>
+    /// <param name="top">How many images to keep. Default 50.</param>
+    /// <param name="labelOf">Gives an image's label for the results (optional).</param>
+    /// <param name="progress">Receives the share of images done (optional).</param>
+    /// <param name="cancellationToken">Cancels the search.</param>
+    /// <exception cref="InvalidDataException">No image could be read.</exception>
+    public ConceptSearchResult SearchImages(ConceptQuery query, IReadOnlyList<string> images, int top = 50, Func<string, string>? labelOf = null,
+        IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        SearchImages([query], images, top, labelOf, progress, cancellationToken)[0];
+
+    /// <summary>
+    /// <see cref="SearchImages(ConceptQuery, IReadOnlyList{string}, int, Func{string, string}?, IProgress{double}?, CancellationToken)"/>
+    /// for several queries in one pass of the network: one result per query, in order.
+    /// </summary>
+    /// <param name="queries">The directions to search for.</param>
+    /// <param name="images">The images.</param>
+    /// <param name="top">How many images to keep per query. Default 50.</param>
+    /// <param name="labelOf">Gives an image's label for the results (optional).</param>
+    /// <param name="progress">Receives the share of images done (optional).</param>
+    /// <param name="cancellationToken">Cancels the search.</param>
+    /// <exception cref="InvalidDataException">No image could be read.</exception>
+    public IReadOnlyList<ConceptSearchResult> SearchImages(IReadOnlyList<ConceptQuery> queries, IReadOnlyList<string> images, int top = 50,
+        Func<string, string>? labelOf = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        ConceptSearch.Run(_ml, ((IEnumerable<ITransformer>)Pipeline).OfType<Extraction.ActivationExtractingTransformer>().First(), queries, images, labelOf, top, progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="SearchImages(ConceptQuery, IReadOnlyList{string}, int, Func{string, string}?, IProgress{double}?, CancellationToken)"/> over an image folder, written into a new folder: <c>index.html</c> (the matches
+    /// with their region outlined), <c>search.json</c> (each match's score, path, label, position and region, and the
+    /// files skipped as unreadable) and
+    /// <c>images/</c> (copies of the matched files).
+    /// </summary>
+    /// <param name="query">The direction to search for.</param>
+    /// <param name="images">The images.</param>
+    /// <param name="top">How many images to keep.</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work; nothing is written then.</param>
+    public ConceptSearchResult WriteSearch(ConceptQuery query, ImageFolder images, int top, string outputFolder,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        AtlasFolder.EnsureFree(outputFolder);
+        if (images.Paths.Count == 0)
+            throw new InvalidDataException($"The image folder '{images.Root}' holds no readable images ({images.Unreadable.Count} unreadable: {string.Join(", ", images.Unreadable.Take(5))}).");
+        var report = new StageReporter(progress);
+        var stage = report.Start("search");
+        var labels = images.Paths.Zip(images.Labels).ToDictionary(p => p.First, p => p.Second, StringComparer.Ordinal);
+        var result = SearchImages(query, images.Paths, top, p => labels.GetValueOrDefault(p, ""), stage, cancellationToken);
+        stage.Done($"{result.ImagesSearched:N0} images, {result.ImagesPerSecond:0.#}/s");
+        stage = report.Start("outputs");
+        ConceptSearchWriter.Write(result, Folder, images.Root, images.Unreadable, outputFolder);
+        stage.Done();
+        return result;
     }
 
     private AtlasIcons LoadIcons()

@@ -8,6 +8,18 @@ namespace Microsoft.ML.ActivationAtlas.Extraction;
 /// </summary>
 internal static class ImageFileDecoder
 {
+    /// <summary>
+    /// The part of a <paramref name="fileWidth"/> x <paramref name="fileHeight"/> image that becomes the network's
+    /// <paramref name="width"/> x <paramref name="height"/> input: the center crop to the target aspect ratio (what
+    /// ML.NET's ResizeImages does by default), which is then scaled.
+    /// </summary>
+    public static (int X, int Y, int Width, int Height) CenterCrop(int fileWidth, int fileHeight, int width, int height)
+    {
+        float scale = Math.Max((float)width / fileWidth, (float)height / fileHeight);
+        int cropW = Math.Min(fileWidth, (int)Math.Round(width / scale)), cropH = Math.Min(fileHeight, (int)Math.Round(height / scale));
+        return ((fileWidth - cropW) / 2, (fileHeight - cropH) / 2, cropW, cropH);
+    }
+
     /// <summary>Fills <paramref name="slot"/> from the file; returns null or why the image could not be used.</summary>
     public static string? Decode(string path, PixelConverter converter, Span<float> slot)
     {
@@ -20,15 +32,13 @@ internal static class ImageFileDecoder
             return $"image file '{path}' is not a readable image (corrupt or unsupported format)";
         int w = converter.Width, h = converter.Height;
         var target = new SKImageInfo(w, h, SKColorType.Bgra8888, SKAlphaType.Unpremul);
-        // Center crop to the target aspect ratio (what ML.NET's ResizeImages does by default), then scale.
-        float scale = Math.Max((float)w / decoded.Width, (float)h / decoded.Height);
-        int cropW = Math.Min(decoded.Width, (int)Math.Round(w / scale)), cropH = Math.Min(decoded.Height, (int)Math.Round(h / scale));
+        var (cropX, cropY, cropW, cropH) = CenterCrop(decoded.Width, decoded.Height, w, h);
         SKBitmap source = decoded;
         SKBitmap? cropped = null;
         if (cropW != decoded.Width || cropH != decoded.Height)
         {
             cropped = new SKBitmap();
-            if (!decoded.ExtractSubset(cropped, SKRectI.Create((decoded.Width - cropW) / 2, (decoded.Height - cropH) / 2, cropW, cropH)))
+            if (!decoded.ExtractSubset(cropped, SKRectI.Create(cropX, cropY, cropW, cropH)))
                 return $"image file '{path}' could not be cropped to {w}:{h}";
             source = cropped;
         }
