@@ -1,4 +1,5 @@
 using Microsoft.ML.ActivationAtlas.Building;
+using Microsoft.ML.ActivationAtlas.Cluster;
 using Microsoft.ML.ActivationAtlas.Datasets;
 
 namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
@@ -11,7 +12,7 @@ internal sealed class HistogramCommand : ICommand
     public string Summary => "concept histogram of a new image folder on a built atlas (heat map + viewer)";
 
     public string Usage => """
-        usage: atlas histogram --atlas <dir> --images <folder> --out <dir> [--compare <folder>] [--grid <n>] [--samples <n>] [--seed <n>]
+        usage: atlas histogram --atlas <dir> --images <folder> --out <dir> [--compare <folder>] [--grid <n>] [--samples <n>] [--seed <n>] [--shard k/n]
 
           --atlas <dir>       an atlas folder written by 'atlas build'
           --images <folder>   the new images (searched recursively)
@@ -19,6 +20,8 @@ internal sealed class HistogramCommand : ICommand
           --compare <folder>  a second folder: also the per-cell difference (images minus compare, as fractions)
           --grid <n>          the grid of the heat-map images (default: the atlas's second-coarsest grid)
           --samples <n>       use a seeded random sample of each folder (default: all)
+          --shard <k/n>       count only part k (from 0) of n of the image list(s) and write the counts to <out>/shard.json;
+                              'atlas merge' adds the parts and writes what one run would (see docs/sharded-jobs.md)
 
         Writes <out>/histogram.png (counts), <out>/difference.png (with --compare), <out>/histogram.json and the
         atlas viewer with the histogram as an overlay (<out>/index.html).
@@ -33,6 +36,7 @@ internal sealed class HistogramCommand : ICommand
         int samples = args.Int("samples", 0);
         int seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed);
         int? gridArg = args.Has("grid") ? args.Int("grid", 0) : null;
+        Shard? shard = ParseShard(args.Optional("shard"));
         args.RejectUnknown();
 
         var built = new MLContext(seed).Atlas().Open(atlasDir);
@@ -42,10 +46,33 @@ internal sealed class HistogramCommand : ICommand
             throw new UsageException($"option --grid: {grid} is not one of the atlas's grids ({string.Join(",", sizes)})");
         var images = ImageFolder.Scan(imagesDir, samples, seed);
         var compare = compareDir is null ? null : ImageFolder.Scan(compareDir, samples, seed);
+        if (shard is { } part)
+        {
+            int counted;
+            using (var stages = new ConsoleStages())
+                counted = ShardedHistogram.WriteShard(built, images, compare, part, grid, outDir, stages, cancellationToken);
+            Console.Error.WriteLine($"atlas histogram: shard {part}: {counted:N0} images -> {Path.Combine(outDir, "shard.json")}");
+            return 0;
+        }
         ConceptHistogramResult result;
         using (var stages = new ConsoleStages())
             result = built.WriteConceptHistogram(images, compare, grid, outDir, stages, cancellationToken);
         Console.Error.WriteLine($"atlas histogram: {result.Histogram.Total:N0} images{(result.Compared is { } b ? $" and {b.Total:N0} to compare" : "")} -> {Path.Combine(outDir, "histogram.png")}, {Path.Combine(outDir, "index.html")}");
         return 0;
+    }
+
+    /// <summary>Parses <c>--shard k/n</c>.</summary>
+    internal static Shard? ParseShard(string? text)
+    {
+        if (text is null)
+            return null;
+        try
+        {
+            return Shard.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"option --shard: {e.Message}");
+        }
     }
 }

@@ -5,7 +5,7 @@ using Microsoft.ML.ActivationAtlas.Projection.Knn;
 namespace Microsoft.ML.ActivationAtlas.Projection.Umap;
 
 /// <summary>
-/// A fitted UMAP: the layout of the training rows, plus what <see cref="Transform"/> needs to place new rows
+/// A fitted UMAP: the layout of the training rows, plus what <see cref="Transform(float[], int, IProgress{ProjectionProgress}?, CancellationToken)"/> needs to place new rows
 /// (the training rows, their kNN graph and the fitted curve parameters).
 /// </summary>
 public sealed class UmapModel
@@ -85,8 +85,27 @@ public sealed class UmapModel
     /// <param name="progress">Optional progress.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
     /// <returns>Row-major positions, <paramref name="rows"/> x <see cref="OutputDimension"/>.</returns>
-    public float[] Transform(float[] data, int rows, IProgress<ProjectionProgress>? progress = null, CancellationToken cancellationToken = default)
+    public float[] Transform(float[] data, int rows, IProgress<ProjectionProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Transform(data, rows, 0, rows, progress, cancellationToken);
+
+    /// <summary>
+    /// Places rows that are part of a larger set of new rows: rows <paramref name="firstRowIndex"/> onwards of
+    /// <paramref name="totalRows"/>. A row's place depends only on the model, the row and its index in the whole set
+    /// (its random negative samples are drawn from a stream keyed by that index, and the epoch count follows the whole
+    /// set's size as in umap-learn), so transforming the parts of a set gives the same places as transforming the set.
+    /// </summary>
+    /// <param name="data">Row-major values, <paramref name="rows"/> x <see cref="InputDimension"/>.</param>
+    /// <param name="rows">Number of rows given.</param>
+    /// <param name="firstRowIndex">The index of the first given row in the whole set.</param>
+    /// <param name="totalRows">The number of rows of the whole set.</param>
+    /// <param name="progress">Optional progress.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <returns>Row-major positions, <paramref name="rows"/> x <see cref="OutputDimension"/>.</returns>
+    public float[] Transform(float[] data, int rows, long firstRowIndex, long totalRows, IProgress<ProjectionProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRowIndex);
+        if (totalRows < firstRowIndex + rows)
+            throw new ArgumentOutOfRangeException(nameof(totalRows), totalRows, $"The whole set ({totalRows} rows) must hold rows {firstRowIndex} to {firstRowIndex + rows - 1}.");
         ArgumentNullException.ThrowIfNull(data);
         if (rows > 0 && data.Length != (long)rows * InputDimension)
             throw new ArgumentException($"UMAP transform: the model was fitted on {InputDimension}-dimensional rows, but {data.Length} values for {rows} rows were given ({(rows == 0 ? 0 : data.Length / (double)rows):0.##} per row).", nameof(data));
@@ -127,17 +146,16 @@ public sealed class UmapModel
             }
         });
 
-        int epochs = Options.Epochs is int fitEpochs ? Math.Max(1, fitEpochs / 3) : rows <= 10000 ? 100 : 30;
-        var pruned = graph.Prune(graph.MaxValue() / epochs);
-        var heads = new int[pruned.NonZeros];
-        for (int i = 0; i < rows; i++)
-            heads.AsSpan(pruned.RowPointers[i], pruned.RowPointers[i + 1] - pruned.RowPointers[i]).Fill(i);
-        var epochsPerSample = UmapOptimizer.EpochsPerSample(pruned.Values, epochs);
+        int epochs = Options.Epochs is int fitEpochs ? Math.Max(1, fitEpochs / 3) : totalRows <= 10000 ? 100 : 30;
+        // Each row's strongest membership is 1 (its nearest neighbour, with local connectivity 1), so pruning and
+        // sampling relative to 1 match umap-learn's relative-to-the-maximum rule without depending on the other rows.
+        const float maxMembership = 1f;
+        var pruned = graph.Prune(maxMembership / epochs);
+        var epochsPerSample = UmapOptimizer.EpochsPerSample(pruned.Values, epochs, maxMembership);
         var frozen = (float[])Embedding.Clone();
-        UmapOptimizer.Optimize(embedding, frozen, heads, pruned.ColumnIndices, Rows, epochsPerSample, dim, A, B,
+        UmapOptimizer.OptimizeIndependentRows(embedding, frozen, pruned.RowPointers, pruned.ColumnIndices, Rows, epochsPerSample, dim, A, B,
             Options.RepulsionStrength, Options.LearningRate / 4f, Options.NegativeSampleRate, epochs,
-            moveOther: false, Options.Deterministic, Options.Seed + 1, cancellationToken,
-            StageProgress.For(progress, "optimize"));
+            Options.Seed + 1, firstRowIndex, cancellationToken, StageProgress.For(progress, "optimize"));
         return embedding;
     }
 

@@ -22,10 +22,13 @@ internal static class UmapOptimizer
     private const int EdgeBlock = 8192;
 
     /// <summary>umap-learn's <c>make_epochs_per_sample</c>.</summary>
-    public static float[] EpochsPerSample(float[] weights, int epochs)
+    public static float[] EpochsPerSample(float[] weights, int epochs) =>
+        EpochsPerSample(weights, epochs, weights.Length == 0 ? 0f : System.Numerics.Tensors.TensorPrimitives.Max<float>(weights));
+
+    /// <summary><c>make_epochs_per_sample</c> relative to a given maximum weight.</summary>
+    public static float[] EpochsPerSample(float[] weights, int epochs, float max)
     {
         var result = new float[weights.Length];
-        float max = weights.Length == 0 ? 0f : System.Numerics.Tensors.TensorPrimitives.Max<float>(weights);
         for (int e = 0; e < weights.Length; e++)
         {
             double samples = epochs * (weights[e] / (double)max);
@@ -43,17 +46,7 @@ internal static class UmapOptimizer
         // The 2-D kernel reads the layouts without bounds checks: make sure every index is in range first.
         if (tails.Length < edges || epochsPerSample.Length < edges || (long)tailCount * dim > tail.Length)
             throw new ArgumentException("The edge arrays and the layouts do not match.", nameof(tails));
-        int headRows = head.Length / dim;
-        for (int e = 0; e < edges; e++)
-        {
-            if ((uint)heads[e] >= (uint)headRows || (uint)tails[e] >= (uint)tailCount)
-                throw new ArgumentOutOfRangeException(nameof(heads), $"Edge {e} refers to a row outside the layout.");
-        }
-        var epochOfNextSample = (float[])epochsPerSample.Clone();
-        var epochsPerNegative = new float[edges];
-        for (int e = 0; e < edges; e++)
-            epochsPerNegative[e] = negativeRate > 0 ? epochsPerSample[e] / negativeRate : float.PositiveInfinity;
-        var epochOfNextNegative = (float[])epochsPerNegative.Clone();
+        var (epochOfNextSample, epochsPerNegative, epochOfNextNegative) = Schedule(heads, head.Length / dim, tails, tailCount, epochsPerSample, negativeRate);
         int blocks = (edges + EdgeBlock - 1) / EdgeBlock;
         var po = new ParallelOptions { CancellationToken = ct };
         float alpha = initialAlpha;
@@ -85,6 +78,74 @@ internal static class UmapOptimizer
             if (progress is not null && ((epoch + 1) % 10 == 0 || epoch + 1 == epochs))
                 progress.Report((double)(epoch + 1) / epochs);
         }
+    }
+
+    /// <summary>
+    /// The SGD of a transform: rows of <paramref name="head"/> move towards their (frozen) <paramref name="tail"/>
+    /// neighbours and away from random frozen rows, as <see cref="Optimize"/> does with <c>moveOther</c> off; since
+    /// the rows do not interact, each row is optimised on its own with a random stream keyed by its index
+    /// (<paramref name="firstRowIndex"/> + its row), so a row lands in the same place whatever other rows are
+    /// transformed with it and whatever the thread count. <paramref name="rowPointers"/> delimits each row's edges.
+    /// </summary>
+    public static void OptimizeIndependentRows(
+        float[] head, float[] tail, int[] rowPointers, int[] tails, int tailCount, float[] epochsPerSample,
+        int dim, float a, float b, float gamma, float initialAlpha, float negativeRate, int epochs,
+        int seed, long firstRowIndex, CancellationToken ct, IProgress<double>? progress)
+    {
+        int rows = rowPointers.Length - 1, edges = rowPointers[rows];
+        if (tails.Length < edges || epochsPerSample.Length < edges || (long)tailCount * dim > tail.Length || (long)rows * dim > head.Length)
+            throw new ArgumentException("The edge arrays and the layouts do not match.", nameof(tails));
+        var heads = new int[edges];
+        for (int i = 0; i < rows; i++)
+        {
+            if (rowPointers[i] > rowPointers[i + 1])
+                throw new ArgumentException("The row pointers must not decrease.", nameof(rowPointers));
+            heads.AsSpan(rowPointers[i], rowPointers[i + 1] - rowPointers[i]).Fill(i);
+        }
+        var (epochOfNextSample, epochsPerNegative, epochOfNextNegative) = Schedule(heads, rows, tails, tailCount, epochsPerSample, negativeRate);
+        var alphas = new float[epochs];
+        for (int epoch = 0; epoch < epochs; epoch++)
+            alphas[epoch] = epoch == 0 ? initialAlpha : initialAlpha * (1f - (float)(epoch - 1) / epochs);
+        const int RowBlock = 256;
+        int blocks = (rows + RowBlock - 1) / RowBlock, done = 0;
+        Parallel.For(0, blocks, new ParallelOptions { CancellationToken = ct }, block =>
+        {
+            int r1 = Math.Min(rows, (block + 1) * RowBlock);
+            for (int r = block * RowBlock; r < r1; r++)
+            {
+                var rng = Rng.ForStream(seed, firstRowIndex + r, -1);
+                int e0 = rowPointers[r], e1 = rowPointers[r + 1];
+                for (int n = 0; n < epochs; n++)
+                {
+                    if (dim == 2 && Vector256.IsHardwareAccelerated)
+                        RunEdges2D(head, tail, heads, tails, tailCount, epochsPerSample, epochOfNextSample, epochsPerNegative, epochOfNextNegative, a, b, gamma, alphas[n], false, n, e0, e1, ref rng);
+                    else
+                        RunEdges(head, tail, heads, tails, tailCount, epochsPerSample, epochOfNextSample, epochsPerNegative, epochOfNextNegative, dim, a, b, gamma, alphas[n], false, n, e0, e1, ref rng);
+                }
+            }
+            if (progress is not null)
+                progress.Report((double)Interlocked.Increment(ref done) / blocks);
+        });
+    }
+
+    /// <summary>
+    /// Checks that every edge's rows are inside the layouts (the kernels read them without bounds checks) and returns
+    /// umap-learn's sampling schedule: when each edge is next sampled, and its negative-sampling period and next epoch.
+    /// </summary>
+    private static (float[] EpochOfNextSample, float[] EpochsPerNegative, float[] EpochOfNextNegative) Schedule(
+        int[] heads, int headRows, int[] tails, int tailCount, float[] epochsPerSample, float negativeRate)
+    {
+        int edges = heads.Length;
+        for (int e = 0; e < edges; e++)
+        {
+            if ((uint)heads[e] >= (uint)headRows || (uint)tails[e] >= (uint)tailCount)
+                throw new ArgumentOutOfRangeException(nameof(heads), $"Edge {e} refers to a row outside the layout.");
+        }
+        var epochOfNextSample = (float[])epochsPerSample.Clone();
+        var epochsPerNegative = new float[edges];
+        for (int e = 0; e < edges; e++)
+            epochsPerNegative[e] = negativeRate > 0 ? epochsPerSample[e] / negativeRate : float.PositiveInfinity;
+        return (epochOfNextSample, epochsPerNegative, (float[])epochsPerNegative.Clone());
     }
 
     private static void RunEdges(float[] head, float[] tail, int[] heads, int[] tails, int tailCount, float[] epochsPerSample,

@@ -1,6 +1,8 @@
 using Microsoft.ML.ActivationAtlas.Binning;
 using Microsoft.ML.ActivationAtlas.ClassAtlas;
 using Microsoft.ML.ActivationAtlas.Datasets;
+using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.Data;
 using Microsoft.ML.ActivationAtlas.Histogram;
 using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Projection;
@@ -167,8 +169,55 @@ public sealed class BuiltAtlas
     public ConceptHistogram ConceptHistogram(IEnumerable<string> imagePaths, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(imagePaths);
+        var paths = imagePaths as IReadOnlyCollection<string> ?? imagePaths.ToList();
+        return ConceptHistogram(paths, 0, paths.Count, cancellationToken);
+    }
+
+    /// <summary>
+    /// Where new images land on the atlas, for images that are rows <paramref name="firstRowIndex"/> onwards of a list of
+    /// <paramref name="totalImages"/>: each image gets the random activation position and the layout position it gets
+    /// in a pass over the whole list, so the histograms of the parts of a list add up to the histogram of the list.
+    /// </summary>
+    /// <param name="imagePaths">The images.</param>
+    /// <param name="firstRowIndex">The index of the first image in the whole list.</param>
+    /// <param name="totalImages">The number of images in the whole list.</param>
+    /// <param name="cancellationToken">Cancels the network pass.</param>
+    public ConceptHistogram ConceptHistogram(IReadOnlyCollection<string> imagePaths, long firstRowIndex, long totalImages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRowIndex);
+        if (totalImages < firstRowIndex + imagePaths.Count)
+            throw new ArgumentOutOfRangeException(nameof(totalImages), totalImages, $"The whole list ({totalImages} images) must hold images {firstRowIndex} to {firstRowIndex + imagePaths.Count - 1}.");
         var data = _ml.Data.LoadFromEnumerable(imagePaths.Select(p => new ImageRow { ImagePath = p }));
-        return _ml.Data.ConceptHistogram(Pipeline.Transform(data), Grid.OutputColumnName, cancellationToken);
+        var copies = new List<ActivationExtractingTransformer>();
+        var pipeline = PartOf(Pipeline, firstRowIndex, totalImages, copies);
+        try
+        {
+            return _ml.Data.ConceptHistogram(pipeline.Transform(data), Grid.OutputColumnName, cancellationToken);
+        }
+        finally
+        {
+            foreach (var copy in copies)
+                copy.Dispose();
+        }
+    }
+
+    /// <summary>The pipeline for a part of a list: rows <paramref name="firstRowIndex"/> onwards of <paramref name="totalRows"/>.</summary>
+    private static ITransformer PartOf(ITransformer transformer, long firstRowIndex, long totalRows, List<ActivationExtractingTransformer> copies)
+    {
+        switch (transformer)
+        {
+            case ActivationExtractingTransformer e when firstRowIndex != 0:
+                var copy = e.StartingAtRow(e.Settings.FirstRowIndex + firstRowIndex);
+                copies.Add(copy);
+                return copy;
+            case UmapTransformer u:
+                return u.ForPartOf(firstRowIndex, totalRows);
+            case IEnumerable<ITransformer> chain:
+                return new TransformerChain<ITransformer>(chain.Select(t => PartOf(t, firstRowIndex, totalRows, copies)).ToArray());
+            default:
+                return transformer;
+        }
     }
 
     /// <summary>
@@ -200,7 +249,35 @@ public sealed class BuiltAtlas
             b = ConceptHistogram(compare.Paths, cancellationToken);
             stage.Done($"{b.Total:N0} images");
         }
-        stage = report.Start("atlas");
+        WriteConceptHistogram(a, images.Root, b, compare?.Root, gridSize, outputFolder, progress);
+        return new ConceptHistogramResult(a, b);
+    }
+
+    /// <summary>
+    /// Writes the views of concept histograms already counted (for example summed from the shards of a large folder)
+    /// into a new folder, the same files as <see cref="WriteConceptHistogram(ImageFolder, ImageFolder?, int, string, IProgress{AtlasBuildProgress}?, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="histogram">The histogram of the images.</param>
+    /// <param name="imagesRoot">The images' folder (named in the views and <c>histogram.json</c>).</param>
+    /// <param name="compared">The histogram to compare with, or null.</param>
+    /// <param name="compareRoot">Its folder, or null.</param>
+    /// <param name="gridSize">The grid of the heat-map images; one of <see cref="GridSizes"/>.</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    public void WriteConceptHistogram(ConceptHistogram histogram, string imagesRoot, ConceptHistogram? compared, string? compareRoot,
+        int gridSize, string outputFolder, IProgress<AtlasBuildProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(histogram);
+        ArgumentNullException.ThrowIfNull(imagesRoot);
+        if (!GridSizes.Contains(gridSize))
+            throw new ArgumentOutOfRangeException(nameof(gridSize), gridSize, $"{gridSize} is not one of the atlas's grids ({string.Join(",", GridSizes)}).");
+        if (compared is not null && compareRoot is null)
+            throw new ArgumentNullException(nameof(compareRoot), "A compared histogram needs its folder.");
+        AtlasFolder.EnsureFree(outputFolder);
+        var a = histogram;
+        var b = compared;
+        var report = new StageReporter(progress);
+        var stage = report.Start("atlas");
         var atlas = Atlas;
         var icons = Icons;
         stage.Done();
@@ -212,35 +289,34 @@ public sealed class BuiltAtlas
             HeatmapRenderer.RenderCounts(a, grid, Path.Combine(dir, "histogram.png"), Math.Max(4, 640 / grid));
             var options = new AtlasViewerOptions
             {
-                Title = $"Concept histogram of {Path.GetFileName(Path.TrimEndingDirectorySeparator(images.Root))} on the atlas of {ModelName} {LayerName}",
+                Title = $"Concept histogram of {Path.GetFileName(Path.TrimEndingDirectorySeparator(imagesRoot))} on the atlas of {ModelName} {LayerName}",
                 ModelName = ModelName,
                 LayerName = LayerName,
                 IconPixels = IconSize,
                 ClassValueName = ClassValueName,
                 ImagePathOfRow = row => ImagePaths[row],
             };
-            options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(images.Root)} (count)", a));
+            options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(imagesRoot)} (count)", a));
             if (b is not null)
             {
                 var diff = Histogram.ConceptHistogram.Difference(a, b, grid);
                 HeatmapRenderer.RenderDifference(diff, grid, Path.Combine(dir, "difference.png"), Math.Max(4, 640 / grid));
-                options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(compare!.Root)} (count)", b));
-                options.Overlays.Add(ViewerOverlay.FromDifference($"{Path.GetFileName(images.Root)} minus {Path.GetFileName(compare.Root)} (fraction)", a, b));
+                options.Overlays.Add(ViewerOverlay.FromCounts($"{Path.GetFileName(compareRoot!)} (count)", b));
+                options.Overlays.Add(ViewerOverlay.FromDifference($"{Path.GetFileName(imagesRoot)} minus {Path.GetFileName(compareRoot)} (fraction)", a, b));
             }
             stage.Report(0.3);
             AtlasViewerWriter.WriteInto(atlas, icons, dir, options);
             File.WriteAllText(Path.Combine(dir, "histogram.json"), System.Text.Json.JsonSerializer.Serialize(new
             {
                 atlas = Path.GetFullPath(Folder),
-                images = images.Root,
+                images = imagesRoot,
                 total = a.Total,
-                compare = compare?.Root,
+                compare = compareRoot,
                 compareTotal = b?.Total,
                 grids = sizes.Select(s => new { size = s, counts = a.Counts(s).ToArray(), compareCounts = b?.Counts(s).ToArray() }),
             }));
         });
         stage.Done();
-        return new ConceptHistogramResult(a, b);
     }
 
     /// <summary>
@@ -349,7 +425,7 @@ public sealed class BuiltAtlas
     }
 }
 
-/// <summary>The concept histograms <see cref="BuiltAtlas.WriteConceptHistogram"/> wrote.</summary>
+/// <summary>The concept histograms <see cref="BuiltAtlas.WriteConceptHistogram(Datasets.ImageFolder, Datasets.ImageFolder?, int, string, IProgress{AtlasBuildProgress}?, CancellationToken)"/> wrote.</summary>
 /// <param name="Histogram">Where the images landed.</param>
 /// <param name="Compared">Where the images compared with landed, or null.</param>
 public sealed record ConceptHistogramResult(ConceptHistogram Histogram, ConceptHistogram? Compared);

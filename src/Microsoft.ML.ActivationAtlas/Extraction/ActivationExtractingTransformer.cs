@@ -40,6 +40,19 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
 
     internal ActivationEngine Engine { get; }
 
+    /// <summary>
+    /// A copy of this transformer for a part of a larger dataset whose first row is row <paramref name="firstRowIndex"/>
+    /// of the whole: each row gets the random position it gets in one pass over the whole dataset. Dispose the copy.
+    /// </summary>
+    /// <param name="firstRowIndex">The index, in the whole dataset, of the part's first row.</param>
+    public ActivationExtractingTransformer StartingAtRow(long firstRowIndex)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRowIndex);
+        var options = _options.Clone();
+        options.FirstRowIndex = firstRowIndex;
+        return new ActivationExtractingTransformer(new MLContext(), options);
+    }
+
     internal ActivationExtractingEstimator.Options Settings => _options;
 
     /// <summary>The resolved layers (tensor name, friendly name, op, shape), in the order of <see cref="OutputColumnNames"/>.</summary>

@@ -16,12 +16,32 @@ public sealed class UmapTransformer : ITransformer, IAtlasPersistable
 {
     private readonly ulong _trainingFingerprint;
 
-    internal UmapTransformer(UmapModel model, string inputColumnName, string outputColumnName, ulong trainingFingerprint)
+    private readonly long _firstRowIndex;
+    private readonly long _totalRows;
+
+    internal UmapTransformer(UmapModel model, string inputColumnName, string outputColumnName, ulong trainingFingerprint,
+        long firstRowIndex = 0, long totalRows = -1)
     {
         Model = model;
         InputColumnName = inputColumnName;
         OutputColumnName = outputColumnName;
         _trainingFingerprint = trainingFingerprint;
+        _firstRowIndex = firstRowIndex;
+        _totalRows = totalRows;
+    }
+
+    /// <summary>
+    /// A transformer for a part of a larger set of new rows: the rows it transforms are rows
+    /// <paramref name="firstRowIndex"/> onwards of a set of <paramref name="totalRows"/>, and each lands where it lands
+    /// when the whole set is transformed at once (see <see cref="UmapModel.Transform(float[], int, long, long, IProgress{ProjectionProgress}?, CancellationToken)"/>).
+    /// </summary>
+    /// <param name="firstRowIndex">The index of the part's first row in the whole set.</param>
+    /// <param name="totalRows">The number of rows of the whole set.</param>
+    public UmapTransformer ForPartOf(long firstRowIndex, long totalRows)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRowIndex);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(totalRows, firstRowIndex);
+        return new UmapTransformer(Model, InputColumnName, OutputColumnName, _trainingFingerprint, firstRowIndex, totalRows) { Progress = Progress };
     }
 
     /// <summary>The fitted UMAP (training layout, curve parameters, neighbour graph).</summary>
@@ -59,10 +79,12 @@ public sealed class UmapTransformer : ITransformer, IAtlasPersistable
         ArgumentNullException.ThrowIfNull(input);
         var (data, rows, _) = ProjectionColumns.Read(input, InputColumnName, "UMAP transform", Model.InputDimension, default);
         float[] layout;
-        if (rows == Model.Rows && ProjectionColumns.Fingerprint(data) == _trainingFingerprint && data.AsSpan().SequenceEqual(Model.TrainingData))
+        if (_totalRows < 0 && rows == Model.Rows && ProjectionColumns.Fingerprint(data) == _trainingFingerprint && data.AsSpan().SequenceEqual(Model.TrainingData))
             layout = (float[])Model.Embedding.Clone();
+        else if (_totalRows >= 0 && _firstRowIndex + rows > _totalRows)
+            throw new InvalidOperationException($"This UMAP transformer is for rows {_firstRowIndex} to {_totalRows - 1} of a set; it was given {rows} rows.");
         else
-            layout = Model.Transform(data, rows, Progress);
+            layout = Model.Transform(data, rows, _firstRowIndex, _totalRows < 0 ? rows : _totalRows, Progress);
         return new LayoutDataView(input, OutputColumnName, layout, Model.OutputDimension, rows);
     }
 
