@@ -8,15 +8,50 @@ internal sealed class CommandArgs
     private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _read = new(StringComparer.Ordinal);
 
+    private readonly List<string> _words = [];
+    private readonly List<string>? _rest;
+    private int _wordsRead;
+    private bool _restRead;
+
     public CommandArgs(IReadOnlyList<string> args)
     {
         for (int i = 0; i < args.Count; i++)
         {
-            if (!args[i].StartsWith("--", StringComparison.Ordinal) || args[i].Length == 2)
-                throw new UsageException($"unexpected argument '{args[i]}'");
+            if (args[i] == "--")
+            {
+                _rest = args.Skip(i + 1).ToList();
+                break;
+            }
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                if (_values.Count > 0)
+                    throw new UsageException($"unexpected argument '{args[i]}'");
+                _words.Add(args[i]); // leading words, e.g. 'slurm' in 'atlas submit slurm'
+                continue;
+            }
             string key = args[i][2..];
             string? value = i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : null;
             _values[key] = value;
+        }
+    }
+
+    /// <summary>The words before the first option (e.g. <c>slurm</c> of <c>atlas submit slurm</c>).</summary>
+    public IReadOnlyList<string> Words
+    {
+        get
+        {
+            _wordsRead = _words.Count;
+            return _words;
+        }
+    }
+
+    /// <summary>The arguments after <c>--</c>, or null when there is no <c>--</c>.</summary>
+    public IReadOnlyList<string>? Rest
+    {
+        get
+        {
+            _restRead = true;
+            return _rest;
         }
     }
 
@@ -52,6 +87,10 @@ internal sealed class CommandArgs
     /// <summary>Fails on options the verb never asked for (typos such as <c>--layr</c>).</summary>
     public void RejectUnknown()
     {
+        if (_wordsRead < _words.Count)
+            throw new UsageException($"unexpected argument '{_words[_wordsRead]}'");
+        if (_rest is not null && !_restRead)
+            throw new UsageException("unexpected argument '--'");
         var unknown = _values.Keys.Where(k => !_read.Contains(k)).ToList();
         if (unknown.Count > 0)
             throw new UsageException($"unknown option --{unknown[0]}");

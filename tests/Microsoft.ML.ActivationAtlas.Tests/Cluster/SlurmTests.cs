@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Microsoft.ML.ActivationAtlas.Cluster;
+using Microsoft.ML.ActivationAtlas.Tests.Cli;
+
+namespace Microsoft.ML.ActivationAtlas.Tests.Cluster;
+
+/// <summary>
+/// <c>atlas submit slurm</c> on a real one-node Slurm cluster (Debian's slurmctld, slurmd and munge, started by
+/// <c>tests/cluster/slurm-local.sh</c>): a 4-shard concept histogram, one task's worker killed while it runs and
+/// requeued, and the merged result equal to one process's byte for byte.
+/// </summary>
+public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<ShardedJobFixture>
+{
+    [Fact]
+    public void DryRunWritesAJobArrayAndADependentMerge()
+    {
+        string dir = Path.Combine(fixture.Root, "dry-" + Guid.NewGuid().ToString("N"));
+        string output = Path.Combine(dir, "hist");
+        var (code, err) = AtlasTool.Run("submit", "slurm", "--shards", "4", "--partition", "gpu", "--gres", "gpu:1", "--time", "01:00:00",
+            "--dry-run", "--scripts", Path.Combine(dir, "scripts"), "--", "histogram", "--atlas", fixture.Atlas, "--images", fixture.Images, "--out", output);
+        Assert.True(code == 0, err);
+        string array = File.ReadAllText(Path.Combine(dir, "scripts", "array.sbatch"));
+        Assert.Contains("#SBATCH --array=0-3", array);
+        Assert.Contains("#SBATCH --requeue", array);
+        Assert.Contains("#SBATCH --partition=gpu", array);
+        Assert.Contains("#SBATCH --gres=gpu:1", array);
+        Assert.Contains("#SBATCH --time=01:00:00", array);
+        Assert.Contains("--shard \"$k/$n\"", array);
+        Assert.Contains(output + ".shards", array);
+        Assert.Contains("scontrol requeue", array);
+        string merge = File.ReadAllText(Path.Combine(dir, "scripts", "merge.sbatch"));
+        Assert.Contains($"merge --shards {output}.shards --out {output}", merge);
+        Assert.DoesNotContain("--gres", merge);
+        Assert.False(Directory.Exists(output));
+
+        (code, err) = AtlasTool.Run("submit", "slurm", "--shards", "4", "--dry-run", "--", "build", "--out", output);
+        Assert.Equal(2, code);
+        Assert.Contains("histogram, extract", err);
+        (code, err) = AtlasTool.Run("submit", "slurm", "--shards", "4", "--dry-run", "--", "histogram", "--atlas", fixture.Atlas);
+        Assert.Equal(2, code);
+        Assert.Contains("--out", err);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void FourShardHistogramSurvivesAKilledTaskAndMergesToTheSingleProcessResult()
+    {
+        string dir = Path.Combine(fixture.Root, "slurm-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string single = Path.Combine(dir, "single");
+        var (code, err) = AtlasTool.Run("histogram", "--atlas", fixture.Atlas, "--images", fixture.Images, "--out", single);
+        Assert.True(code == 0, err);
+
+        // The tasks run the same tool as a separate process.
+        string exe = Path.Combine(dir, "atlas");
+        File.WriteAllText(exe, $"#!/bin/sh\nexec dotnet '{Path.Combine(AppContext.BaseDirectory, "atlas.dll")}' \"$@\"\n");
+        File.SetUnixFileMode(exe, File.GetUnixFileMode(exe) | UnixFileMode.UserExecute);
+
+        // Short: munge's socket path must stay under 108 bytes.
+        string cluster = Path.Combine(Path.GetTempPath(), "slurm-" + Guid.NewGuid().ToString("N")[..8]);
+        string script = ClusterScript();
+        var start = Shell(script, "start", cluster);
+        Assert.True(start.Code == 0, "the one-node Slurm cluster did not start (Debian packages slurmctld, slurmd, slurm-client, munge):\n" + start.Output);
+        string? previous = Environment.GetEnvironmentVariable("SLURM_CONF");
+        Environment.SetEnvironmentVariable("SLURM_CONF", Path.Combine(cluster, "slurm.conf"));
+        try
+        {
+            string output = Path.Combine(dir, "hist");
+            var job = SlurmArrayJob.Create(["histogram", "--atlas", fixture.Atlas, "--images", fixture.Images, "--out", output],
+                new SlurmArrayJobOptions { Shards = 4, AtlasExecutable = exe, MaxRestarts = 2 });
+            var submitted = job.Submit(Path.Combine(dir, "scripts"));
+
+            // Kill the worker of the first task seen running (its job step), as a crash would. A step can finish
+            // between being listed and being signalled: then take the next one.
+            string? killed = null;
+            var clock = Stopwatch.StartNew();
+            while (killed is null && clock.Elapsed < TimeSpan.FromMinutes(5))
+            {
+                var steps = Shell("squeue", "-h", "-s", "-o", "%i").Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                string? step = steps.FirstOrDefault(s => s.StartsWith(submitted.ArrayJobId + "_", StringComparison.Ordinal) && s.EndsWith(".0", StringComparison.Ordinal));
+                if (step is not null && Shell("scancel", "--signal=KILL", step).Code == 0)
+                    killed = step;
+                else
+                    Thread.Sleep(200);
+            }
+            Assert.True(killed is not null, "no running array task could be killed");
+            string task = killed[..^2];
+
+            // The task requeues itself; Slurm holds a requeued job for a while, so release it now.
+            int restarts = 0;
+            while (clock.Elapsed < TimeSpan.FromMinutes(8) && !Directory.Exists(output))
+            {
+                var show = Shell("scontrol", "show", "job", task).Output;
+                restarts = int.Parse(Regex.Match(show, @"Restarts=(\d+)") is { Success: true } m ? m.Groups[1].Value : "0");
+                if (show.Contains("JobState=PENDING") && show.Contains("Reason=BeginTime") && Regex.Match(show, @"JobId=(\d+)") is { Success: true } id)
+                    Shell("scontrol", "update", $"JobId={id.Groups[1].Value}", "StartTime=now");
+                Thread.Sleep(500);
+            }
+            string logs = string.Join("\n", Directory.GetFiles(Path.Combine(dir, "scripts", "logs")).Select(f => Path.GetFileName(f) + ":\n" + File.ReadAllText(f)));
+            Assert.True(Directory.Exists(output), "the merge job did not write the result:\n" + logs);
+            Assert.Equal(1, restarts);
+            Assert.Contains("requeueing", logs);
+            ShardedJobFixture.AssertSameFiles(single, output);
+        }
+        finally
+        {
+            Shell("scancel", "-u", Environment.UserName);
+            Environment.SetEnvironmentVariable("SLURM_CONF", previous);
+            Shell(script, "stop", cluster);
+            Directory.Delete(cluster, recursive: true);
+        }
+    }
+
+    private static string ClusterScript()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "tests", "cluster", "slurm-local.sh");
+            if (File.Exists(candidate))
+                return candidate;
+        }
+        throw new FileNotFoundException("tests/cluster/slurm-local.sh was not found above " + AppContext.BaseDirectory);
+    }
+
+    private static (int Code, string Output) Shell(string file, params string[] args)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+            info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result + stderr);
+    }
+}
