@@ -54,7 +54,7 @@ public sealed record SlurmSubmission(string ArrayJobId, string MergeJobId);
 public sealed class SlurmArrayJob
 {
     /// <summary>The commands that can be sharded.</summary>
-    public static IReadOnlyList<string> ShardableCommands { get; } = ["histogram", "extract"];
+    public static IReadOnlyList<string> ShardableCommands { get; } = ["histogram"];
 
     private readonly IReadOnlyList<string> _command;
     private readonly SlurmArrayJobOptions _options;

@@ -36,7 +36,7 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
 
         (code, err) = AtlasTool.Run("submit", "slurm", "--shards", "4", "--dry-run", "--", "build", "--out", output);
         Assert.Equal(2, code);
-        Assert.Contains("histogram, extract", err);
+        Assert.Contains("must be one of histogram", err);
         (code, err) = AtlasTool.Run("submit", "slurm", "--shards", "4", "--dry-run", "--", "histogram", "--atlas", fixture.Atlas);
         Assert.Equal(2, code);
         Assert.Contains("--out", err);
