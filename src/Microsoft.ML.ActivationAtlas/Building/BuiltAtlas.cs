@@ -333,7 +333,8 @@ public sealed class BuiltAtlas
         stage.Done();
     }
 
-    private void CheckGrid(int gridSize)
+    /// <summary>Fails, naming the atlas's grids, when <paramref name="gridSize"/> is not one of them.</summary>
+    internal void CheckGrid(int gridSize)
     {
         if (!GridSizes.Contains(gridSize))
             throw new ArgumentOutOfRangeException(nameof(gridSize), gridSize, $"{gridSize} is not one of the atlas's grids ({string.Join(",", GridSizes)}).");

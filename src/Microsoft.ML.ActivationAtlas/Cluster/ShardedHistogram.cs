@@ -41,8 +41,7 @@ public static class ShardedHistogram
         ArgumentNullException.ThrowIfNull(atlas);
         ArgumentNullException.ThrowIfNull(images);
         ArgumentException.ThrowIfNullOrEmpty(outputFolder);
-        if (!atlas.GridSizes.Contains(gridSize))
-            throw new ArgumentOutOfRangeException(nameof(gridSize), gridSize, $"{gridSize} is not one of the atlas's grids ({string.Join(",", atlas.GridSizes)}).");
+        atlas.CheckGrid(gridSize);
         AtlasFolder.EnsureFree(outputFolder);
         var report = new StageReporter(progress);
         var stage = report.Start("histogram");

@@ -38,8 +38,7 @@ public sealed class ConceptQuery
     public static ConceptQuery ForCell(BuiltAtlas atlas, int gridSize, int x, int y)
     {
         ArgumentNullException.ThrowIfNull(atlas);
-        if (!atlas.GridSizes.Contains(gridSize))
-            throw new ArgumentOutOfRangeException(nameof(gridSize), gridSize, $"Grid {gridSize} is not one of the atlas's grids ({string.Join(",", atlas.GridSizes)}).");
+        atlas.CheckGrid(gridSize);
         if (x < 0 || y < 0 || x >= gridSize || y >= gridSize)
             throw new ArgumentOutOfRangeException(nameof(x), $"Cell {gridSize}:{x},{y} is outside the {gridSize}x{gridSize} grid (x and y run from 0 to {gridSize - 1}).");
         var cell = atlas.Atlas.Level(gridSize).Find(x, y)
