@@ -104,12 +104,12 @@ internal sealed class ExtractionBenchmark : IBenchmark
             Session = session,
         }).Fit(warm);
         s_provider = t.ExecutionProvider;
-        Consume(t.Transform(warm), "Activations");
+        Consume(t.Transform(warm), AtlasColumnNames.Activation);
         return paths =>
         {
             var view = Input(paths);
             var sw = Stopwatch.StartNew();
-            long rows = Consume(t.Transform(view), "Activations");
+            long rows = Consume(t.Transform(view), AtlasColumnNames.Activation);
             double seconds = sw.Elapsed.TotalSeconds;
             if (rows != paths.Count)
                 throw new InvalidOperationException($"ours produced {rows} rows for {paths.Count} images");

@@ -16,14 +16,27 @@ public enum TsneInitialization
 /// </summary>
 public sealed record TsneOptions
 {
+    /// <summary>The defaults that catalog overloads and option classes share (scikit-learn's).</summary>
+    public static class Defaults
+    {
+        /// <summary>Output dimension: 2.</summary>
+        public const int Components = 2;
+
+        /// <summary>Perplexity: 30.</summary>
+        public const float Perplexity = 30f;
+
+        /// <summary>Seed: 42.</summary>
+        public const int Seed = 42;
+    }
+
     /// <summary>Output dimension: 1 or 2 (default 2).</summary>
-    public int Components { get; init; } = 2;
+    public int Components { get; init; } = Defaults.Components;
 
     /// <summary>
     /// Perplexity, the effective number of neighbours (default 30); neighbours searched: <c>3 * perplexity + 1</c>.
     /// With fewer than <c>3 * perplexity + 1</c> rows it is lowered to <c>(rows - 1) / 3</c>, as openTSNE does.
     /// </summary>
-    public float Perplexity { get; init; } = 30f;
+    public float Perplexity { get; init; } = Defaults.Perplexity;
 
     /// <summary>Factor applied to P during the first <see cref="ExaggerationIterations"/> (default 12).</summary>
     public float EarlyExaggeration { get; init; } = 12f;
@@ -63,7 +76,7 @@ public sealed record TsneOptions
     public Umap.KnnAlgorithm KnnAlgorithm { get; init; } = Umap.KnnAlgorithm.Auto;
 
     /// <summary>Seed (default 42). t-SNE's gradient steps are deterministic for a seed whatever the thread count.</summary>
-    public int Seed { get; init; } = 42;
+    public int Seed { get; init; } = Defaults.Seed;
 
     internal void Validate()
     {

@@ -20,14 +20,30 @@ public enum KnnAlgorithm
 /// </summary>
 public sealed record UmapOptions
 {
+    /// <summary>The defaults that catalog overloads and option classes share (umap-learn 0.5's).</summary>
+    public static class Defaults
+    {
+        /// <summary>Neighbourhood size: 15.</summary>
+        public const int Neighbors = 15;
+
+        /// <summary>Output dimension: 2.</summary>
+        public const int Components = 2;
+
+        /// <summary>Minimum distance between embedded points: 0.1.</summary>
+        public const float MinDist = 0.1f;
+
+        /// <summary>Seed: 42.</summary>
+        public const int Seed = 42;
+    }
+
     /// <summary>Size of the local neighbourhood (umap-learn <c>n_neighbors</c>, default 15).</summary>
-    public int Neighbors { get; init; } = 15;
+    public int Neighbors { get; init; } = Defaults.Neighbors;
 
     /// <summary>Output dimension (umap-learn <c>n_components</c>, default 2).</summary>
-    public int Components { get; init; } = 2;
+    public int Components { get; init; } = Defaults.Components;
 
     /// <summary>Minimum distance between embedded points (default 0.1).</summary>
-    public float MinDist { get; init; } = 0.1f;
+    public float MinDist { get; init; } = Defaults.MinDist;
 
     /// <summary>Effective scale of embedded points (default 1).</summary>
     public float Spread { get; init; } = 1.0f;
@@ -60,7 +76,7 @@ public sealed record UmapOptions
     public KnnAlgorithm KnnAlgorithm { get; init; } = KnnAlgorithm.Auto;
 
     /// <summary>Seed of every random choice (default 42).</summary>
-    public int Seed { get; init; } = 42;
+    public int Seed { get; init; } = Defaults.Seed;
 
     /// <summary>
     /// When true the optimisation runs on one thread in a fixed order, so the same seed gives a bit-identical layout.

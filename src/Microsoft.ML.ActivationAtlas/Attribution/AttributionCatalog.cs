@@ -17,7 +17,7 @@ public static class AttributionCatalog
     /// <param name="inputColumnName">The image column.</param>
     /// <param name="positionColumnName">The position column from activation extraction.</param>
     public static AttributionEstimator ComputeAttribution(this TransformsCatalog catalog, string outputColumnName,
-        ActivationModel model, string layer, string inputColumnName = "Image", string positionColumnName = "Position")
+        ActivationModel model, string layer, string inputColumnName = ActivationAtlas.AtlasColumnNames.Image, string positionColumnName = ActivationAtlas.AtlasColumnNames.Position)
         => ComputeAttribution(catalog, new AttributionEstimator.Options
         {
             OutputColumnName = outputColumnName,

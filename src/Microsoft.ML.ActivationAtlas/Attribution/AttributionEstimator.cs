@@ -29,10 +29,10 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         public string? LogitsTensorName { get; set; }
 
         /// <summary>The output column (a vector of K floats, slot names = class names). Default <c>Attribution</c>.</summary>
-        public string OutputColumnName { get; set; } = "Attribution";
+        public string OutputColumnName { get; set; } = AtlasColumnNames.Attribution;
 
         /// <summary>The image column: image file paths (text), an image sized as the network expects, or planar RGB float pixels 0..255. Default <c>Image</c>.</summary>
-        public string InputColumnName { get; set; } = "Image";
+        public string InputColumnName { get; set; } = AtlasColumnNames.Image;
 
         /// <summary>
         /// The activation column of the same layer written by activation extraction (e.g. <c>Activations</c>), or null
@@ -49,7 +49,7 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
         /// The position column [y, x] (int vector of 2) written by activation extraction; on a token layer a patch of
         /// the patch grid or [-2, -2] for the class token. Default <c>Position</c>.
         /// </summary>
-        public string PositionColumnName { get; set; } = "Position";
+        public string PositionColumnName { get; set; } = AtlasColumnNames.Position;
 
         /// <summary>Class names; null (default) reads <see cref="LabelsPath"/>, else the model's metadata, else <c>class_i</c>.</summary>
         public string[]? ClassNames { get; set; }
@@ -75,6 +75,12 @@ public sealed class AttributionEstimator : IEstimator<AttributionTransformer>
 
         /// <summary>Where ONNX Runtime runs (CPU by default; CUDA with fallback), threads and spinning.</summary>
         public OnnxSessionOptions Session { get; set; } = new();
+
+        /// <summary>
+        /// Cancels reading the transformed data: a cursor over it throws <see cref="OperationCanceledException"/> at its
+        /// next batch once the token is cancelled. Default none.
+        /// </summary>
+        public CancellationToken CancellationToken { get; set; }
 
         internal Options Clone()
         {

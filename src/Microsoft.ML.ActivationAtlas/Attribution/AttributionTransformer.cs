@@ -274,6 +274,7 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
             void ComputeSingle(long row)
             {
                 if (readInput(0, pixels.AsSpan(0, length)) is { } error) Fail(row, error);
+                _parent._options.CancellationToken.ThrowIfCancellationRequested();
                 engine.Run(pixels, positions, 1, results);
                 cachedStart = -1;
                 cachedCount = 0;
@@ -302,6 +303,7 @@ public sealed class AttributionTransformer : ITransformer, IAtlasPersistable, ID
                     count++;
                 }
                 while (count < batchSize && ahead.MoveNext());
+                _parent._options.CancellationToken.ThrowIfCancellationRequested();
                 engine.Run(pixels, positions, count, results);
                 cachedStart = row;
                 cachedCount = count;

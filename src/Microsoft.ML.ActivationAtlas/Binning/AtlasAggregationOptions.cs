@@ -4,10 +4,10 @@ namespace Microsoft.ML.ActivationAtlas.Binning;
 public sealed class AtlasAggregationOptions
 {
     /// <summary>The cell column written by <c>BinToGrid</c> (one Int32 per grid size). Default <c>GridCell</c>.</summary>
-    public string CellColumnName { get; set; } = "GridCell";
+    public string CellColumnName { get; set; } = AtlasColumnNames.GridCell;
 
     /// <summary>The activation column (vector of Single) whose per-cell mean the icons visualise. Default <c>Activation</c>.</summary>
-    public string ActivationColumnName { get; set; } = "Activation";
+    public string ActivationColumnName { get; set; } = AtlasColumnNames.Activation;
 
     /// <summary>
     /// Optional attribution column (vector of Single, one value per class); its per-cell mean gives the top classes.

@@ -14,13 +14,13 @@ public sealed class BinToGridEstimator : IEstimator<BinToGridTransformer>
     public sealed class Options
     {
         /// <summary>Output column: one Int32 per grid size (coarse to fine), the cell index <c>y * size + x</c>. Default <c>GridCell</c>.</summary>
-        public string OutputColumnName { get; set; } = "GridCell";
+        public string OutputColumnName { get; set; } = AtlasColumnNames.GridCell;
 
         /// <summary>Input column: the 2-D layout, a vector of two Singles (e.g. UMAP output). Default <c>Layout</c>.</summary>
-        public string InputColumnName { get; set; } = "Layout";
+        public string InputColumnName { get; set; } = AtlasColumnNames.Layout;
 
         /// <summary>Optional output column with the normalised position in [0, 1]^2 (two Singles); null for none. Default <c>GridPosition</c>.</summary>
-        public string? PositionColumnName { get; set; } = "GridPosition";
+        public string? PositionColumnName { get; set; } = AtlasColumnNames.GridPosition;
 
         /// <summary>Grid sizes (cells a side); each must be the finest divided by a power of two. Default 20, 40, 80, 160.</summary>
         public int[] GridSizes { get; set; } = [20, 40, 80, 160];

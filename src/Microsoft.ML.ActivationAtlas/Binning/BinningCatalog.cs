@@ -15,7 +15,7 @@ public static class BinningCatalog
     /// <param name="outputColumnName">Cell column: one Int32 per grid size, <c>y * size + x</c>.</param>
     /// <param name="inputColumnName">Layout column: a vector of two Singles.</param>
     /// <param name="gridSizes">Grid sizes; each the finest divided by a power of two. Empty for 20, 40, 80, 160.</param>
-    public static BinToGridEstimator BinToGrid(this TransformsCatalog catalog, string outputColumnName = "GridCell", string inputColumnName = "Layout", params int[] gridSizes)
+    public static BinToGridEstimator BinToGrid(this TransformsCatalog catalog, string outputColumnName = ActivationAtlas.AtlasColumnNames.GridCell, string inputColumnName = ActivationAtlas.AtlasColumnNames.Layout, params int[] gridSizes)
     {
         var options = new BinToGridEstimator.Options { OutputColumnName = outputColumnName, InputColumnName = inputColumnName };
         if (gridSizes is { Length: > 0 })

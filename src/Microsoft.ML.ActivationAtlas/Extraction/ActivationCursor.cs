@@ -145,6 +145,7 @@ internal sealed class ActivationCursor : DataViewRowCursor
 
     private void FillBatch()
     {
+        _t.Settings.CancellationToken.ThrowIfCancellationRequested();
         int filled = 0;
         int length = _engine.Converter.Length;
         while (filled < _batchSize)

@@ -25,7 +25,7 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         public string[] Layers { get; set; } = [];
 
         /// <summary>
-        /// Output column per layer. Default: <c>Activations</c> for a single layer; for several layers each
+        /// Output column per layer. Default: <see cref="AtlasColumnNames.Activation"/> (<c>Activation</c>) for a single layer; for several layers each
         /// layer's friendly name (or tensor name).
         /// </summary>
         public string[]? OutputColumnNames { get; set; }
@@ -35,14 +35,14 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
         /// here with SkiaSharp, in parallel per batch: the fastest route); an image (from <c>LoadImages</c>/<c>ResizeImages</c>,
         /// sized as the network expects); or a float vector of planar RGB pixel values 0..255 [3, H, W].
         /// </summary>
-        public string InputColumnName { get; set; } = "Image";
+        public string InputColumnName { get; set; } = AtlasColumnNames.Image;
 
         /// <summary>
         /// The output column holding the position [y, x] of each row on the first layer's grid (a token layer's patch
         /// grid; [-1, -1] for <see cref="ActivationSampling.SpatialMean"/>, [-2, -2] for <see cref="ActivationSampling.ClassToken"/>).
         /// Default <c>Position</c>.
         /// </summary>
-        public string PositionColumnName { get; set; } = "Position";
+        public string PositionColumnName { get; set; } = AtlasColumnNames.Position;
 
         /// <summary>
         /// An extra output column holding the spatial mean of the first layer's activations over all its positions,
@@ -87,6 +87,12 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
 
         /// <summary>Fail on (default) or skip rows whose image is missing, unreadable or wrongly sized.</summary>
         public BadRowHandling BadRows { get; set; } = BadRowHandling.Fail;
+
+        /// <summary>
+        /// Cancels reading the transformed data: a cursor over it throws <see cref="OperationCanceledException"/> at its
+        /// next batch once the token is cancelled. Default none.
+        /// </summary>
+        public CancellationToken CancellationToken { get; set; }
 
         /// <summary>An optional text column with each row's image path, named in error messages and skip reports. Default none.</summary>
         public string? ImagePathColumnName { get; set; }

@@ -30,7 +30,7 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
         Engine = new ActivationEngine(model, options.Layers, options.Preprocessing ?? model.Preprocessing,
             options.ImageWidth, options.ImageHeight, options.Sampling, options.Seed, options.Margin, options.Session, options.Tokens, options.FirstRowIndex);
         OutputColumnNames = options.OutputColumnNames?.ToArray()
-            ?? (Engine.Layers.Length == 1 ? ["Activations"] : Engine.Layers.Select(l => l.FriendlyName ?? l.Name).ToArray());
+            ?? (Engine.Layers.Length == 1 ? [AtlasColumnNames.Activation] : Engine.Layers.Select(l => l.FriendlyName ?? l.Name).ToArray());
         var all = OutputColumnNames.Append(options.PositionColumnName).ToList();
         if (options.SpatialMeanColumnName is { } mean)
             all.Add(mean);
@@ -240,8 +240,8 @@ internal sealed class ExtractionState
     public string? BuiltInModel { get; set; }
     public string[] Layers { get; set; } = [];
     public string[]? OutputColumnNames { get; set; }
-    public string InputColumnName { get; set; } = "Image";
-    public string PositionColumnName { get; set; } = "Position";
+    public string InputColumnName { get; set; } = AtlasColumnNames.Image;
+    public string PositionColumnName { get; set; } = AtlasColumnNames.Position;
     public string? SpatialMeanColumnName { get; set; }
     public string Sampling { get; set; } = "";
     public int Seed { get; set; }

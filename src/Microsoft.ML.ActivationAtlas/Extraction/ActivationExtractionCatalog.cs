@@ -16,7 +16,7 @@ public static class ActivationExtractionCatalog
     /// <param name="inputColumnName">The image column (or float vector of planar RGB pixels 0..255).</param>
     /// <param name="sampling">Which position(s) become rows.</param>
     public static ActivationExtractingEstimator ExtractActivations(this TransformsCatalog catalog, string outputColumnName,
-        ActivationModel model, string layer, string inputColumnName = "Image", ActivationSampling sampling = ActivationSampling.RandomPosition)
+        ActivationModel model, string layer, string inputColumnName = ActivationAtlas.AtlasColumnNames.Image, ActivationSampling sampling = ActivationSampling.RandomPosition)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         return new ActivationExtractingEstimator(CatalogContext(catalog), new ActivationExtractingEstimator.Options

@@ -19,13 +19,12 @@ public sealed class ActivationFileWriter : IDisposable
 {
     private readonly string _stem;
     private readonly string[] _npyPaths;
-    private readonly FileStream[] _npy;
+    private readonly Onnx.AtomicFile.PendingFile[] _npy;
     private readonly int[] _channels;
+    private readonly Onnx.AtomicFile.PendingFile _csvFile;
     private readonly StreamWriter _csv;
-    private readonly string _csvTemp;
-    private readonly string _token = "." + Environment.ProcessId + ".tmp";
     private long _rows;
-    private bool _completed;
+    private bool _csvClosed;
 
     /// <summary>Opens the temporary files.</summary>
     /// <param name="outputPath">The <c>.npy</c> path given by the user (its stem names the sidecars).</param>
@@ -41,11 +40,11 @@ public sealed class ActivationFileWriter : IDisposable
         _npyPaths = layerNames.Count == 1
             ? [_stem + ".npy"]
             : layerNames.Select(l => _stem + "." + Sanitize(l) + ".npy").ToArray();
-        _npy = _npyPaths.Select(p => new FileStream(p + _token, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16)).ToArray();
+        _npy = _npyPaths.Select(Onnx.AtomicFile.Create).ToArray();
         for (int i = 0; i < _npy.Length; i++)
-            NpyFormat.WriteHeader(_npy[i], 0, _channels[i]);
-        _csvTemp = _stem + ".rows.csv" + _token;
-        _csv = new StreamWriter(_csvTemp, false, new UTF8Encoding(false));
+            NpyFormat.WriteHeader(_npy[i].Stream, 0, _channels[i]);
+        _csvFile = Onnx.AtomicFile.Create(_stem + ".rows.csv");
+        _csv = new StreamWriter(_csvFile.Stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
         _csv.WriteLine("row,image,label,y,x");
     }
 
@@ -67,7 +66,7 @@ public sealed class ActivationFileWriter : IDisposable
         {
             if (activations[i].Length != _channels[i])
                 throw new ArgumentException($"Layer {i} vector has {activations[i].Length} values; {_channels[i]} expected.", nameof(activations));
-            _npy[i].Write(MemoryMarshal.AsBytes(activations[i].Span));
+            _npy[i].Stream.Write(MemoryMarshal.AsBytes(activations[i].Span));
         }
         _csv.Write(_rows.ToString(CultureInfo.InvariantCulture));
         _csv.Write(',');
@@ -85,13 +84,12 @@ public sealed class ActivationFileWriter : IDisposable
     /// <param name="metadata">Settings to record in the JSON sidecar (model, layers, sampling, ...).</param>
     public void Complete(IReadOnlyDictionary<string, object?> metadata)
     {
-        for (int i = 0; i < _npy.Length; i++)
+        foreach (var (file, channels) in _npy.Zip(_channels))
         {
-            _npy[i].Position = 0;
-            NpyFormat.WriteHeader(_npy[i], _rows, _channels[i]);
-            _npy[i].Dispose();
+            file.Stream.Position = 0;
+            NpyFormat.WriteHeader(file.Stream, _rows, channels);
         }
-        _csv.Dispose();
+        CloseCsv(); // leaves the stream open for the commit below
         var meta = new Dictionary<string, object?>(metadata)
         {
             ["rows"] = _rows,
@@ -99,26 +97,29 @@ public sealed class ActivationFileWriter : IDisposable
             ["rows_file"] = Path.GetFileName(_stem + ".rows.csv"),
             ["format"] = "float32 .npy [rows, channels] per layer; rows.csv: row,image,label,y,x (position on the first layer's grid; -1,-1 for the spatial mean)",
         };
-        File.WriteAllText(_stem + ".json" + _token, JsonSerializer.Serialize(meta, new JsonSerializerOptions { WriteIndented = true }));
-        foreach (var p in _npyPaths)
-            File.Move(p + _token, p, overwrite: true);
-        File.Move(_csvTemp, _stem + ".rows.csv", overwrite: true);
-        File.Move(_stem + ".json" + _token, _stem + ".json", overwrite: true);
-        _completed = true;
+        // The arrays and rows first, the JSON last: a reader that finds the JSON finds complete files beside it.
+        foreach (var file in _npy)
+            file.Commit();
+        _csvFile.Commit();
+        Onnx.AtomicFile.Write(_stem + ".json", s => JsonSerializer.Serialize(s, meta, new JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary>Closes the files; without <see cref="Complete"/> the temporary files are deleted.</summary>
     public void Dispose()
     {
-        foreach (var s in _npy)
-            s.Dispose();
-        _csv.Dispose();
-        if (_completed)
+        CloseCsv();
+        foreach (var file in _npy)
+            file.Dispose();
+        _csvFile.Dispose();
+    }
+
+    // A StreamWriter that leaves its stream open flushes it on every Dispose, so it is closed once.
+    private void CloseCsv()
+    {
+        if (_csvClosed)
             return;
-        foreach (var p in _npyPaths.Select(p => p + _token).Append(_csvTemp).Append(_stem + ".json" + _token))
-        {
-            try { File.Delete(p); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
+        _csvClosed = true;
+        _csv.Dispose();
     }
 
     private static string Sanitize(string name)

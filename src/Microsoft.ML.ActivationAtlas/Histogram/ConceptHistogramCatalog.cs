@@ -15,7 +15,7 @@ public static class ConceptHistogramCatalog
     /// <param name="data">The new dataset, transformed by the fitted pipeline.</param>
     /// <param name="cellColumnName">The cell column. Default <c>GridCell</c>.</param>
     /// <param name="cancellationToken">Cancels the pass.</param>
-    public static ConceptHistogram ConceptHistogram(this DataOperationsCatalog catalog, IDataView data, string cellColumnName = "GridCell", CancellationToken cancellationToken = default)
+    public static ConceptHistogram ConceptHistogram(this DataOperationsCatalog catalog, IDataView data, string cellColumnName = ActivationAtlas.AtlasColumnNames.GridCell, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(data);

@@ -27,13 +27,13 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         public string Layer { get; set; } = "";
 
         /// <summary>The icon column written (an <c>MLImage</c>). Default <c>Icon</c>.</summary>
-        public string OutputColumnName { get; set; } = "Icon";
+        public string OutputColumnName { get; set; } = AtlasColumnNames.Icon;
 
         /// <summary>The direction column read (float vector, one value per layer channel). Default <c>Direction</c>.</summary>
-        public string InputColumnName { get; set; } = "Direction";
+        public string InputColumnName { get; set; } = AtlasColumnNames.Direction;
 
         /// <summary>The fidelity column written (Single), or null for none. Default <c>IconFidelity</c>.</summary>
-        public string? FidelityColumnName { get; set; } = "IconFidelity";
+        public string? FidelityColumnName { get; set; } = AtlasColumnNames.IconFidelity;
 
         /// <summary>Icon side in pixels. Default 80.</summary>
         public int Size { get; set; } = 80;

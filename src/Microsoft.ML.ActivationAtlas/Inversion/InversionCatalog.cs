@@ -22,7 +22,7 @@ public static class InversionCatalog
     /// <param name="inputColumnName">The direction column (float vector, one value per channel). Default <c>Direction</c>.</param>
     /// <param name="fidelityColumnName">The fidelity column (Single), or null. Default <c>IconFidelity</c>.</param>
     public static FeatureInversionEstimator InvertFeatures(this TransformsCatalog catalog, ActivationModel model, string layer,
-        string outputColumnName = "Icon", string inputColumnName = "Direction", string? fidelityColumnName = "IconFidelity")
+        string outputColumnName = ActivationAtlas.AtlasColumnNames.Icon, string inputColumnName = ActivationAtlas.AtlasColumnNames.Direction, string? fidelityColumnName = ActivationAtlas.AtlasColumnNames.IconFidelity)
         => InvertFeatures(catalog, new FeatureInversionEstimator.Options
         {
             Model = model,

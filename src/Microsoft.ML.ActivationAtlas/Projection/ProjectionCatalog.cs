@@ -1,4 +1,6 @@
 using Microsoft.ML.ActivationAtlas.Projection;
+using Microsoft.ML.ActivationAtlas.Projection.Tsne;
+using Microsoft.ML.ActivationAtlas.Projection.Umap;
 
 namespace Microsoft.ML;
 
@@ -13,9 +15,10 @@ public static class ProjectionCatalog
     /// <param name="minDist">Minimum distance between laid-out points (0.1; atlases use 0.01 or 0.05).</param>
     /// <param name="metric">Input distance (euclidean; atlases use cosine).</param>
     /// <param name="numberOfComponents">Layout dimension (2).</param>
-    /// <param name="seed">Seed (42).</param>
+    /// <param name="seed">Seed; null (the default) draws one from the <see cref="MLContext"/>'s random stream (reproducible for <c>new MLContext(seed: s)</c>).</param>
     public static UmapEstimator ProjectToUmap(this TransformsCatalog catalog, string outputColumnName, string? inputColumnName = null,
-        int numberOfNeighbors = 15, float minDist = 0.1f, DistanceMetric metric = DistanceMetric.Euclidean, int numberOfComponents = 2, int seed = 42)
+        int numberOfNeighbors = UmapOptions.Defaults.Neighbors, float minDist = UmapOptions.Defaults.MinDist, DistanceMetric metric = DistanceMetric.Euclidean,
+        int numberOfComponents = UmapOptions.Defaults.Components, int? seed = null)
         => ProjectToUmap(catalog, new UmapEstimator.Options
         {
             OutputColumnName = outputColumnName,
@@ -33,7 +36,7 @@ public static class ProjectionCatalog
     public static UmapEstimator ProjectToUmap(this TransformsCatalog catalog, UmapEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new UmapEstimator(options);
+        return new UmapEstimator(catalog, options);
     }
 
     /// <summary>Fits a Barnes-Hut t-SNE layout of a float-vector column (scikit-learn defaults).</summary>
@@ -43,9 +46,9 @@ public static class ProjectionCatalog
     /// <param name="numberOfComponents">Layout dimension, 1 or 2 (2).</param>
     /// <param name="perplexity">Perplexity (30).</param>
     /// <param name="metric">Input distance (euclidean).</param>
-    /// <param name="seed">Seed (42).</param>
+    /// <param name="seed">Seed; null (the default) draws one from the <see cref="MLContext"/>'s random stream (reproducible for <c>new MLContext(seed: s)</c>).</param>
     public static TsneEstimator ProjectToTsne(this TransformsCatalog catalog, string outputColumnName, string? inputColumnName = null,
-        int numberOfComponents = 2, float perplexity = 30f, DistanceMetric metric = DistanceMetric.Euclidean, int seed = 42)
+        int numberOfComponents = TsneOptions.Defaults.Components, float perplexity = TsneOptions.Defaults.Perplexity, DistanceMetric metric = DistanceMetric.Euclidean, int? seed = null)
         => ProjectToTsne(catalog, new TsneEstimator.Options
         {
             OutputColumnName = outputColumnName,
@@ -62,6 +65,6 @@ public static class ProjectionCatalog
     public static TsneEstimator ProjectToTsne(this TransformsCatalog catalog, TsneEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new TsneEstimator(options);
+        return new TsneEstimator(catalog, options);
     }
 }

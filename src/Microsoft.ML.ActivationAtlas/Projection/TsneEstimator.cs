@@ -11,14 +11,16 @@ public sealed class TsneEstimator : IEstimator<TsneTransformer>
 {
     private readonly Options _options;
 
-    internal TsneEstimator(Options options)
+    internal TsneEstimator(TransformsCatalog catalog, Options options)
     {
+        ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
         if (string.IsNullOrEmpty(options.OutputColumnName))
             throw new ArgumentException("OutputColumnName must be set.", nameof(options));
         // A copy: the caller's options are never written to, and later changes to them do not reach this estimator.
         _options = options.Clone();
         _options.InputColumnName ??= _options.OutputColumnName;
+        _options.Seed ??= Common.CatalogContext.DrawSeed(catalog, "ProjectToTsne");
         _ = new TsneReducer(_options.ToCore());
     }
 
@@ -52,28 +54,33 @@ public sealed class TsneEstimator : IEstimator<TsneTransformer>
     /// <summary>Settings of <see cref="TsneEstimator"/>; defaults are scikit-learn's <c>TSNE</c>.</summary>
     public sealed class Options
     {
+        private static readonly TsneOptions Core = new();
+
         internal Options Clone() => (Options)MemberwiseClone();
 
         /// <summary>The layout column to create (a float vector of <see cref="NumberOfComponents"/>).</summary>
-        public string OutputColumnName { get; set; } = "Layout";
+        public string OutputColumnName { get; set; } = AtlasColumnNames.Layout;
 
-        /// <summary>The float-vector column to lay out; null means <see cref="OutputColumnName"/>.</summary>
-        public string? InputColumnName { get; set; }
+        /// <summary>
+        /// The float-vector column to lay out. Default <see cref="AtlasColumnNames.Activation"/>, the extraction stage's
+        /// default output; null means <see cref="OutputColumnName"/>.
+        /// </summary>
+        public string? InputColumnName { get; set; } = AtlasColumnNames.Activation;
 
         /// <summary>Layout dimension, 1 or 2 (default 2; the class-comparison view uses 1).</summary>
-        public int NumberOfComponents { get; set; } = 2;
+        public int NumberOfComponents { get; set; } = Core.Components;
 
         /// <summary>Perplexity (default 30); lowered to <c>(rows - 1) / 3</c> for fewer than <c>3 * perplexity + 1</c> rows.</summary>
-        public float Perplexity { get; set; } = 30f;
+        public float Perplexity { get; set; } = Core.Perplexity;
 
         /// <summary>Early exaggeration (default 12).</summary>
-        public float EarlyExaggeration { get; set; } = 12f;
+        public float EarlyExaggeration { get; set; } = Core.EarlyExaggeration;
 
         /// <summary>Iterations with early exaggeration (default 250).</summary>
-        public int ExaggerationIterations { get; set; } = 250;
+        public int ExaggerationIterations { get; set; } = Core.ExaggerationIterations;
 
         /// <summary>Total iterations (default 1000).</summary>
-        public int NumberOfIterations { get; set; } = 1000;
+        public int NumberOfIterations { get; set; } = Core.Iterations;
 
         /// <summary>
         /// Learning rate; null (default) means <c>max(n / EarlyExaggeration / 4, 50)</c> from 200 rows on, <c>n / 4</c>
@@ -82,19 +89,22 @@ public sealed class TsneEstimator : IEstimator<TsneTransformer>
         public float? LearningRate { get; set; }
 
         /// <summary>Largest distance a point moves in one iteration (openTSNE's <c>max_step_norm</c>, default 5; null for no limit).</summary>
-        public float? MaxStepNorm { get; set; } = 5f;
+        public float? MaxStepNorm { get; set; } = Core.MaxStepNorm;
 
         /// <summary>Barnes-Hut accuracy (default 0.5).</summary>
-        public float Theta { get; set; } = 0.5f;
+        public float Theta { get; set; } = Core.Theta;
 
         /// <summary>Input distance (default euclidean).</summary>
-        public DistanceMetric Metric { get; set; } = DistanceMetric.Euclidean;
+        public DistanceMetric Metric { get; set; } = Core.Metric;
 
         /// <summary>Initial layout (default PCA).</summary>
-        public TsneInitialization Initialization { get; set; } = TsneInitialization.Pca;
+        public TsneInitialization Initialization { get; set; } = Core.Initialization;
 
-        /// <summary>Seed (default 42).</summary>
-        public int Seed { get; set; } = 42;
+        /// <summary>
+        /// Seed of every random choice; null (the default) draws one from the <see cref="MLContext"/>'s random stream, so
+        /// <c>new MLContext(seed: s)</c> makes the layout reproducible, as it does for ML.NET's own trainers.
+        /// </summary>
+        public int? Seed { get; set; }
 
         /// <summary>Receives progress (optional).</summary>
         public IProgress<ProjectionProgress>? Progress { get; set; }
@@ -114,7 +124,7 @@ public sealed class TsneEstimator : IEstimator<TsneTransformer>
             Theta = Theta,
             Metric = Metric,
             Initialization = Initialization,
-            Seed = Seed,
+            Seed = Seed ?? 0,
         };
     }
 }

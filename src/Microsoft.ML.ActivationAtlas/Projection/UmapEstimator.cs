@@ -12,14 +12,16 @@ public sealed class UmapEstimator : IEstimator<UmapTransformer>
 {
     private readonly Options _options;
 
-    internal UmapEstimator(Options options)
+    internal UmapEstimator(TransformsCatalog catalog, Options options)
     {
+        ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
         if (string.IsNullOrEmpty(options.OutputColumnName))
             throw new ArgumentException("OutputColumnName must be set.", nameof(options));
         // A copy: the caller's options are never written to, and later changes to them do not reach this estimator.
         _options = options.Clone();
         _options.InputColumnName ??= _options.OutputColumnName;
+        _options.Seed ??= Common.CatalogContext.DrawSeed(catalog, "ProjectToUmap");
         _ = new UmapReducer(_options.ToCore());
     }
 
@@ -60,55 +62,63 @@ public sealed class UmapEstimator : IEstimator<UmapTransformer>
     /// </remarks>
     public sealed class Options
     {
+        private static readonly UmapOptions Core = new();
+
         internal Options Clone() => (Options)MemberwiseClone();
 
         /// <summary>The layout column to create (a float vector of <see cref="NumberOfComponents"/>).</summary>
-        public string OutputColumnName { get; set; } = "Layout";
+        public string OutputColumnName { get; set; } = AtlasColumnNames.Layout;
 
-        /// <summary>The float-vector column to lay out; null means <see cref="OutputColumnName"/>.</summary>
-        public string? InputColumnName { get; set; }
+        /// <summary>
+        /// The float-vector column to lay out. Default <see cref="AtlasColumnNames.Activation"/>, the extraction stage's
+        /// default output; null means <see cref="OutputColumnName"/>.
+        /// </summary>
+        public string? InputColumnName { get; set; } = AtlasColumnNames.Activation;
 
         /// <summary>Neighbourhood size (default 15).</summary>
-        public int NumberOfNeighbors { get; set; } = 15;
+        public int NumberOfNeighbors { get; set; } = Core.Neighbors;
 
         /// <summary>Layout dimension (default 2).</summary>
-        public int NumberOfComponents { get; set; } = 2;
+        public int NumberOfComponents { get; set; } = Core.Components;
 
         /// <summary>Minimum distance between laid-out points (default 0.1).</summary>
-        public float MinDist { get; set; } = 0.1f;
+        public float MinDist { get; set; } = Core.MinDist;
 
         /// <summary>Scale of the layout (default 1).</summary>
-        public float Spread { get; set; } = 1f;
+        public float Spread { get; set; } = Core.Spread;
 
         /// <summary>Input distance (default euclidean).</summary>
-        public DistanceMetric Metric { get; set; } = DistanceMetric.Euclidean;
+        public DistanceMetric Metric { get; set; } = Core.Metric;
 
         /// <summary>Optimisation epochs; null (default) means 500 up to 10,000 rows, else 200.</summary>
         public int? NumberOfEpochs { get; set; }
 
         /// <summary>Initial learning rate (default 1).</summary>
-        public float LearningRate { get; set; } = 1f;
+        public float LearningRate { get; set; } = Core.LearningRate;
 
         /// <summary>Weight of negative samples (default 1).</summary>
-        public float RepulsionStrength { get; set; } = 1f;
+        public float RepulsionStrength { get; set; } = Core.RepulsionStrength;
 
         /// <summary>Negative samples per positive sample (default 5).</summary>
-        public int NegativeSampleRate { get; set; } = 5;
+        public int NegativeSampleRate { get; set; } = Core.NegativeSampleRate;
 
         /// <summary>Neighbours assumed connected (default 1).</summary>
-        public float LocalConnectivity { get; set; } = 1f;
+        public float LocalConnectivity { get; set; } = Core.LocalConnectivity;
 
         /// <summary>Fuzzy union (1, default) to intersection (0) mix.</summary>
-        public float SetOpMixRatio { get; set; } = 1f;
+        public float SetOpMixRatio { get; set; } = Core.SetOpMixRatio;
 
         /// <summary>Initial layout (default spectral).</summary>
-        public UmapInitialization Initialization { get; set; } = UmapInitialization.Spectral;
+        public UmapInitialization Initialization { get; set; } = Core.Initialization;
 
         /// <summary>Neighbour search (default: exact below 4,096 rows, else NN-descent).</summary>
-        public KnnAlgorithm KnnAlgorithm { get; set; } = KnnAlgorithm.Auto;
+        public KnnAlgorithm KnnAlgorithm { get; set; } = Core.KnnAlgorithm;
 
-        /// <summary>Seed of every random choice (default 42).</summary>
-        public int Seed { get; set; } = 42;
+        /// <summary>
+        /// Seed of every random choice; null (the default) draws one from the <see cref="MLContext"/>'s random stream, so
+        /// <c>new MLContext(seed: s)</c> makes the layout reproducible, as it does for ML.NET's own trainers.
+        /// </summary>
+        public int? Seed { get; set; }
 
         /// <summary>Single-threaded optimisation, bit-identical for a seed (default false: parallel).</summary>
         public bool Deterministic { get; set; }
@@ -134,7 +144,7 @@ public sealed class UmapEstimator : IEstimator<UmapTransformer>
             SetOpMixRatio = SetOpMixRatio,
             Initialization = Initialization,
             KnnAlgorithm = KnnAlgorithm,
-            Seed = Seed,
+            Seed = Seed ?? 0,
             Deterministic = Deterministic,
         };
     }

@@ -4,25 +4,7 @@ namespace Microsoft.ML.ActivationAtlas.Rendering;
 internal static class AtomicOutput
 {
     /// <summary>Writes a file through <paramref name="write"/> to a temporary sibling, then moves it over <paramref name="path"/>.</summary>
-    public static void WriteFile(string path, Action<Stream> write)
-    {
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            // Read-write: some writers (zip archives in update mode) read back what they wrote.
-            using (var s = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite))
-                write(s);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp))
-                File.Delete(tmp);
-        }
-    }
+    public static void WriteFile(string path, Action<Stream> write) => Onnx.AtomicFile.Write(path, write);
 
     /// <summary>
     /// Fills a temporary sibling folder through <paramref name="write"/>, then renames it to <paramref name="directory"/>,

@@ -14,8 +14,8 @@ namespace Microsoft.ML.ActivationAtlas.Search;
 internal static class ConceptSearch
 {
     private const string PathColumn = "ImagePath";
-    private const string ActivationColumn = "Activation";
-    private const string PositionColumn = "Position";
+    private const string ActivationColumn = AtlasColumnNames.Activation;
+    private const string PositionColumn = AtlasColumnNames.Position;
 
     public static ConceptSearchResult[] Run(MLContext ml, ActivationExtractingTransformer atlasExtraction, IReadOnlyList<ConceptQuery> queries,
         IReadOnlyList<string> imagePaths, Func<string, string>? labelOf, int top, IProgress<double>? progress, CancellationToken cancellationToken)

@@ -48,7 +48,7 @@ public sealed class ExtractionErrorTests
                 ImagePathColumnName = "ImagePath",
                 BatchSize = 2,
             }).Fit(images);
-            var e = Assert.Throws<InvalidOperationException>(() => ExtractionData.Column(failing.Transform(images), "Activations"));
+            var e = Assert.Throws<InvalidOperationException>(() => ExtractionData.Column(failing.Transform(images), AtlasColumnNames.Activation));
             Assert.Contains("Row 1", e.Message);
             Assert.Contains(corrupt, e.Message);
 
@@ -63,7 +63,7 @@ public sealed class ExtractionErrorTests
             var view = skipping.Transform(images);
             var labels = view.GetColumn<string>("Label").ToList();
             Assert.Equal(good.Select(g => g.Label), labels);
-            Assert.Equal(3, ExtractionData.Column(skipping.Transform(images), "Activations").Count);
+            Assert.Equal(3, ExtractionData.Column(skipping.Transform(images), AtlasColumnNames.Activation).Count);
             Assert.Equal(4, skipping.SkippedRowCount); // two bad rows, two passes
             Assert.Contains(skipping.SkippedRows, s => s.Row == 3 && s.ImagePath == missing && s.Reason.Contains("missing.jpg"));
             Assert.Contains(skipping.SkippedRows, s => s.Row == 1 && s.ImagePath == corrupt);

@@ -30,7 +30,7 @@ public sealed class ExtractionPersistenceTests
                 Seed = 5,
                 Margin = 2,
             }).Fit(data);
-            var before = ExtractionData.Column(model.Transform(data), "Activations");
+            var before = ExtractionData.Column(model.Transform(data), AtlasColumnNames.Activation);
             var positions = ExtractionData.Positions(model.Transform(data));
             string path = Path.Combine(dir, "extract.zip");
             ml.Model.SaveAtlas(model, data.Schema, path);
@@ -39,11 +39,11 @@ public sealed class ExtractionPersistenceTests
             var loaded = new MLContext(seed: 9).Model.LoadAtlas(path, out var schema);
             var view = loaded.Transform(data);
             Assert.Equal(positions, ExtractionData.Positions(view));
-            Assert.True(ExtractionData.MaxRelativeError(ExtractionData.Column(view, "Activations"), before) < 1e-6);
+            Assert.True(ExtractionData.MaxRelativeError(ExtractionData.Column(view, AtlasColumnNames.Activation), before) < 1e-6);
 
             // The built-in model is stored by name: the file stays small.
             var images = ExtractionData.Cifar(ml, perClass: 1);
-            var resnet = ml.Transforms.ExtractActivations("Activations", PretrainedModels.ResNet18, "ReLU393_Output_0", sampling: ActivationSampling.Center).Fit(images);
+            var resnet = ml.Transforms.ExtractActivations(AtlasColumnNames.Activation, PretrainedModels.ResNet18, "ReLU393_Output_0", sampling: ActivationSampling.Center).Fit(images);
             string resnetPath = Path.Combine(dir, "resnet.zip");
             ml.Model.SaveAtlas(resnet, images.Schema, resnetPath);
             Assert.True(new FileInfo(resnetPath).Length < 1_000_000);

@@ -30,7 +30,7 @@ public sealed class FixtureExtractionTests
             BatchSize = 2,
         }).Fit(data);
         var view = all.Transform(data);
-        var acts = ExtractionData.Column(view, "Activations");
+        var acts = ExtractionData.Column(view, AtlasColumnNames.Activation);
         var pos = ExtractionData.Positions(view);
         var layer = fx.Layer;
         int c = (int)layer.Shape[1], h = (int)layer.Shape[2], w = (int)layer.Shape[3];
@@ -53,7 +53,7 @@ public sealed class FixtureExtractionTests
             Sampling = ActivationSampling.SpatialMean,
         }).Fit(data);
         Assert.Equal(fx.LayerTensor, mean.Layers[0].Name);
-        var means = ExtractionData.Column(mean.Transform(data), "Activations");
+        var means = ExtractionData.Column(mean.Transform(data), AtlasColumnNames.Activation);
         var expectedMeans = Enumerable.Range(0, n).Select(i => Enumerable.Range(0, c)
             .Select(ch => expected.Skip(i * h * w).Take(h * w).Average(v => v[ch])).ToArray()).ToList();
         Assert.True(ExtractionData.MaxRelativeError(means, expectedMeans) < 1e-4);

@@ -42,9 +42,9 @@ public sealed class ImagePathInputTests
                 Sampling = ActivationSampling.Center,
                 BatchSize = 2,
             };
-            var fromPaths = ExtractionData.Column(ml.Transforms.ExtractActivations(options).Fit(paths).Transform(paths), "Activations");
+            var fromPaths = ExtractionData.Column(ml.Transforms.ExtractActivations(options).Fit(paths).Transform(paths), AtlasColumnNames.Activation);
             var loaded = ml.Transforms.LoadImages("Image", null, "ImagePath").Fit(paths).Transform(paths);
-            var fromImages = ExtractionData.Column(ml.Transforms.ExtractActivations("Activations", PretrainedModels.ResNet18, Relu, sampling: ActivationSampling.Center).Fit(loaded).Transform(loaded), "Activations");
+            var fromImages = ExtractionData.Column(ml.Transforms.ExtractActivations(AtlasColumnNames.Activation, PretrainedModels.ResNet18, Relu, sampling: ActivationSampling.Center).Fit(loaded).Transform(loaded), AtlasColumnNames.Activation);
             Assert.True(ExtractionData.MaxRelativeError(fromPaths, fromImages) < 1e-5);
 
             // Bad files among good ones: Fail names the file and row; Skip drops them and keeps the other columns aligned.
@@ -58,7 +58,7 @@ public sealed class ImagePathInputTests
             var data = ml.Data.LoadFromEnumerable(mixed);
             options.BatchSize = 4;
             var failing = ml.Transforms.ExtractActivations(options).Fit(data);
-            var e = Assert.Throws<InvalidOperationException>(() => ExtractionData.Column(failing.Transform(data), "Activations"));
+            var e = Assert.Throws<InvalidOperationException>(() => ExtractionData.Column(failing.Transform(data), AtlasColumnNames.Activation));
             Assert.Contains("Row 1", e.Message);
             Assert.Contains("missing.png", e.Message);
             Assert.Contains("does not exist", e.Message);
@@ -66,9 +66,9 @@ public sealed class ImagePathInputTests
             options.BadRows = BadRowHandling.Skip;
             var skipping = ml.Transforms.ExtractActivations(options).Fit(data);
             var view = skipping.Transform(data);
-            using var c = view.GetRowCursor([view.Schema["Label"], view.Schema["Activations"]]);
+            using var c = view.GetRowCursor([view.Schema["Label"], view.Schema[AtlasColumnNames.Activation]]);
             var label = c.GetGetter<ReadOnlyMemory<char>>(view.Schema["Label"]);
-            var acts = c.GetGetter<VBuffer<float>>(view.Schema["Activations"]);
+            var acts = c.GetGetter<VBuffer<float>>(view.Schema[AtlasColumnNames.Activation]);
             var seen = new List<(string, float[])>();
             ReadOnlyMemory<char> l = default;
             VBuffer<float> a = default;

@@ -45,7 +45,7 @@ public sealed class PreprocessingTests
             InputColumnName = "Pixels",
             Sampling = ActivationSampling.AllPositions,
         }).Fit(data).Transform(data);
-        return ExtractionData.Column(view, "Activations");
+        return ExtractionData.Column(view, AtlasColumnNames.Activation);
     }
 
     [Theory]
@@ -113,7 +113,7 @@ public sealed class PreprocessingTests
             InputColumnName = "Pixels",
             Sampling = ActivationSampling.AllPositions,
         }).Fit(data).Transform(data);
-        var rows = ExtractionData.Column(view, "Activations");
+        var rows = ExtractionData.Column(view, AtlasColumnNames.Activation);
         for (int pos = 0; pos < 4; pos++)
             for (int c = 0; c < 3; c++)
                 Assert.Equal(s_pixels[c * 4 + pos] * 2 - 1, rows[pos][c], 4);
@@ -132,7 +132,7 @@ public sealed class PreprocessingTests
             Sampling = ActivationSampling.Center,
         });
         var shape = estimator.GetOutputSchema(Common.SchemaShapes.FromSchema(data.Schema));
-        var acts = shape.Single(c => c.Name == "Activations");
+        var acts = shape.Single(c => c.Name == AtlasColumnNames.Activation);
         Assert.Equal(SchemaShape.Column.VectorKind.Vector, acts.Kind);
         Assert.Equal(NumberDataViewType.Single, acts.ItemType);
         var pos = shape.Single(c => c.Name == "Position");

@@ -22,10 +22,10 @@ public sealed class ResNet18ExtractionTests
             .Append(ml.Transforms.ApplyOnnxModel(["Pooling395_Output_0"], ["Input247"], SharedData.ResNet18ModelPath));
         var pooled = ExtractionData.Column(stock.Fit(images).Transform(images), "Pooling395_Output_0");
 
-        var ours = ml.Transforms.ExtractActivations("Activations", PretrainedModels.ResNet18, Relu, sampling: ActivationSampling.SpatialMean);
+        var ours = ml.Transforms.ExtractActivations(AtlasColumnNames.Activation, PretrainedModels.ResNet18, Relu, sampling: ActivationSampling.SpatialMean);
         var t = ours.Fit(images);
         Assert.Equal(512, t.Layers[0].Channels);
-        var acts = ExtractionData.Column(t.Transform(images), "Activations");
+        var acts = ExtractionData.Column(t.Transform(images), AtlasColumnNames.Activation);
         Assert.Equal(10, acts.Count);
         Assert.True(ExtractionData.MaxRelativeError(acts, pooled) < 1e-4);
     }
@@ -90,7 +90,7 @@ public sealed class ResNet18SamplingTests
         // Same seed, other batch size: same positions and values. Other seed: other positions.
         var again = ml.Transforms.ExtractActivations(Options(ActivationSampling.RandomPosition, seed: 7, batch: 1)).Fit(images).Transform(images);
         Assert.Equal(pos, ExtractionData.Positions(again));
-        Assert.True(ExtractionData.MaxRelativeError(ExtractionData.Column(again, "Activations"), last) < 1e-5);
+        Assert.True(ExtractionData.MaxRelativeError(ExtractionData.Column(again, AtlasColumnNames.Activation), last) < 1e-5);
         var other = ExtractionData.Positions(ml.Transforms.ExtractActivations(Options(ActivationSampling.RandomPosition, seed: 8)).Fit(images).Transform(images));
         Assert.NotEqual(pos, other);
     }
@@ -103,11 +103,11 @@ public sealed class ResNet18SamplingTests
         var data = ml.Data.LoadFromEnumerable(rows);
         var pipeline = ml.Transforms.LoadImages("Image", null, "ImagePath")
             .Append(ml.Transforms.ResizeImages("Image", 224, 224, "Image"))
-            .Append(ml.Transforms.ExtractActivations("Activations", PretrainedModels.ResNet18, Relu, sampling: ActivationSampling.Center));
+            .Append(ml.Transforms.ExtractActivations(AtlasColumnNames.Activation, PretrainedModels.ResNet18, Relu, sampling: ActivationSampling.Center));
         var model = pipeline.Fit(data);
         var view = model.Transform(data);
 
-        var column = view.Schema["Activations"];
+        var column = view.Schema[AtlasColumnNames.Activation];
         Assert.Equal(512, ((VectorDataViewType)column.Type).Size);
         VBuffer<ReadOnlyMemory<char>> slots = default;
         column.GetSlotNames(ref slots);
@@ -119,7 +119,7 @@ public sealed class ResNet18SamplingTests
 
         var labels = view.GetColumn<string>("Label").ToList();
         Assert.Equal(rows.Select(r => r.Label), labels);
-        var batched = ExtractionData.Column(view, "Activations");
+        var batched = ExtractionData.Column(view, AtlasColumnNames.Activation);
         Assert.All(ExtractionData.Positions(view), p => Assert.Equal(new[] { 3, 3 }, p));
 
         var engine = ml.Model.CreatePredictionEngine<ExtractionData.ImageRow, Prediction>(model);
@@ -136,13 +136,14 @@ public sealed class ResNet18SamplingTests
     {
         var ml = new MLContext(seed: 1);
         var empty = ExtractionData.Images(ml, []);
-        var view = ml.Transforms.ExtractActivations("Activations", PretrainedModels.ResNet18, Relu).Fit(empty).Transform(empty);
-        Assert.Empty(ExtractionData.Column(view, "Activations"));
+        var view = ml.Transforms.ExtractActivations(AtlasColumnNames.Activation, PretrainedModels.ResNet18, Relu).Fit(empty).Transform(empty);
+        Assert.Empty(ExtractionData.Column(view, AtlasColumnNames.Activation));
         Assert.Equal(0, view.GetRowCount());
     }
 
     private sealed class Prediction
     {
+        [ColumnName(AtlasColumnNames.Activation)]
         public float[] Activations { get; set; } = [];
         public int[] Position { get; set; } = [];
     }

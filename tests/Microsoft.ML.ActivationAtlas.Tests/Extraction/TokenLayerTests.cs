@@ -68,7 +68,7 @@ public sealed class TokenLayerTests
             {
                 Model = model, Layers = [Vit.LayerTensor], InputColumnName = "Pixels", Sampling = sampling, BatchSize = 2,
             }).Fit(data).Transform(data);
-            return (ExtractionData.Column(view, "Activations"), ExtractionData.Positions(view));
+            return (ExtractionData.Column(view, AtlasColumnNames.Activation), ExtractionData.Positions(view));
         }
         var layer = Vit.Layer; // [2, 65, 128]
         const int t = 65, c = 128;
@@ -110,7 +110,7 @@ public sealed class TokenLayerTests
             {
                 Model = model, Layers = [Vit.LayerTensor], Sampling = sampling, Seed = seed, Margin = 0,
             }).Fit(data).Transform(data);
-            return (ExtractionData.Column(view, "Activations"), ExtractionData.Positions(view));
+            return (ExtractionData.Column(view, AtlasColumnNames.Activation), ExtractionData.Positions(view));
         }
         var (values, positions) = Extract(5);
         Assert.Equal(rows.Count, positions.Count);
@@ -143,7 +143,7 @@ public sealed class TokenLayerTests
             Layers = [Vit.LayerTensor], InputColumnName = "Pixels", Sampling = ActivationSampling.ClassToken,
             Tokens = new TokenLayout { ClassTokens = 1 },
         }).Fit(data);
-        var before = ExtractionData.Column(model.Transform(data), "Activations");
+        var before = ExtractionData.Column(model.Transform(data), AtlasColumnNames.Activation);
         string path = Path.Combine(Path.GetTempPath(), $"vit-extract-{Guid.NewGuid():N}.zip");
         try
         {
@@ -153,7 +153,7 @@ public sealed class TokenLayerTests
             Assert.Equal(new TokenLayout { ClassTokens = 1 }, loaded.Layers[0].Tokens);
             var view = loaded.Transform(data);
             Assert.All(ExtractionData.Positions(view), p => Assert.Equal(new[] { -2, -2 }, p));
-            Assert.True(ExtractionData.MaxRelativeError(ExtractionData.Column(view, "Activations"), before) < 1e-6);
+            Assert.True(ExtractionData.MaxRelativeError(ExtractionData.Column(view, AtlasColumnNames.Activation), before) < 1e-6);
         }
         finally
         {

@@ -18,6 +18,23 @@ public sealed class AttributionStageTests(CifarClassifierFixture fixture, ITestO
     private const string Layer = "ReLU393_Output_0";
 
     [Fact]
+    public void CancelledToken_StopsTheAttributionCursor()
+    {
+        var ml = fixture.Ml;
+        var rows = ml.Data.LoadFromEnumerable(fixture.TestImages.Take(3)
+            .Select(p => new CifarClassifierFixture.ImageRow { ImagePath = p.Path, Label = p.Label }));
+        var images = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResizeImages("Image", 224, 224, "Image")).Fit(rows).Transform(rows);
+        var positions = ml.Transforms.ExtractActivations(AtlasColumnNames.Activation, fixture.Classifier, Layer).Fit(images).Transform(images);
+        using var cts = new CancellationTokenSource();
+        var options = new AttributionEstimator.Options { Model = fixture.Classifier, Layer = Layer, CancellationToken = cts.Token };
+        using var attribution = ml.Transforms.ComputeAttribution(options).Fit(positions);
+        Assert.Equal(3, attribution.Transform(positions).GetColumn<VBuffer<float>>(AtlasColumnNames.Attribution).Count());
+        cts.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => attribution.Transform(positions).GetColumn<VBuffer<float>>(AtlasColumnNames.Attribution).ToArray());
+    }
+
+    [Fact]
     public void AttributionMatchesPerClassBackwardPassesAndSurvivesSaveLoad()
     {
         var ml = fixture.Ml;
@@ -25,7 +42,7 @@ public sealed class AttributionStageTests(CifarClassifierFixture fixture, ITestO
             .Select(p => new CifarClassifierFixture.ImageRow { ImagePath = p.Path, Label = p.Label }));
         var images = ml.Transforms.LoadImages("Image", null, "ImagePath")
             .Append(ml.Transforms.ResizeImages("Image", 224, 224, "Image")).Fit(rows).Transform(rows);
-        var pipeline = ml.Transforms.ExtractActivations("Activations", fixture.Classifier, Layer)
+        var pipeline = ml.Transforms.ExtractActivations(AtlasColumnNames.Activation, fixture.Classifier, Layer)
             .Append(ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
             {
                 Model = fixture.Classifier,
@@ -40,7 +57,7 @@ public sealed class AttributionStageTests(CifarClassifierFixture fixture, ITestO
         Assert.Equal(fixture.ClassNames, slotNames.DenseValues().Select(s => s.ToString()).ToArray());
 
         var attributions = result.GetColumn<VBuffer<float>>("Attribution").Select(v => v.DenseValues().ToArray()).ToList();
-        var activations = result.GetColumn<VBuffer<float>>("Activations").Select(v => v.DenseValues().ToArray()).ToList();
+        var activations = result.GetColumn<VBuffer<float>>(AtlasColumnNames.Activation).Select(v => v.DenseValues().ToArray()).ToList();
         var positions = result.GetColumn<VBuffer<int>>("Position").Select(v => v.DenseValues().ToArray()).ToList();
         Assert.Equal(11, attributions.Count);
 

@@ -33,7 +33,7 @@ public sealed class OnnxRuntimeFlavorTests
                 Sampling = ActivationSampling.SpatialMean,
                 Session = new OnnxSessionOptions { UseCuda = cuda, Warning = warnings.Add },
             }).Fit(images);
-            return (ExtractionData.Column(t.Transform(images), "Activations"), t.ExecutionProvider);
+            return (ExtractionData.Column(t.Transform(images), AtlasColumnNames.Activation), t.ExecutionProvider);
         }
         var (cpu, cpuProvider) = Extract(cuda: false);
         Assert.Equal("CPU", cpuProvider);
