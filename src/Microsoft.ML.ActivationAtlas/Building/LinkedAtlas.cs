@@ -119,25 +119,27 @@ public sealed class LinkedAtlas
     /// <param name="seed">UMAP seed. Default 1.</param>
     /// <param name="progress">Receives each stage's progress (optional), named <c>&lt;layer&gt;: &lt;stage&gt;</c>.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
-    /// <returns>The number of rows of each layer's class atlas.</returns>
-    public IReadOnlyList<int> WriteClassAtlases(string className, string outputFolder, ClassFilterKind filter = ClassFilterKind.Rank, int top = 2000,
+    /// <param name="layers">The layers to write, in order; null (default): all.</param>
+    /// <returns>Each layer written and the number of rows of its class atlas.</returns>
+    public IReadOnlyList<(string Layer, int Rows)> WriteClassAtlases(string className, string outputFolder, ClassFilterKind filter = ClassFilterKind.Rank, int top = 2000,
         int[]? gridSizes = null, int numberOfNeighbors = AtlasBuildOptions.Defaults.NumberOfNeighbors, int seed = AtlasBuildOptions.Defaults.Seed,
-        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default, IReadOnlyList<string>? layers = null)
     {
         string name = Layers[0].ClassNames[Layers[0].ClassIndex(className)];
+        var chosen = (layers ?? LayerNames).Select(l => Layers[LayerIndex(l)]).ToArray();
         AtlasFolder.EnsureFree(outputFolder);
         string work = AtlasFolder.PrepareWork(outputFolder);
-        var counts = new int[Layers.Count];
-        for (int l = 0; l < Layers.Count; l++)
+        var counts = new (string, int)[chosen.Length];
+        for (int l = 0; l < chosen.Length; l++)
         {
-            string layer = Layers[l].LayerName, sub = Path.Combine(work, LayerFolder(layer));
+            string layer = chosen[l].LayerName, sub = Path.Combine(work, LayerFolder(layer));
             var prefixed = progress is null ? null : new SyncProgress<AtlasBuildProgress>(p => progress.Report(p with { Stage = layer + ": " + p.Stage }));
             if (Directory.Exists(sub))
                 Directory.Delete(sub, recursive: true);
-            counts[l] = Layers[l].WriteClassAtlas(name, sub, filter, top, gridSizes, numberOfNeighbors, seed, prefixed, cancellationToken);
+            counts[l] = (layer, chosen[l].WriteClassAtlas(name, sub, filter, top, gridSizes, numberOfNeighbors, seed, prefixed, cancellationToken));
         }
-        LinkedViewerWriter.WriteSideBySide(work, $"Class activation atlases of “{name}” ({Layers[0].ModelName}, {Layers.Count} layers)",
-            Layers.Select(l => (l.LayerName, LayerFolder(l.LayerName).Replace('\\', '/'))).ToArray());
+        LinkedViewerWriter.WriteSideBySide(work, $"Class activation atlases of “{name}” ({Layers[0].ModelName}, {chosen.Length} layers)",
+            chosen.Select(l => (l.LayerName, LayerFolder(l.LayerName).Replace('\\', '/'))).ToArray());
         AtlasFolder.Complete(work, outputFolder);
         return counts;
     }
