@@ -35,7 +35,13 @@ internal static class LinkedViewerWriter
         foreach (var (name, folder) in folders)
             sb.Append("<section><h2>").Append(Encode(name)).Append("</h2><iframe src=\"").Append(Encode(folder + "/index.html"))
               .Append("\" title=\"").Append(Encode(name)).Append("\"></iframe></section>\n");
-        sb.Append("</div>\n</body>\n</html>\n");
+        // A class chosen in one viewer is chosen in the others (the viewers post it to this page).
+        sb.Append("</div>\n<script>\n(function () {\n  'use strict';\n  let current = null;\n")
+          .Append("  const frames = [...document.querySelectorAll('#side iframe')];\n")
+          .Append("  window.addEventListener('message', e => {\n    const m = e.data;\n")
+          .Append("    if (!m || !m.atlasViewer || m.type !== 'class' || m.name === current) return;\n    current = m.name;\n")
+          .Append("    for (const f of frames) if (f.contentWindow !== e.source) f.contentWindow.postMessage({ atlasLinked: true, type: 'class', name: m.name }, '*');\n")
+          .Append("  });\n})();\n</script>\n</body>\n</html>\n");
         AtomicOutput.WriteFile(Path.Combine(directory, "index.html"), s =>
         {
             using var w = new StreamWriter(s, new UTF8Encoding(false), leaveOpen: true);

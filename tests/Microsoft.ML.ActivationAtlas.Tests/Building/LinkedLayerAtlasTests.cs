@@ -260,6 +260,32 @@ public sealed class LinkedLayerAtlasTests(LinkedLayerAtlasFixture fixture, ITest
         output.WriteLine($"screenshots in {shots}");
     }
 
+    [Fact]
+    public async Task ClassAtlasesOfEveryLayerSideBySideKeepOneClass()
+    {
+        string dir = Path.Combine(fixture.Root, "class-" + Guid.NewGuid().ToString("N"));
+        var written = fixture.Atlas.WriteClassAtlases("Ship", dir, gridSizes: [2, 4]);
+        Assert.Equal(LinkedLayerAtlasFixture.LayerNames, written.Select(w => w.Layer));
+        for (int l = 0; l < 3; l++)
+        {
+            // Label shares: the rank filter keeps the 12 ship images on every layer.
+            Assert.Equal(12, written[l].Rows);
+            var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "layers", LinkedLayerAtlasFixture.LayerNames[l], "atlas.json")))!;
+            Assert.Equal(LinkedLayerAtlasFixture.LayerNames[l], json["layer"]!.GetValue<string>());
+            Assert.Equal(12, json["grids"]![0]!["cells"]!.AsArray().Sum(c => c!["n"]!.GetValue<int>()));
+        }
+        Assert.Throws<IOException>(() => fixture.Atlas.WriteClassAtlases("ship", dir));
+
+        await using var chrome = await HeadlessChromium.StartAsync(1500, 700);
+        await chrome.NavigateAsync(Path.Combine(dir, "index.html"));
+        Assert.Equal(3, (await chrome.EvaluateAsync("document.querySelectorAll('#side iframe').length"))!.GetValue<int>());
+        for (int f = 0; f < 3; f++)
+            await chrome.WaitInFrameAsync(f, "window.atlasViewer && atlasViewer.state.ready");
+        await chrome.EvaluateInFrameAsync(1, "atlasViewer.selectClass('cat')");
+        foreach (int f in new[] { 0, 2 })
+            await chrome.WaitInFrameAsync(f, "document.getElementById('class-message').textContent === 'Per-class view: cat'");
+    }
+
     private sealed class ImagePathRow
     {
         public string ImagePath { get; set; } = "";
