@@ -59,8 +59,8 @@ internal sealed class ClassCommand : ICommand
             Console.Error.WriteLine($"atlas class: '{cls}' ({filter} filter) on {linked.Layers.Count} layers");
             IReadOnlyList<(string Layer, int Rows)> counts;
             using (var stages = new ConsoleStages())
-                counts = linked.WriteClassAtlases(cls, linkedOut, kind, top, grids, neighbors, seed, stages, cancellationToken,
-                    layersArg?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                counts = linked.WriteClassAtlases(cls, linkedOut, kind, top, grids, neighbors, seed,
+                    layersArg?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), stages, cancellationToken);
             Console.Error.WriteLine($"atlas class: {string.Join(", ", counts.Select(c => $"{c.Layer} {c.Rows:N0} rows"))}: {Path.Combine(linkedOut, "index.html")}");
             return 0;
         }

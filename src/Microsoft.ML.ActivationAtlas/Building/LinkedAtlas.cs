@@ -67,14 +67,14 @@ public sealed class LinkedAtlas
     /// <param name="x">The cell's column.</param>
     /// <param name="y">The cell's row.</param>
     /// <param name="toLayer">The layer to look in.</param>
-    public IReadOnlyList<(int X, int Y, int Count)> Follow(string fromLayer, int gridSize, int x, int y, string toLayer)
+    public IReadOnlyList<LinkedCell> Follow(string fromLayer, int gridSize, int x, int y, string toLayer)
     {
         var from = Cells(fromLayer, gridSize);
         var to = Cells(toLayer, gridSize);
         int k = y * gridSize + x;
         return Enumerable.Range(0, from.Count).Where(r => from[r] == k).GroupBy(r => to[r])
-            .Select(g => (g.Key % gridSize, g.Key / gridSize, g.Count()))
-            .OrderByDescending(t => t.Item3).ThenBy(t => t.Item2).ThenBy(t => t.Item1).ToArray();
+            .Select(g => new LinkedCell(g.Key % gridSize, g.Key / gridSize, g.Count()))
+            .OrderByDescending(t => t.Count).ThenBy(t => t.Y).ThenBy(t => t.X).ToArray();
     }
 
     /// <summary>Opens a folder written by <see cref="AtlasBuilder.BuildLayers"/>.</summary>
@@ -117,13 +117,13 @@ public sealed class LinkedAtlas
     /// <param name="gridSizes">Nested grid sizes; null: 10, 20, 40.</param>
     /// <param name="numberOfNeighbors">UMAP neighbours. Default 20.</param>
     /// <param name="seed">UMAP seed. Default 1.</param>
+    /// <param name="layers">The layers to write, in order; null (default): all.</param>
     /// <param name="progress">Receives each stage's progress (optional), named <c>&lt;layer&gt;: &lt;stage&gt;</c>.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
-    /// <param name="layers">The layers to write, in order; null (default): all.</param>
     /// <returns>Each layer written and the number of rows of its class atlas.</returns>
     public IReadOnlyList<(string Layer, int Rows)> WriteClassAtlases(string className, string outputFolder, ClassFilterKind filter = ClassFilterKind.Rank, int top = 2000,
         int[]? gridSizes = null, int numberOfNeighbors = AtlasBuildOptions.Defaults.NumberOfNeighbors, int seed = AtlasBuildOptions.Defaults.Seed,
-        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default, IReadOnlyList<string>? layers = null)
+        IReadOnlyList<string>? layers = null, IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         string name = Layers[0].ClassNames[Layers[0].ClassIndex(className)];
         var chosen = (layers ?? LayerNames).Select(l => Layers[LayerIndex(l)]).ToArray();
@@ -206,3 +206,9 @@ public sealed class LinkedAtlas
         LinkedViewerWriter.Write(folder, title, json);
     }
 }
+
+/// <summary>A cell of a layer's grid where some of the images of a cell of another layer landed (<see cref="LinkedAtlas.Follow"/>).</summary>
+/// <param name="X">The cell's column.</param>
+/// <param name="Y">The cell's row.</param>
+/// <param name="Count">How many of the images are in it.</param>
+public readonly record struct LinkedCell(int X, int Y, int Count);
