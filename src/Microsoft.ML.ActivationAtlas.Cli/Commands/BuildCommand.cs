@@ -105,8 +105,10 @@ internal sealed class BuildCommand : ICommand
         };
         string? layersArg = args.Optional("layers");
         args.RejectUnknown();
-        if ((layersArg is null) == (options.Layer.Length == 0))
-            throw new UsageException("give either --layer <name> or --layers <a,b,...>");
+        if (layersArg is null && options.Layer.Length == 0)
+            throw new UsageException("missing required option --layer (or --layers <a,b,...> for linked atlases of several layers)");
+        if (layersArg is not null && options.Layer.Length > 0)
+            throw new UsageException("options --layer and --layers: give one of them");
         if (options.ImageGridSize is int png && !options.GridSizes.Contains(png))
             throw new UsageException($"option --png-grid: {png} is not one of the grids ({string.Join(",", options.GridSizes)})");
         if (options.IconGridSize is int iconGrid && !options.GridSizes.Contains(iconGrid))

@@ -50,9 +50,10 @@ public sealed partial class AtlasBuilder
         if (images.Paths.Count < 5)
             throw new InvalidOperationException($"An atlas needs at least 5 images; '{images.Root}' has {images.Paths.Count}.");
 
+        // Compiled before the work folder exists: a wrong layer leaves nothing behind.
+        using var extraction = new AlignedExtraction(o.Model!, layers, o.Seed, margin: 1, o.BatchSize, o.Session);
         string work = AtlasFolder.PrepareWork(outputFolder);
         var store = o.StageStore ?? new FileStageStore(Path.Combine(work, AtlasFolder.CacheFolder));
-        using var extraction = new AlignedExtraction(o.Model!, layers, o.Seed, margin: 1, o.BatchSize, o.Session);
         var names = extraction.Layers.Select(l => l.Name).ToArray();
         string key = $"{images.Fingerprint()}|{o.Samples}|{o.Seed}|{o.Model!.Description}|aligned|{string.Join(",", names)}";
 

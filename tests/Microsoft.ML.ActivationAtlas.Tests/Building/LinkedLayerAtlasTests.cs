@@ -286,6 +286,26 @@ public sealed class LinkedLayerAtlasTests(LinkedLayerAtlasFixture fixture, ITest
             await chrome.WaitInFrameAsync(f, "document.getElementById('class-message').textContent === 'Per-class view: cat'");
     }
 
+    [Fact]
+    public void CommandLineMistakesWithLayersAreNamedAndLeaveNothingBehind()
+    {
+        string outDir = Path.Combine(fixture.Root, "cli-" + Guid.NewGuid().ToString("N"));
+        var (code, error) = Cli.AtlasTool.Run("build", "--model", "resnet18", "--layers", "ReLU347_Output_0,NoSuchLayer", "--images", fixture.Images, "--out", outDir);
+        Assert.True(code == 1, $"exit {code}: {error}");
+        Assert.Contains("no layer 'NoSuchLayer'", error);
+        Assert.False(Directory.Exists(outDir) || Directory.Exists(outDir + ".partial"), "a bad layer leaves no (partial) output folder");
+        (code, error) = Cli.AtlasTool.Run("build", "--model", "resnet18", "--layer", "ReLU347_Output_0", "--layers", "ReLU347_Output_0,ReLU393_Output_0", "--images", fixture.Images, "--out", outDir);
+        Assert.True(code == 2, $"exit {code}: {error}");
+        Assert.Contains("--layer and --layers", error);
+        (code, error) = Cli.AtlasTool.Run("build", "--model", "resnet18", "--layers", "ReLU347_Output_0", "--images", fixture.Images, "--out", outDir);
+        Assert.True(code == 1, $"exit {code}: {error}");
+        Assert.Contains("at least two layers", error);
+        (code, error) = Cli.AtlasTool.Run("class", "--atlas", fixture.Atlas.Layers[0].Folder, "--class", "ship", "--layers", "ReLU347_Output_0", "--out", outDir);
+        Assert.True(code == 2, $"exit {code}: {error}");
+        Assert.Contains("single-layer atlas", error);
+        Assert.False(Directory.Exists(outDir) || Directory.Exists(outDir + ".partial"));
+    }
+
     private sealed class ImagePathRow
     {
         public string ImagePath { get; set; } = "";
