@@ -14,9 +14,13 @@ internal sealed class BuildCommand : ICommand
     public string Summary => "build an activation atlas of a layer from a folder of images";
 
     public string Usage => $"""
-        usage: atlas build --model <file.onnx|resnet18> --layer <name> --images <folder> --out <dir> [options]
+        usage: atlas build --model <file.onnx|resnet18> (--layer <name> | --layers <a,b,...>) --images <folder> --out <dir> [options]
 
           --layer <name>     the 4-D layer tensor, e.g. ReLU393_Output_0 for resnet18
+          --layers <list>    linked atlases of several layers from one network pass: each image is read at the same
+                             image location on every layer; <out>/layers/<layer>/ holds each layer's atlas and
+                             <out>/index.html switches between them, marking where a selected cell's images landed
+                             in the other layers (--head none or train)
           --images <folder>  images, searched recursively; a first-level sub-folder name is the image's label
           --out <dir>        the atlas folder to create (must not exist)
           --samples <n>      images to use, a seeded random sample (default: all)
@@ -60,7 +64,7 @@ internal sealed class BuildCommand : ICommand
         {
             Model = model,
             ModelName = model.BuiltInName ?? Path.GetFileName(modelArg),
-            Layer = args.Required("layer"),
+            Layer = args.Optional("layer") ?? "",
             Session = ModelArguments.Session(args),
             Samples = args.Int("samples", 0),
             Seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed),
@@ -99,13 +103,28 @@ internal sealed class BuildCommand : ICommand
             _ when File.Exists(head) => (AtlasHeadKind.Model, ActivationModel.FromFile(head, model.Preprocessing, model.PreprocessingModelPath)),
             _ => throw new UsageException($"option --head: '{head}' is neither 'none', 'train' nor an existing ONNX classifier file"),
         };
+        string? layersArg = args.Optional("layers");
         args.RejectUnknown();
+        if (layersArg is null && options.Layer.Length == 0)
+            throw new UsageException("missing required option --layer (or --layers <a,b,...> for linked atlases of several layers)");
+        if (layersArg is not null && options.Layer.Length > 0)
+            throw new UsageException("options --layer and --layers: give one of them");
         if (options.ImageGridSize is int png && !options.GridSizes.Contains(png))
             throw new UsageException($"option --png-grid: {png} is not one of the grids ({string.Join(",", options.GridSizes)})");
         if (options.IconGridSize is int iconGrid && !options.GridSizes.Contains(iconGrid))
             throw new UsageException($"option --icon-grid: {iconGrid} is not one of the grids ({string.Join(",", options.GridSizes)})");
 
         var total = System.Diagnostics.Stopwatch.StartNew();
+        if (layersArg is not null)
+        {
+            var layers = layersArg.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Console.Error.WriteLine($"atlas build: {model.Description}, layers {string.Join(", ", layers)} -> {outDir}");
+            LinkedAtlas linked;
+            using (var stages = new ConsoleStages())
+                linked = new MLContext(options.Seed).Atlas().BuildLayers(imagesDir, outDir, layers, options, stages, cancellationToken);
+            Console.Error.WriteLine($"atlas build: done in {total.Elapsed.TotalSeconds:F1} s: {Path.Combine(outDir, "index.html")} ({linked.Layers.Count} linked layers)");
+            return 0;
+        }
         Console.Error.WriteLine($"atlas build: {model.Description}, layer {options.Layer} -> {outDir} (work folder {Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar)}.partial)");
         BuiltAtlas built;
         try

@@ -11,10 +11,12 @@ internal sealed class ClassCommand : ICommand
     public string Summary => "class activation atlas: the rows of one class, laid out and binned anew";
 
     public string Usage => $$"""
-        usage: atlas class --atlas <dir> --class <name> [--out <dir>] [--filter rank|magnitude|both] [--top <n>] [--grids 10,20,40] [--seed <n>]
+        usage: atlas class --atlas <dir> --class <name> [--layers <a,b,...>] [--out <dir>] [--filter rank|magnitude|both] [--top <n>] [--grids 10,20,40] [--seed <n>]
 
-          --atlas <dir>     an atlas folder written by 'atlas build'
+          --atlas <dir>     an atlas folder written by 'atlas build' (with --layers: the class atlas of every layer,
+                            side by side in <out>/index.html)
           --class <name>    the class (case-insensitive)
+          --layers <list>   with an atlas built with --layers: the layers whose class atlases to write (default: all)
           --out <dir>       the folder to create (default <atlas>/class-<name>; must not exist)
           --filter <f>      rank: rows whose top class value is the class (default); magnitude: the --top rows with the
                             largest value for the class; both: either, deduplicated
@@ -36,6 +38,7 @@ internal sealed class ClassCommand : ICommand
         int[] grids = BuildCommand.ParseGrids(args.Optional("grids") ?? "10,20,40");
         int neighbors = args.Int("neighbors", AtlasBuildOptions.Defaults.NumberOfNeighbors);
         int seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed);
+        string? layersArg = args.Optional("layers");
         args.RejectUnknown();
         var kind = filter switch
         {
@@ -45,6 +48,22 @@ internal sealed class ClassCommand : ICommand
             _ => throw new UsageException($"option --filter: '{filter}' is not rank, magnitude or both"),
         };
 
+        bool isLinked = File.Exists(Path.Combine(atlasDir, LinkedAtlas.LinksFile)) && !File.Exists(Path.Combine(atlasDir, "build.json"));
+        if (layersArg is not null && !isLinked)
+            throw new UsageException($"option --layers: '{atlasDir}' is a single-layer atlas; build one with 'atlas build --layers' first");
+        if (isLinked)
+        {
+            var linked = LinkedAtlas.Open(new MLContext(seed), atlasDir);
+            string cls = linked.Layers[0].ClassNames[linked.Layers[0].ClassIndex(className)];
+            string linkedOut = outArg ?? Path.Combine(atlasDir, "class-" + cls);
+            Console.Error.WriteLine($"atlas class: '{cls}' ({filter} filter) on {linked.Layers.Count} layers");
+            IReadOnlyList<(string Layer, int Rows)> counts;
+            using (var stages = new ConsoleStages())
+                counts = linked.WriteClassAtlases(cls, linkedOut, kind, top, grids, neighbors, seed,
+                    layersArg?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), stages, cancellationToken);
+            Console.Error.WriteLine($"atlas class: {string.Join(", ", counts.Select(c => $"{c.Layer} {c.Rows:N0} rows"))}: {Path.Combine(linkedOut, "index.html")}");
+            return 0;
+        }
         var built = new MLContext(seed).Atlas().Open(atlasDir);
         string name = built.ClassNames[built.ClassIndex(className)];
         string outDir = outArg ?? Path.Combine(atlasDir, "class-" + name);

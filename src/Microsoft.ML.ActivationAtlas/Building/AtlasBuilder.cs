@@ -23,7 +23,7 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// call after an interruption (even a killed process) continues where it stopped. A seeded build gives byte-identical
 /// outputs (with the default <see cref="AtlasBuildOptions.DeterministicLayout"/>).
 /// </remarks>
-public sealed class AtlasBuilder
+public sealed partial class AtlasBuilder
 {
     private const string ActivationColumn = AtlasStages.Activation;
     private const string MeanColumn = "SpatialMean";
@@ -64,7 +64,28 @@ public sealed class AtlasBuilder
     /// <param name="cancellationToken">Cancels the build; the work folder is kept for a later resume.</param>
     /// <returns>The built atlas, as <see cref="Open"/> reads it.</returns>
     public BuiltAtlas Build(ImageFolder images, string outputFolder, AtlasBuildOptions options, IProgress<AtlasBuildProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) => BuildRows(images, null, outputFolder, options, progress, cancellationToken);
+
+    /// <summary>
+    /// Builds the atlas of an image listing from activations already extracted (one row per image, in the listing's
+    /// order), skipping the network pass: every later stage is the same as in a build that extracted them itself.
+    /// </summary>
+    /// <param name="images">The images and their labels, in the order of the rows.</param>
+    /// <param name="activations">The rows of <see cref="AtlasBuildOptions.Layer"/> (and their spatial means for <see cref="AtlasHeadKind.Train"/>).</param>
+    /// <param name="outputFolder">The atlas folder to create; it must not exist.</param>
+    /// <param name="options">The settings; <see cref="AtlasHeadKind.Model"/> is not available (its attributions need the network pass).</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the build; the work folder is kept for a later resume.</param>
+    /// <returns>The built atlas, as <see cref="Open"/> reads it.</returns>
+    public BuiltAtlas Build(ImageFolder images, LayerActivations activations, string outputFolder, AtlasBuildOptions options,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(activations);
+        return BuildRows(images, activations, outputFolder, options, progress, cancellationToken);
+    }
+
+    private BuiltAtlas BuildRows(ImageFolder images, LayerActivations? given, string outputFolder, AtlasBuildOptions options, IProgress<AtlasBuildProgress>? progress,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(options);
@@ -72,10 +93,11 @@ public sealed class AtlasBuilder
         o.Validate();
         if (images.Paths.Count < 5)
             throw new InvalidOperationException($"An atlas needs at least 5 images; '{images.Root}' has {images.Paths.Count}.");
+        given?.CheckFor(images, o);
         bool fresh = !Directory.Exists(AtlasFolder.WorkFolder(outputFolder));
         string work = AtlasFolder.PrepareWork(outputFolder);
         var run = new Run(_ml, o, images, o.StageStore ?? new FileStageStore(Path.Combine(work, AtlasFolder.CacheFolder)),
-            new StageReporter(progress), cancellationToken);
+            new StageReporter(progress), cancellationToken) { Given = given };
         try
         {
             run.Execute(work);
@@ -100,7 +122,10 @@ public sealed class AtlasBuilder
     {
         private readonly int _rows = images.Paths.Count;
         private readonly string _imagesKey = $"{images.Fingerprint()}|{o.Samples}|{o.Seed}";
-        private string ActivationKey => $"{_imagesKey}|{o.Model!.Description}|{o.Layer}|{o.Sampling}";
+        private string ActivationKey => $"{_imagesKey}|{o.Model!.Description}|{o.Layer}|{o.Sampling}" + (Given is null ? "" : "|given " + Given.Fingerprint);
+
+        /// <summary>Activations extracted by the caller, used instead of the network pass.</summary>
+        public LayerActivations? Given { get; init; }
 
         /// <summary>The key of the extraction pass's entries (with an ONNX head, its attributions come from the same pass).</summary>
         private string ExtractionKey => ActivationKey + (o.Head == AtlasHeadKind.Model ? "|" + o.HeadModel!.Description : "");
@@ -204,6 +229,16 @@ public sealed class AtlasBuilder
             bool withMeans = extraction.SpatialMeanColumnName is not null;
             bool withAttribution = o.Head == AtlasHeadKind.Model;
             string key = ExtractionKey;
+            if (Given is { } given)
+            {
+                if (given.Dimension != dim)
+                    throw new ArgumentException($"The given activations have {given.Dimension} values per row; layer '{o.Layer}' has {dim} channels.", nameof(LayerActivations));
+                store.Save("activations", key, given.Activations, _rows, dim);
+                if (withMeans)
+                    store.Save("head-features", key, given.SpatialMeans!, _rows, dim);
+                report.Reused("activations", $"{_rows:N0} x {dim}, given");
+                return (given.Activations, dim, withMeans ? given.SpatialMeans : null, null);
+            }
             if (store.TryLoad("activations", key, out var act, out int n, out int d) && n == _rows && d == dim
                 && (!withMeans || store.TryLoad("head-features", key, out _, out _, out _))
                 && (!withAttribution || store.TryLoad("classes", key, out _, out _, out _)))

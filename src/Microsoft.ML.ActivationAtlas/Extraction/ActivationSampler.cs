@@ -17,8 +17,20 @@ internal sealed class ActivationSampler
     private readonly int _seed;
     private readonly int _margin;
     private readonly long _firstRow;
+    private readonly int _lowY, _highY, _lowX, _highX;
 
-    public ActivationSampler(ActivationSampling sampling, int seed, int margin, OnnxLayerInfo reference, long firstRow = 0)
+    /// <param name="sampling">Which position(s) become rows.</param>
+    /// <param name="seed">Seed of the random positions.</param>
+    /// <param name="margin">Cells next to the edges never drawn.</param>
+    /// <param name="reference">The layer whose grid the positions are on.</param>
+    /// <param name="firstRow">The index of the first input row in the whole dataset.</param>
+    /// <param name="aligned">
+    /// Layers read at the same image location (see <see cref="LayerY"/>): random positions are drawn only where the
+    /// mapped cell of every one of them is at least <paramref name="margin"/> cells from its edges. Null: only the
+    /// reference grid's margin applies.
+    /// </param>
+    public ActivationSampler(ActivationSampling sampling, int seed, int margin, OnnxLayerInfo reference, long firstRow = 0,
+        IReadOnlyList<OnnxLayerInfo>? aligned = null)
     {
         _firstRow = firstRow;
         _sampling = sampling;
@@ -37,6 +49,36 @@ internal sealed class ActivationSampler
         if (sampling == ActivationSampling.RandomPosition && (gridHeight - 2 * margin <= 0 || gridWidth - 2 * margin <= 0))
             throw new ArgumentOutOfRangeException(nameof(margin), margin,
                 $"A margin of {margin} leaves no position on the {gridHeight}x{gridWidth} layer grid; use a margin below {Math.Min(gridHeight, gridWidth) / 2.0}.");
+        (_lowY, _highY, _lowX, _highX) = (margin, gridHeight - margin, margin, gridWidth - margin);
+        if (sampling == ActivationSampling.RandomPosition && aligned is not null)
+        {
+            foreach (var layer in aligned)
+            {
+                // The reference cells whose centre falls in the layer's cells [margin, size - margin).
+                int layerMargin = layer.Tokens is null ? margin : Math.Max(margin, 1);
+                (_lowY, _highY) = Narrow(_lowY, _highY, gridHeight, layer.Height, layerMargin);
+                (_lowX, _highX) = Narrow(_lowX, _highX, gridWidth, layer.Width, layerMargin);
+                if (_highY <= _lowY || _highX <= _lowX)
+                    throw new ArgumentOutOfRangeException(nameof(margin), margin,
+                        $"A margin of {margin} cells on layer '{layer.Name}' ({layer.Height}x{layer.Width}) leaves no image location inside the margins of every layer; use a smaller margin.");
+            }
+        }
+    }
+
+    /// <summary>Reference cells of the image area in a mapped layer's cells [margin, size - margin), intersected with [low, high).</summary>
+    private static (int Low, int High) Narrow(int low, int high, int referenceSize, int size, int margin)
+    {
+        int lo = high, hi = low;
+        for (int c = low; c < high; c++)
+        {
+            int mapped = Map(c, referenceSize, size);
+            if (mapped >= margin && mapped < size - margin)
+            {
+                lo = Math.Min(lo, c);
+                hi = Math.Max(hi, c + 1);
+            }
+        }
+        return (lo, hi);
     }
 
     public int GridHeight { get; }
@@ -77,9 +119,9 @@ internal sealed class ActivationSampler
                 break;
             default:
                 ulong h = SplitMix64.Mix(((ulong)(uint)_seed * SplitMix64.Golden ^ (ulong)sourceRow) + SplitMix64.Golden);
-                int rangeY = GridHeight - 2 * _margin, rangeX = GridWidth - 2 * _margin;
-                ys[0] = _margin + (int)((h & 0xFFFFFFFF) % (ulong)rangeY);
-                xs[0] = _margin + (int)((h >> 32) % (ulong)rangeX);
+                int rangeY = _highY - _lowY, rangeX = _highX - _lowX;
+                ys[0] = _lowY + (int)((h & 0xFFFFFFFF) % (ulong)rangeY);
+                xs[0] = _lowX + (int)((h >> 32) % (ulong)rangeX);
                 break;
         }
     }
@@ -111,9 +153,18 @@ internal sealed class ActivationSampler
             dst[c] = block[c * hw + offset];
     }
 
-    private int LayerY(int y, int height) => height == GridHeight ? y : Math.Min(height - 1, (int)((y + 0.5) * height / GridHeight));
+    /// <summary>
+    /// The row of a layer of <paramref name="height"/> rows that reference row <paramref name="y"/> maps to: the cell
+    /// containing the reference cell's centre, both grids spanning the network's input (cell i of an H-row grid over
+    /// an S-pixel input is centred at (i + 0.5) S / H pixels).
+    /// </summary>
+    public int LayerY(int y, int height) => Map(y, GridHeight, height);
 
-    private int LayerX(int x, int width) => width == GridWidth ? x : Math.Min(width - 1, (int)((x + 0.5) * width / GridWidth));
+    /// <summary>The column of a layer of <paramref name="width"/> columns that reference column <paramref name="x"/> maps to (as <see cref="LayerY"/>).</summary>
+    public int LayerX(int x, int width) => Map(x, GridWidth, width);
+
+    private static int Map(int cell, int referenceSize, int size) =>
+        size == referenceSize ? cell : Math.Min(size - 1, (int)((cell + 0.5) * size / referenceSize));
 
     /// <summary>A token layer's vector at patch (y, x), the mean of its patch tokens (y = -1) or its class token (y = -2).</summary>
     private static void GatherToken(ReadOnlySpan<float> output, OnnxLayerInfo layer, TokenLayout tokens, int image, int y, int x, Span<float> dst)

@@ -162,7 +162,7 @@ public static class AtlasViewerWriter
 
     private static string Number(float v) => float.IsFinite(v) ? v.ToString("G5", CultureInfo.InvariantCulture) : "0";
 
-    private static string Resource(string name)
+    internal static string Resource(string name)
     {
         var asm = typeof(AtlasViewerWriter).Assembly;
         string full = asm.GetManifestResourceNames().FirstOrDefault(n => n.EndsWith("Viewer." + name, StringComparison.Ordinal))

@@ -200,6 +200,45 @@ internal sealed class HeadlessChromium : IAsyncDisposable
         return result["result"]?["value"];
     }
 
+    /// <summary>Evaluates an expression in the page's <paramref name="index"/>-th frame (in document order), e.g. an iframe of another origin.</summary>
+    public async Task<JsonNode?> EvaluateInFrameAsync(int index, string expression)
+    {
+        var tree = await SendAsync("Page.getFrameTree");
+        string frameId = tree["frameTree"]!["childFrames"]!.AsArray()[index]!["frame"]!["id"]!.GetValue<string>();
+        int? context = null;
+        lock (_events)
+            foreach (var (method, p) in _events)
+                if (method == "Runtime.executionContextCreated" && (string?)p["context"]?["auxData"]?["frameId"] == frameId
+                    && p["context"]?["auxData"]?["isDefault"]?.GetValue<bool>() == true)
+                    context = p["context"]!["id"]!.GetValue<int>();
+        if (context is null)
+            throw new InvalidOperationException($"Frame {index} has no script context yet.");
+        var result = await SendAsync("Runtime.evaluate", new { expression, returnByValue = true, awaitPromise = true, contextId = context.Value });
+        if (result["exceptionDetails"] is { } ex)
+            throw new InvalidOperationException($"Script failed in frame {index}: {expression}\n{ex.ToJsonString()}");
+        return result["result"]?["value"];
+    }
+
+    /// <summary>Polls <paramref name="condition"/> in the page's <paramref name="index"/>-th frame until it is true.</summary>
+    public async Task WaitInFrameAsync(int index, string condition, int timeoutSeconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            try
+            {
+                if ((await EvaluateInFrameAsync(index, $"!!({condition})"))?.GetValue<bool>() == true)
+                    return;
+            }
+            catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
+            {
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"Frame {index} never satisfied: {condition}");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Polls <paramref name="condition"/> until it is true.</summary>
     public async Task WaitForAsync(string condition, int timeoutSeconds = 60)
     {

@@ -14,6 +14,7 @@
     level: 0, hover: null, selected: null,
     classIndex: null, classValues: {}, density: false, histogram: null, ready: false,
     labels: !!A.labels, placedLabels: [],
+    marks: null, marksDrawn: [],
   };
   const LABEL_FONT = 11;
   const LABEL_FONT_CSS = 'bold ' + LABEL_FONT + 'px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
@@ -170,11 +171,30 @@
         ctx.fillText(l.text, left + A.labels.paddingFonts * LABEL_FONT, top + l.height / 2);
       }
     }
+    drawMarks(level);
     for (const [cell, color, width] of [[state.hover, '#ff9800', 2], [state.selected, '#1565c0', 3]]) {
       if (!cell || cell.level !== level.size) continue;
       const r = cellRect(level, cell.x, cell.y);
       ctx.lineWidth = width; ctx.strokeStyle = color;
       ctx.strokeRect(r.left + width / 2, r.top + width / 2, r.size - width, r.size - width);
+    }
+  }
+
+  // Cells marked by a page linking several atlases (where the images of a cell selected elsewhere landed here), framed
+  // with their image counts.
+  function drawMarks(level) {
+    const marks = (state.marks && state.marks[level.size]) || [];
+    state.marksDrawn = marks.map(([x, y, n]) => ({ grid: level.size, x, y, n }));
+    if (!marks.length) return;
+    ctx.font = 'bold 11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+    ctx.textBaseline = 'top';
+    for (const [x, y, n] of marks) {
+      const r = cellRect(level, x, y);
+      ctx.lineWidth = 3; ctx.strokeStyle = '#d81b60';
+      ctx.strokeRect(r.left + 1.5, r.top + 1.5, r.size - 3, r.size - 3);
+      const text = String(n), w = ctx.measureText(text).width + 6;
+      ctx.fillStyle = '#d81b60'; ctx.fillRect(r.left, r.top, w, 14);
+      ctx.fillStyle = '#fff'; ctx.fillText(text, r.left + 3, r.top + 1.5);
     }
   }
 
@@ -292,6 +312,7 @@
       state.selected = cell;
       showCell(cell);
       draw();
+      postSelection();
     }
     drag = null;
     canvas.classList.remove('dragging');
@@ -361,6 +382,7 @@
     $('class-clear').hidden = false;
     showCell(state.selected);
     draw();
+    postLinked({ type: 'class', name: A.classes[k] });
   }
 
   function clearClass() {
@@ -370,6 +392,7 @@
     $('class-input').value = '';
     showCell(state.selected);
     draw();
+    postLinked({ type: 'class', name: null });
   }
 
   $('class-search').addEventListener('submit', e => { e.preventDefault(); selectClass($('class-input').value); });
@@ -414,7 +437,7 @@
     text.append(what, val);
     li.append(rankEl, icon, text);
     li.dataset.cell = cell.x + ',' + cell.y;
-    li.addEventListener('click', () => { state.selected = cell; showCell(cell); draw(); });
+    li.addEventListener('click', () => { state.selected = cell; showCell(cell); draw(); postSelection(); });
     return li;
   }
 
@@ -438,6 +461,29 @@
     }
   }
 
+  // ---- linked atlases -------------------------------------------------------------------------------------------
+  // Shown in a frame of a page that links several atlases (LinkedViewerWriter), the viewer tells the page which cell
+  // is selected and which class is chosen, and takes from it the class to show and the cells to mark.
+  function postLinked(message) {
+    if (window.parent !== window) window.parent.postMessage(Object.assign({ atlasViewer: true, layer: A.layer }, message), '*');
+  }
+  function postSelection() {
+    const c = state.selected;
+    postLinked({ type: 'select', cell: c ? { grid: c.level, x: c.x, y: c.y, n: c.n } : null });
+  }
+  window.addEventListener('message', e => {
+    const m = e.data;
+    if (!m || !m.atlasLinked || e.source !== window.parent) return;
+    if (m.type === 'class') {
+      if (m.name === null) { if (state.classIndex !== null) clearClass(); }
+      else if (state.classIndex === null || A.classes[state.classIndex] !== m.name) selectClass(m.name);
+    } else if (m.type === 'marks') {
+      state.marks = m.marks;
+      if (m.marks && state.selected) { state.selected = null; showCell(null); }
+      draw();
+    }
+  });
+
   // ---- start ----------------------------------------------------------------------------------------------------
   document.title = A.title;
   $('atlas-title').textContent = A.title;
@@ -459,6 +505,7 @@
     gridSize: () => levels[state.level].size,
     labels: () => state.placedLabels.map(l => Object.assign({}, l)),
     showHistogram,
+    marked: () => state.marksDrawn.slice(),
     zoom: (factor) => zoomAt(factor, state.width / 2, state.height / 2),
     cellCenter(x, y) {
       const level = levels[state.level];
