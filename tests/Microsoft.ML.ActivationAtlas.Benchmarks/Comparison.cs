@@ -147,6 +147,7 @@ internal static class Comparison
         line["torch"] = torchInfo["torch"]!.GetValue<string>();
         line["torchvision"] = torchInfo["torchvision"]!.GetValue<string>();
         line["torch_threads"] = torchInfo["threads"]!.GetValue<int>();
+        line["torch_cores"] = torchInfo["cores"]!.DeepClone();
         line["torch_omp_wait_policy"] = torchInfo["omp_wait_policy"]!.GetValue<string>();
         line["torch_blas_libraries"] = torchInfo["blas_libraries"]!.DeepClone();
         line["torch_config"] = torchInfo["config"]!.GetValue<string>();

@@ -356,7 +356,7 @@ def blas_libraries():
 
 def configuration(threads):
     return {"blas_libraries": blas_libraries(), "torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__,
-            "threads": torch.get_num_threads(), "requested_threads": threads,
+            "threads": torch.get_num_threads(), "requested_threads": threads, "cores": sorted(os.sched_getaffinity(0)),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"), "config": torch.__config__.show()}
 
 
