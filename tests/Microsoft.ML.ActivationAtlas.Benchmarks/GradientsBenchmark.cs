@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.ActivationAtlas.Gradients;
 using Microsoft.ML.ActivationAtlas.Onnx;
