@@ -169,7 +169,7 @@ internal sealed class AttributionBenchmark : IBenchmark
             maxRef = Math.Max(maxRef, Math.Abs(reverse[i]));
             maxDiff = Math.Max(maxDiff, Math.Abs(reverse[i] - tangent[i]));
         }
-        double tangentS = Median(tangentRounds), forwardS = Median(forwardRounds), backwardS = Median(backwardRounds);
+        double tangentS = Comparison.Median(tangentRounds), forwardS = Comparison.Median(forwardRounds), backwardS = Comparison.Median(backwardRounds);
         // Reverse mode costs forward + K x (one class's VJP); forward mode costs the tangent pass whatever K is.
         double vjpPerClass = backwardS / k;
         double crossover = (tangentS - forwardS) / vjpPerClass;
@@ -202,12 +202,6 @@ internal sealed class AttributionBenchmark : IBenchmark
         }
         Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]);
     }
 
     /// <summary>PyTorch's reverse mode on the same rows (Python/time_torch_attribution.py): its JSON result.</summary>

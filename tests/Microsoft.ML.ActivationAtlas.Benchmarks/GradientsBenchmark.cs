@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.ActivationAtlas.Gradients;
 using Microsoft.ML.ActivationAtlas.Onnx;
@@ -8,128 +7,164 @@ using Microsoft.ML.OnnxRuntime;
 namespace Microsoft.ML.ActivationAtlas.Benchmarks;
 
 /// <summary>
-/// <c>gradients</c>: forward + backward from the input to <c>inception4c</c> of the googlenet fixture (batch 8 at
-/// 224x224), ms per batch with our ONNX gradient graph in ONNX Runtime, then PyTorch on the CPU on the same model
-/// (an ONNX-to-torch interpreter, Python/time_torch_vjp.py) in the same run; ratio ours/torch. With
-/// <c>--model vit_tiny</c>: the vit_tiny fixture from the input to the third block's output ([N,65,128], batch 8 at
-/// 64 px) against torchvision's VisionTransformer of the same architecture (Python/time_torch_vit_vjp.py).
-/// <c>--profile</c> also runs ONNX Runtime's profiler over the same iterations and reports the kernel time per operator
-/// type, split into the forward nodes of the model and the nodes the gradient builder added (<c>--model resnet18</c>
-/// profiles the icons' graph instead: ResNet18 to ReLU347_Output_0 at 80 px); <c>--no-torch</c> skips PyTorch.
+/// <c>gradients</c>: forward + backward (the input gradient of a seed of ones at the layer; batch 8 at 224 px) of a
+/// network cut at a layer, ms per batch, ours (our ONNX gradient graph in ONNX Runtime) against PyTorch on the CPU with
+/// torchvision's own modules carrying the same weights (Python/gradients_torch.py, a worker process): googlenet to
+/// <c>inception4c</c> (the fixture), ResNet18 to <c>layer3</c> / <c>layer4</c> (the model package), vit_tiny to its
+/// third block (the fixture, 64 px). Both sides get the same thread count (<c>--threads</c>, default the cores) and
+/// wait policy (<c>--spin</c>; see <see cref="Comparison.Read"/>), are warmed up and run alternating rounds (ours, PyTorch, ours, ...); medians. PyTorch's layer is checked against ONNX
+/// Runtime's on one input (1e-4 relative) first. Reports the achieved GFLOP/s of both against the machine's measured
+/// matrix-multiply peak (ONNX Runtime MatMul, torch.mm, numpy.dot). <c>--profile</c> also runs ONNX Runtime's profiler
+/// over the same iterations and reports the kernel time per operator type, split into the forward nodes and the nodes
+/// the gradient builder added (<c>--model resnet18</c> profiles the icons' graph instead: ResNet18 to ReLU347_Output_0
+/// at 80 px); <c>--no-torch</c> skips PyTorch.
 /// </summary>
 internal sealed class GradientsBenchmark : IBenchmark
 {
     public string Name => "gradients";
 
-    public string Description => "VJP input<-inception4c on googlenet, ms/batch vs PyTorch CPU: [--batch 8] [--iterations 5] [--threads 2] [--model googlenet|vit_tiny|resnet18] [--profile] [--no-torch]";
+    public string Description => "forward + input gradient at a layer, ms/batch vs PyTorch/torchvision CPU: [--model googlenet|resnet18-layer3|resnet18-layer4|vit_tiny] [--batch 8] [--iterations 5] [--rounds 5] [--threads cores] [--spin] [--profile] [--no-torch]";
+
+    // One network cut at one layer: the ONNX file and tensor, and the torchvision module and child to cut after.
+    private sealed record Case(string Name, string Path, string Layer, string TorchModel, string Cut, int Size);
+
+    private static Case? Resolve(string which) => which switch
+    {
+        "googlenet" => new(which, Path.Combine(SharedData.GradientFixtures, "googlenet", "model.onnx"), "/m/inception4c/Concat_out", "googlenet", "inception4c", 224),
+        "vit_tiny" => new(which, Path.Combine(SharedData.GradientFixtures, "vit_tiny", "model.onnx"), "/m/encoder/layers/encoder_layer_2/Add_1_out", "vit_tiny", "encoder_layer_2", 64),
+        "resnet18-layer3" => new(which, Inversion.IconData.ResNet18, "ReLU347_Output_0", "resnet18", "layer3", 224),
+        "resnet18-layer4" => new(which, Inversion.IconData.ResNet18, "ReLU393_Output_0", "resnet18", "layer4", 224),
+        _ => null,
+    };
 
     public int Run(string[] args)
     {
         var a = new BenchmarkArgs(args);
         string which = a.Get("model", "googlenet");
-        if (which == "vit_tiny")
-            return RunVit(a);
+        var settings = Comparison.Read(a);
+        int threads = settings.Threads;
         if (which == "resnet18")
-            return ProfileResNet18(a.Get("batch", 16), a.Get("iterations", 5), a.Get("threads", 2));
-        if (which != "googlenet")
+            return ProfileResNet18(a.Get("batch", 16), a.Get("iterations", 5), threads);
+        if (Resolve(which) is not { } c)
         {
-            Console.Error.WriteLine($"gradients: --model {which} is not googlenet, vit_tiny or resnet18.");
+            Console.Error.WriteLine($"gradients: --model {which} is not googlenet, resnet18-layer3, resnet18-layer4, vit_tiny or resnet18 (the icons' graph profile).");
             return 2;
         }
-        int batch = a.Get("batch", 8), iterations = a.Get("iterations", 5), threads = a.Get("threads", 2), size = 224;
-        string folder = Path.Combine(SharedData.Root, "fixtures", "onnx-gradients", "googlenet");
-        string modelPath = Path.Combine(folder, "model.onnx");
-        const string layer = "/m/inception4c/Concat_out";
-        var model = OnnxModelIO.Load(modelPath);
-        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = layer });
-        Dictionary<string, object>? profile = a.Has("profile") ? Profile(model, vjp, threads, iterations,
-            [("input", [batch, 3, size, size]), ("vjp_seed", [batch, 512, 14, 14])], ["vjp_gradient"]) : null;
-        using var session = OnnxSessionFactory.Create(vjp, new OnnxSessionOptions { IntraOpThreads = threads });
-
-        var rng = new Random(0);
-        var x = new float[batch * 3 * size * size];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
-        var seed = new float[batch * 512 * 14 * 14];
-        Array.Fill(seed, 1f);
-        using var xValue = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, size, size]);
-        using var seedValue = OrtValue.CreateTensorValueFromMemory(seed, [batch, 512, 14, 14]);
+        int batch = a.Get("batch", 8), iterations = a.Get("iterations", 5), rounds = a.Get("rounds", 5);
+        var model = OnnxGraphSurgery.MakeBatchDynamic(OnnxModelIO.Load(c.Path));
+        string input = OnnxGraphSurgery.RealInputs(model.Graph).First();
+        var cut = OnnxGraphSurgery.MakeBatchDynamic(OnnxGraphSurgery.CutInputToLayer(model, c.Layer));
+        var vjp = GradientGraphBuilder.BuildVjp(cut, new VjpOptions { Of = c.Layer, WithRespectTo = input });
+        using var session = OnnxSessionFactory.Create(vjp, settings.Session());
         using var runOptions = new RunOptions();
-        string[] inputs = ["input", "vjp_seed"], outputs = ["vjp_gradient"];
-        void Step()
+        Console.Error.WriteLine($"gradients: {c.Name} to {c.Layer}, batch {batch} at {c.Size} px, {threads} threads, {rounds} rounds of {iterations}");
+
+        // The check input: two seeded images; ONNX Runtime's layer and input gradient (seed of ones) for PyTorch to match.
+        long[] checkShape = [2, 3, c.Size, c.Size];
+        var xCheck = Uniform(2 * 3 * c.Size * c.Size, 1);
+        float[] layerCheck, gradientCheck;
+        long[] layerShape;
+        using (var xv = OrtValue.CreateTensorValueFromMemory(xCheck, checkShape))
         {
-            using var r = session.Run(runOptions, inputs, [xValue, seedValue], outputs);
+            using (var forward = OnnxSessionFactory.Create(cut, settings.Session()))
+            using (var probe = forward.Run(runOptions, [input], [xv], [c.Layer]))
+            {
+                layerShape = probe[0].GetTensorTypeAndShape().Shape;
+                layerCheck = probe[0].GetTensorDataAsSpan<float>().ToArray();
+            }
+            var ones = new float[layerCheck.Length];
+            Array.Fill(ones, 1f);
+            using var sv = OrtValue.CreateTensorValueFromMemory(ones, layerShape);
+            using var r = session.Run(runOptions, [input, "vjp_seed"], [xv, sv], ["vjp_gradient"]);
+            gradientCheck = r[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+
+        Dictionary<string, object>? profile = a.Has("profile") ? Profile(cut, vjp, threads, iterations,
+            [(input, [batch, 3, c.Size, c.Size]), ("vjp_seed", [batch, .. layerShape[1..]])], ["vjp_gradient"]) : null;
+
+        var x = Uniform(batch * 3 * c.Size * c.Size, 0);
+        long[] seedShape = [batch, .. layerShape[1..]];
+        var seed = new float[seedShape.Aggregate(1L, (p, d) => p * d)];
+        Array.Fill(seed, 1f);
+        var gradient = new float[x.Length];
+        using var xValue = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, c.Size, c.Size]);
+        using var seedValue = OrtValue.CreateTensorValueFromMemory(seed, seedShape);
+        using var gradientValue = OrtValue.CreateTensorValueFromMemory(gradient, [batch, 3, c.Size, c.Size]);
+        string[] inputs = [input, "vjp_seed"], outputs = ["vjp_gradient"];
+        void Step() => session.Run(runOptions, inputs, [xValue, seedValue], outputs, [gradientValue]);
+        double OursRound()
+        {
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < iterations; i++)
+                Step();
+            return sw.Elapsed.TotalMilliseconds / iterations;
         }
         Step();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < iterations; i++) Step();
-        double ours = sw.Elapsed.TotalMilliseconds / iterations;
-        Console.WriteLine($"ours (ONNX Runtime, {threads} threads): {ours:F1} ms/batch");
-        if (a.Has("no-torch"))
-        {
-            Report("googlenet", "inception4c", batch, size, threads, ours, null, profile);
-            return 0;
-        }
-
-        double torch = TorchTiming.MeanMilliseconds("time_torch_vjp.py", modelPath, layer, batch, size, iterations, threads);
-        Console.WriteLine($"PyTorch CPU ({threads} threads): {torch:F1} ms/batch");
-        Report("googlenet", "inception4c", batch, size, threads, ours, torch, profile);
-        return 0;
-    }
-
-    /// <summary>vit_tiny: input gradient of the third block's output (seed of ones), ours vs torchvision's ViT.</summary>
-    private static int RunVit(BenchmarkArgs a)
-    {
-        int batch = a.Get("batch", 8), iterations = a.Get("iterations", 5), threads = a.Get("threads", 2), size = 64;
-        const string layer = "/m/encoder/layers/encoder_layer_2/Add_1_out";
-        var model = OnnxModelIO.Load(Path.Combine(SharedData.Root, "fixtures", "onnx-gradients", "vit_tiny", "model.onnx"));
-        using var session = OnnxSessionFactory.Create(GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = layer }),
-            new OnnxSessionOptions { IntraOpThreads = threads });
-        var rng = new Random(0);
-        var x = new float[batch * 3 * size * size];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
-        var seed = new float[batch * 65 * 128];
-        Array.Fill(seed, 1f);
-        using var xValue = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, size, size]);
-        using var seedValue = OrtValue.CreateTensorValueFromMemory(seed, [batch, 65, 128]);
-        using var runOptions = new RunOptions();
-        void Step()
-        {
-            using var r = session.Run(runOptions, ["input", "vjp_seed"], [xValue, seedValue], ["vjp_gradient"]);
-        }
         Step();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < iterations; i++) Step();
-        double ours = sw.Elapsed.TotalMilliseconds / iterations;
-        Console.WriteLine($"ours (ONNX Runtime, {threads} threads): {ours:F1} ms/batch");
+        double ortPeak = Comparison.OnnxRuntimeMatMulPeak(settings);
 
-        double torch = TorchTiming.MeanMilliseconds("time_torch_vit_vjp.py", batch, iterations, threads);
-        Console.WriteLine($"PyTorch CPU, torchvision VisionTransformer ({threads} threads): {torch:F1} ms/batch");
-        Report("vit_tiny", "encoder_layer_2", batch, size, threads, ours, torch);
-        return 0;
-    }
-
-    /// <summary>Prints the benchmark's JSON line.</summary>
-    private static void Report(string model, string layer, int batch, int size, int threads, double ours, double? torch,
-        Dictionary<string, object>? profile = null)
-    {
         var line = new Dictionary<string, object?>
         {
             ["benchmark"] = "gradients",
-            ["model"] = model,
-            ["layer"] = layer,
+            ["model"] = c.Name,
+            ["layer"] = c.Layer,
+            ["layer_shape"] = layerShape[1..],
             ["batch"] = batch,
-            ["image_size"] = size,
-            ["threads"] = threads,
-            ["ours_ms_per_batch"] = Math.Round(ours, 1),
+            ["image_size"] = c.Size,
+            ["rounds"] = rounds,
+            ["iterations_per_round"] = iterations,
         };
-        if (torch is double t)
+        settings.Describe(line);
+        if (a.Has("no-torch"))
         {
-            line["torch_ms_per_batch"] = Math.Round(t, 1);
-            line["ratio_ours_over_torch"] = Math.Round(ours / t, 3);
+            var (ours, _) = Comparison.Alternate(rounds, "ms/batch", OursRound, null);
+            line["ours_ms_per_batch"] = Math.Round(Comparison.Median(ours), 1);
+            line["ours_rounds_ms"] = ours.Select(v => Math.Round(v, 1)).ToArray();
+            line["matmul_peak_gflops"] = new Dictionary<string, double> { ["onnxruntime_matmul"] = ortPeak };
+        }
+        else
+        {
+            string dir = Directory.CreateTempSubdirectory("gradients-torch-").FullName;
+            try
+            {
+                Comparison.WriteFloats(Path.Combine(dir, "x.f32"), xCheck);
+                Comparison.WriteFloats(Path.Combine(dir, "layer.f32"), layerCheck);
+                Comparison.WriteFloats(Path.Combine(dir, "gradient.f32"), gradientCheck);
+                using var torch = TorchWorker.Start("gradients_torch.py", settings,
+                    "--model", c.TorchModel, "--onnx", c.Path, "--cut", c.Cut, "--batch", batch, "--size", c.Size,
+                    "--iterations", iterations, "--check-input", Path.Combine(dir, "x.f32"),
+                    "--check-layer", Path.Combine(dir, "layer.f32"), "--check-gradient", Path.Combine(dir, "gradient.f32"),
+                    "--check-shape", Comparison.Shape(checkShape), "--layer-shape", Comparison.Shape(layerShape));
+                var (ours, theirs) = Comparison.Alternate(rounds, "ms/batch", OursRound, () => torch.Run("round")["ms_per_batch"]!.GetValue<double>());
+                double o = Comparison.Median(ours), t = Comparison.Median(theirs);
+                double flops = batch * (torch.Info["forward_flops_per_image"]!.GetValue<double>() + torch.Info["backward_flops_per_image"]!.GetValue<double>());
+                line["ours_ms_per_batch"] = Math.Round(o, 1);
+                line["torch_ms_per_batch"] = Math.Round(t, 1);
+                line["ratio_ours_over_torch"] = Math.Round(o / t, 3);
+                line["ours_rounds_ms"] = ours.Select(v => Math.Round(v, 1)).ToArray();
+                line["torch_rounds_ms"] = theirs.Select(v => Math.Round(v, 1)).ToArray();
+                Comparison.AddThroughput(line, torch.Info, flops, o, t, ortPeak);
+                Console.Error.WriteLine($"ours {o:F1} ms/batch ({line["ours_gflops"]} GFLOP/s), PyTorch {t:F1} ms/batch ({line["torch_gflops"]} GFLOP/s), ratio {o / t:F3}");
+            }
+            finally
+            {
+                Directory.Delete(dir, recursive: true);
+            }
         }
         if (profile is not null)
             line["profile"] = profile;
         Console.WriteLine(JsonSerializer.Serialize(line));
+        return 0;
+    }
+
+    // Seeded uniform [0, 1) values.
+    private static float[] Uniform(int n, int seed)
+    {
+        var rng = new Random(seed);
+        var x = new float[n];
+        for (int i = 0; i < x.Length; i++)
+            x[i] = (float)rng.NextDouble();
+        return x;
     }
 
     // The icons' graph: ResNet18 cut at its 14x14 block, run at 80 px, with the objective seed as an input.

@@ -126,8 +126,8 @@ internal sealed class IconStepsBenchmark : IBenchmark
         foreach (int budget in new[] { 64, 128, 256, 512 })
             for (int attempts = 1; attempts <= 2; attempts++)
             {
-                double last = IconData.Median(lucid.Select(icon => Pick(icon.Evaluations.Where(e => e.Attempt < attempts && e.Step == budget))));
-                double best = IconData.Median(lucid.Select(icon => Pick(icon.Evaluations.Where(e => e.Attempt < attempts && e.Step <= budget))));
+                double last = Comparison.Median(lucid.Select(icon => Pick(icon.Evaluations.Where(e => e.Attempt < attempts && e.Step == budget))));
+                double best = Comparison.Median(lucid.Select(icon => Pick(icon.Evaluations.Where(e => e.Attempt < attempts && e.Step <= budget))));
                 table.Add(new() { ["steps"] = budget, ["attempts"] = attempts, ["icon_steps"] = budget * attempts, ["median_fidelity_last"] = Math.Round(last, 4), ["median_fidelity_best"] = Math.Round(best, 4) });
                 Console.Error.WriteLine($"lucid {budget} x {attempts}: last {last:F4}, best snapshot {best:F4}");
             }
@@ -206,7 +206,7 @@ internal sealed class IconStepsBenchmark : IBenchmark
     private static Dictionary<string, object> Summary(IReadOnlyList<RenderedIcon> icons, int steps, double seconds) => new()
     {
         ["steps"] = steps,
-        ["median_fidelity"] = Math.Round(IconData.Median(icons.Select(i => i.Fidelity)), 4),
+        ["median_fidelity"] = Math.Round(Comparison.Median(icons.Select(i => i.Fidelity)), 4),
         ["mean_icon_steps"] = Math.Round(icons.Average(i => i.StepsTaken), 1),
         ["stopped_early"] = icons.Count(i => i.StoppedEarly),
         ["seconds_under_load"] = Math.Round(seconds, 1),

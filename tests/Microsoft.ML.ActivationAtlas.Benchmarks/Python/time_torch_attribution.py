@@ -1,7 +1,8 @@
 """Times class attribution h . d(logit_k)/dh at one position of a 14x14 layer with PyTorch on the CPU, the reverse-mode
 way: one forward pass, then one backward pass batched over the K one-hot seeds (torch.autograd.grad with
-is_grads_batched=True). The network is torchvision's ResNet18 (seeded random weights; the timing does not depend on
-them) with a K-class linear head; the layer is layer3's output (256 x 14 x 14, as ResNet18's ReLU347 in ONNX).
+is_grads_batched=True). The network is torchvision's ResNet of basic blocks with the ResNet18 package's block counts
+(2, 2, 2, 3: its last stage has three blocks; seeded random weights, the timing does not depend on them) with a K-class
+linear head; the layer is layer3's output (256 x 14 x 14, as ResNet18's ReLU347 in ONNX).
 Usage: time_torch_attribution.py IMAGE_LIST BATCH THREADS CLASSES ROUNDS; prints one JSON line, last."""
 import json
 import sys
@@ -16,7 +17,7 @@ paths = [p for p in open(sys.argv[1]).read().splitlines() if p]
 batch, threads, classes, rounds = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-net = torchvision.models.resnet18(num_classes=classes).eval()
+net = torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [2, 2, 2, 3], num_classes=classes).eval()
 mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 # Decoding and resizing are not timed: the same rows, as tensors, for every round.
