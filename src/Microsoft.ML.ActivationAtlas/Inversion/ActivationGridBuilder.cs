@@ -33,15 +33,8 @@ internal static class ActivationGridBuilder
         var atlasExtraction = atlas?.Extraction;
         var model = options.Model ?? atlas!.Model;
         string layerName = string.IsNullOrEmpty(options.Layer) ? atlas!.LayerName : options.Layer;
-        var settings = atlasExtraction?.Settings.Clone() ?? new ActivationExtractingEstimator.Options { Model = model, Layers = [layerName] };
-        settings.Sampling = ActivationSampling.AllPositions;
-        settings.BadRows = BadRowHandling.Fail;
-        settings.SpatialMeanColumnName = null;
-        settings.OutputColumnNames = [ActivationColumn];
-        settings.PositionColumnName = PositionColumn;
-        settings.InputColumnName = PathColumn;
-        settings.ImagePathColumnName = PathColumn;
-        settings.FirstRowIndex = 0;
+        var settings = (atlasExtraction?.Settings ?? new ActivationExtractingEstimator.Options { Model = model, Layers = [layerName] })
+            .AtEveryPosition(PathColumn, ActivationColumn, PositionColumn, BadRowHandling.Fail);
         if (options.Session is not null)
             settings.Session = options.Session.Clone();
         if (atlas is not null)
