@@ -86,7 +86,8 @@ internal static class ActivationGridWriter
             ImagePathOfRow = row => atlas.ImagePaths[row],
             InitialOverlay = 0,
         };
-        options.Overlays.Add(ViewerOverlay.FromShares($"{name}: its {grid.Rows}x{grid.Columns} positions (share)", cells));
+        var overlay = ViewerOverlay.FromShares($"{name}: its {grid.Rows}x{grid.Columns} positions (share)", cells);
+        options.Overlays.Add(new ViewerOverlay(overlay.Name, overlay.Values, overlay.Style) { Unit = "positions" });
         Directory.CreateDirectory(dir);
         AtlasViewerWriter.WriteInto(atlas.Atlas, atlas.Icons, dir, options);
     }
@@ -326,7 +327,7 @@ if (heat) {
   const none = document.createElement('option'); none.value = ''; none.textContent = 'none'; heat.append(none);
   const order = D.topClasses.concat(D.classes.map((_, k) => k).filter(k => !D.topClasses.includes(k)));
   for (const k of order) { const o = document.createElement('option'); o.value = k; o.textContent = D.classes[k]; heat.append(o); }
-  heat.value = String(D.topClasses[0]);
+  heat.value = '';
   const paint = () => {
     const k = heat.value === '' ? -1 : Number(heat.value);
     const m = k < 0 ? 1 : Math.max(1e-12, ...D.positions.map(p => Math.abs(p.classValues[k])));

@@ -194,6 +194,8 @@ public sealed class ActivationGridTests(GridAtlasFixture fixture, ITestOutputHel
         await chrome.WaitForAsync("window.atlasViewer && atlasViewer.levels.every(l => l.sheets.every(s => s.complete && s.naturalWidth > 0))");
         string title = (await chrome.EvaluateAsync("document.getElementById('concepts-title').textContent"))!.GetValue<string>();
         Assert.Contains("7x7 positions", title);
+        string first = (await chrome.EvaluateAsync("document.querySelector('#concepts-list .value').textContent"))!.GetValue<string>();
+        Assert.Contains("% of the positions", first);
         await File.WriteAllBytesAsync(Path.Combine(ViewerBrowserTests.ScreenshotFolder, "grid-photo-atlas.png"), await chrome.ScreenshotAsync());
         output.WriteLine($"{onAtlas}; screenshots in {ViewerBrowserTests.ScreenshotFolder}");
     }
