@@ -219,6 +219,31 @@ public sealed class ActivationGridTests(GridAtlasFixture fixture, ITestOutputHel
     }
 
     [Fact]
+    public void OnnxClassifier_AttributionOfEveryPositionThroughTheNetworksPooling()
+    {
+        // A 10-class head after ResNet18's average pool (Pooling395, over the 7x7 positions of ReLU393): the
+        // attribution runs the tangent graph through the pool, and must equal h . W_k / 49 at every position.
+        var rng = new Random(4);
+        var weights = Enumerable.Range(0, 10 * 512).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var network = Attribution.ClassifierHead.Attach(PretrainedModels.ResNet18.Network, "Pooling395_Output_0", weights, new float[10],
+            Enumerable.Range(0, 10).Select(i => $"c{i}").ToArray());
+        var resnet = PretrainedModels.ResNet18;
+        var options = Fast(layer: Layer);
+        options.HeadModel = ActivationModel.FromBytes(Google.Protobuf.MessageExtensions.ToByteArray(network), resnet.Preprocessing, resnet.PreprocessingModel is null ? null : Google.Protobuf.MessageExtensions.ToByteArray(resnet.PreprocessingModel));
+        var grid = new MLContext(1).Transforms.ActivationGrid(Path.Combine(SharedData.Cifar10Test, "horse", "0002.jpg"), options);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"c{i}"), grid.ClassNames);
+        Assert.StartsWith("classifier", grid.ClassSource);
+        float scale = grid.ClassValues.Max(Math.Abs);
+        Assert.True(scale > 0);
+        for (int p = 0; p < 49; p++)
+            for (int k = 0; k < 10; k++)
+            {
+                float expected = System.Numerics.Tensors.TensorPrimitives.Dot(weights.AsSpan(k * 512, 512), grid.Activations.AsSpan(p * 512, 512)) / 49;
+                Assert.Equal(expected, grid.ClassValues[p * 10 + k], 2e-3f * scale);
+            }
+    }
+
+    [Fact]
     public void BadInput_IsRefusedNamingWhatIsWrong()
     {
         var ml = new MLContext(1);
