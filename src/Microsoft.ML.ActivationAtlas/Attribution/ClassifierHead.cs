@@ -75,6 +75,13 @@ public static class ClassifierHead
     /// <param name="classNames">The class names in the classifier's class order (the label keys' order).</param>
     public static ModelProto Attach(ModelProto network, string featureTensor, MaximumEntropyModelParameters classifier, IReadOnlyList<string> classNames)
     {
+        var (weights, biases) = Weights(classifier);
+        return Attach(network, featureTensor, weights, biases, classNames);
+    }
+
+    /// <summary>A maximum-entropy classifier's weights, row-major <c>[classes, features]</c>, and biases.</summary>
+    internal static (float[] Weights, float[] Biases) Weights(MaximumEntropyModelParameters classifier)
+    {
         ArgumentNullException.ThrowIfNull(classifier);
         VBuffer<float>[] rows = [];
         classifier.GetWeights(ref rows, out int k);
@@ -83,6 +90,6 @@ public static class ClassifierHead
         var weights = new float[k * c];
         for (int i = 0; i < k; i++)
             rows[i].DenseValues().ToArray().CopyTo(weights, i * c);
-        return Attach(network, featureTensor, weights, biases, classNames);
+        return (weights, biases);
     }
 }

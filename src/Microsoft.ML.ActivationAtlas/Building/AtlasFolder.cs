@@ -16,6 +16,9 @@ internal static class AtlasFolder
     public const string SettingsFile = "build.json";
     public const string CacheFolder = "cache";
 
+    /// <summary>The stage-store entry of a trained head's weights and biases (<see cref="LinearHeadTrainer"/>).</summary>
+    public const string HeadEntry = "head";
+
     public sealed record RowList(string ImageRoot, string[] Paths, string[] Labels);
 
     /// <summary>What <c>build.json</c> holds: everything needed to reopen the atlas as it was built.</summary>

@@ -3,6 +3,7 @@ using Microsoft.ML.ActivationAtlas.ClassAtlas;
 using Microsoft.ML.ActivationAtlas.Datasets;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Histogram;
+using Microsoft.ML.ActivationAtlas.Inversion;
 using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Projection;
 using Microsoft.ML.ActivationAtlas.Rendering;
@@ -458,7 +459,7 @@ public sealed class BuiltAtlas
     /// <exception cref="InvalidDataException">No image could be read.</exception>
     public IReadOnlyList<ConceptSearchResult> SearchImages(IReadOnlyList<ConceptQuery> queries, IReadOnlyList<string> images, int top = 50,
         Func<string, string>? labelOf = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
-        ConceptSearch.Run(_ml, ((IEnumerable<ITransformer>)Pipeline).OfType<Extraction.ActivationExtractingTransformer>().First(), queries, images, labelOf, top, progress, cancellationToken);
+        ConceptSearch.Run(_ml, Extraction, queries, images, labelOf, top, progress, cancellationToken);
 
     /// <summary>
     /// <see cref="SearchImages(ConceptQuery, IReadOnlyList{string}, int, Func{string, string}?, IProgress{double}?, CancellationToken)"/> over an image folder, written into a new folder: <c>index.html</c> (the matches
@@ -488,6 +489,61 @@ public sealed class BuiltAtlas
         ConceptSearchWriter.Write(result, Folder, images.Root, images.Unreadable, outputFolder);
         stage.Done();
         return result;
+    }
+
+    /// <summary>
+    /// The article's "looking at a single image" on this atlas: the image through the atlas's network at every
+    /// position of its layer, an inverted icon per position, each position's attribution to the classes of the atlas's
+    /// trained head (or of <see cref="ActivationGridOptions.HeadModel"/>), and every position placed on the atlas by its
+    /// fitted layout and grid, as the atlas's pipeline places new rows.
+    /// </summary>
+    /// <param name="imagePath">The image file.</param>
+    /// <param name="options">Settings; null for the defaults. Its <see cref="ActivationGridOptions.Atlas"/> is this atlas.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public ActivationGrid ActivationGrid(string imagePath, ActivationGridOptions? options = null,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+        => ActivationGridBuilder.Build(_ml, imagePath, WithAtlas(options), progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ActivationGrid(string, ActivationGridOptions?, IProgress{AtlasBuildProgress}?, CancellationToken)"/>
+    /// written into a new folder (see <see cref="Inversion.ActivationGrid.Write"/>), with the atlas viewer showing this
+    /// image's cells.
+    /// </summary>
+    /// <param name="imagePath">The image file.</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="options">Settings; null for the defaults.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work; nothing is written then.</param>
+    public ActivationGrid WriteActivationGrid(string imagePath, string outputFolder, ActivationGridOptions? options = null,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+        => ActivationGridWriter.Build(_ml, imagePath, outputFolder, WithAtlas(options), progress, cancellationToken);
+
+    private ActivationGridOptions WithAtlas(ActivationGridOptions? options)
+    {
+        options ??= new ActivationGridOptions();
+        if (options.Atlas is not null && !ReferenceEquals(options.Atlas, this))
+            throw new ArgumentException($"Options.Atlas is another atlas ('{options.Atlas.Folder}') than '{Folder}'.", nameof(options));
+        options.Atlas = this;
+        return options;
+    }
+
+    /// <summary>The network the atlas was built on, with its preprocessing (from the fitted pipeline).</summary>
+    public ActivationModel Model => Extraction.Settings.Model!;
+
+    /// <summary>The fitted extraction stage of the pipeline.</summary>
+    internal ActivationExtractingTransformer Extraction => ((IEnumerable<ITransformer>)Pipeline).OfType<ActivationExtractingTransformer>().First();
+
+    /// <summary>
+    /// The network with the atlas's trained head attached after <paramref name="layer"/> (its tensor name), or null
+    /// when the atlas has no trained head kept (built without one, or before heads were kept).
+    /// </summary>
+    internal ActivationModel? TrainedHead(ActivationModel model, string layer)
+    {
+        if (_settings.ClassesKey is not { } key || ClassValueName != "attribution"
+            || !_store.TryLoad(AtlasFolder.HeadEntry, key, out var head, out int classes, out _) || classes != ClassNames.Count)
+            return null;
+        return LinearHeadTrainer.Attach(model, layer, head, ClassNames);
     }
 
     private AtlasIcons LoadIcons()

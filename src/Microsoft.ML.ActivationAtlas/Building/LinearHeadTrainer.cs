@@ -13,9 +13,13 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// </summary>
 internal static class LinearHeadTrainer
 {
-    /// <summary>The network with the trained head attached; <paramref name="classNames"/> in the head's class order.</summary>
+    /// <summary>
+    /// The network with the trained head attached; <paramref name="classNames"/> in the head's class order and
+    /// <paramref name="head"/> its weights and biases, row-major <c>[classes, features + 1]</c> (the bias last), as
+    /// <see cref="Attach"/> takes them back.
+    /// </summary>
     public static ActivationModel Train(MLContext ml, ActivationModel model, string layer, float[] features, int dim, IReadOnlyList<string> labels,
-        out string[] classNames)
+        out string[] classNames, out float[] head)
     {
         var rows = Enumerable.Range(0, labels.Count).Where(i => labels[i].Length > 0)
             .Select(i => new Example { Features = features.AsSpan(i * dim, dim).ToArray(), Label = labels[i] }).ToArray();
@@ -36,7 +40,31 @@ internal static class LinearHeadTrainer
         VBuffer<ReadOnlyMemory<char>> keys = default;
         fitted.Transform(data).Schema["Key"].GetKeyValues(ref keys);
         classNames = keys.DenseValues().Select(k => k.ToString()).ToArray();
-        var network = ClassifierHead.Attach(model.Network, layer, fitted.LastTransformer.Model, classNames);
+        var (weights, biases) = ClassifierHead.Weights(fitted.LastTransformer.Model);
+        int k = biases.Length;
+        head = new float[k * (dim + 1)];
+        for (int i = 0; i < k; i++)
+        {
+            weights.AsSpan(i * dim, dim).CopyTo(head.AsSpan(i * (dim + 1)));
+            head[i * (dim + 1) + dim] = biases[i];
+        }
+        return Attach(model, layer, head, classNames);
+    }
+
+    /// <summary>The network with a head kept by <see cref="Train"/> attached after <paramref name="layer"/>.</summary>
+    public static ActivationModel Attach(ActivationModel model, string layer, float[] head, IReadOnlyList<string> classNames)
+    {
+        int k = classNames.Count, width = head.Length / Math.Max(1, k), dim = width - 1;
+        if (k == 0 || head.Length != k * width || dim < 1)
+            throw new InvalidDataException($"A stored class head of {head.Length} values does not fit {k} classes.");
+        var weights = new float[k * dim];
+        var biases = new float[k];
+        for (int i = 0; i < k; i++)
+        {
+            head.AsSpan(i * width, dim).CopyTo(weights.AsSpan(i * dim));
+            biases[i] = head[i * width + dim];
+        }
+        var network = ClassifierHead.Attach(model.Network, layer, weights, biases, classNames);
         return ActivationModel.FromBytes(network.ToByteArray(), model.Preprocessing, model.PreprocessingModel?.ToByteArray());
     }
 

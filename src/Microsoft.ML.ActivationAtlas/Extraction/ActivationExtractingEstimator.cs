@@ -109,6 +109,24 @@ public sealed class ActivationExtractingEstimator : IEstimator<ActivationExtract
             c.Session = Session.Clone();
             return c;
         }
+
+        /// <summary>
+        /// A copy that reads image paths from <paramref name="pathColumn"/> (from row 0) and writes the activation at
+        /// every position of the (first) layer with its position: an atlas's own extraction, applied to whole images.
+        /// </summary>
+        internal Options AtEveryPosition(string pathColumn, string activationColumn, string positionColumn, BadRowHandling badRows)
+        {
+            var c = Clone();
+            c.Sampling = ActivationSampling.AllPositions;
+            c.BadRows = badRows;
+            c.SpatialMeanColumnName = null;
+            c.OutputColumnNames = [activationColumn];
+            c.PositionColumnName = positionColumn;
+            c.InputColumnName = pathColumn;
+            c.ImagePathColumnName = pathColumn;
+            c.FirstRowIndex = 0;
+            return c;
+        }
     }
 
     internal ActivationExtractingEstimator(MLContext mlContext, Options options)

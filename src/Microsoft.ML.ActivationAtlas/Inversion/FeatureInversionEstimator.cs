@@ -20,6 +20,16 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
     /// <summary>Settings of <see cref="FeatureInversionEstimator"/>. The defaults follow the activation atlas article.</summary>
     public sealed class Options
     {
+        /// <summary>The default settings, as constants for other options to refer to.</summary>
+        public static class Defaults
+        {
+            /// <summary>Icon side in pixels: 80.</summary>
+            public const int Size = 80;
+
+            /// <summary>Adam steps per attempt: 512.</summary>
+            public const int Steps = 512;
+        }
+
         /// <summary>The network (required), e.g. <see cref="PretrainedModels.ResNet18"/>.</summary>
         public ActivationModel? Model { get; set; }
 
@@ -35,8 +45,8 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         /// <summary>The fidelity column written (Single), or null for none. Default <c>IconFidelity</c>.</summary>
         public string? FidelityColumnName { get; set; } = AtlasColumnNames.IconFidelity;
 
-        /// <summary>Icon side in pixels. Default 80.</summary>
-        public int Size { get; set; } = 80;
+        /// <summary>Icon side in pixels. Default <see cref="Defaults.Size"/>.</summary>
+        public int Size { get; set; } = Defaults.Size;
 
         /// <summary>
         /// The square size the network is run at; null runs it at <see cref="Size"/> (lucid's way: a convolutional
@@ -45,8 +55,8 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         /// </summary>
         public int? NetworkInputSize { get; set; }
 
-        /// <summary>Adam steps per attempt. Default 512.</summary>
-        public int Steps { get; set; } = 512;
+        /// <summary>Adam steps per attempt. Default <see cref="Defaults.Steps"/>.</summary>
+        public int Steps { get; set; } = Defaults.Steps;
 
         /// <summary>Attempts per icon; the best by clean objective is kept. Default 1 (a second one did not raise the median fidelity on atlas cells).</summary>
         public int Attempts { get; set; } = 1;

@@ -10,7 +10,7 @@ namespace Microsoft.ML.ActivationAtlas.Inversion;
 /// <summary>
 /// Feature inversion and feature visualisation in ML.NET: <c>mlContext.Transforms.InvertFeatures(...)</c> turns a
 /// column of directions into icons; <c>VisualizeDirection</c>, <c>VisualizeChannel</c> and <c>VisualizeNeuron</c>
-/// render one icon in a single call; <c>ActivationGrid</c> shows what the network sees at every position of one image.
+/// render one icon in a single call; <c>ActivationGrid</c> and <c>WriteActivationGrid</c> show what the network sees at every position of one image.
 /// </summary>
 public static class InversionCatalog
 {
@@ -146,6 +146,43 @@ public static class InversionCatalog
                 icons[cells[i]] = rendered[i];
         }
         return new ActivationGrid(IconImages.Grid(icons, cols, gap: 0), rows, cols, icons, vectors);
+    }
+
+    /// <summary>
+    /// The article's "looking at a single image" for an image file: the image through the network (as atlas
+    /// extraction decodes it: center crop, then scaling to the input size) at every position of the layer, an
+    /// inverted icon per position (one renderer for all), each position's attribution to the classes of
+    /// <see cref="ActivationGridOptions.HeadModel"/> (or of the atlas's trained head) and, with
+    /// <see cref="ActivationGridOptions.Atlas"/>, every position placed on the atlas by its fitted layout and grid.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="imagePath">The image file.</param>
+    /// <param name="options">Settings (the network and layer, or an atlas).</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public static ActivationGrid ActivationGrid(this TransformsCatalog catalog, string imagePath, ActivationGridOptions options,
+        IProgress<Building.AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return ActivationGridBuilder.Build(CatalogContext.Of(catalog), imagePath, options, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="ActivationGrid(TransformsCatalog, string, ActivationGridOptions, IProgress{Building.AtlasBuildProgress}?, CancellationToken)"/>
+    /// written into a new folder (see <see cref="Inversion.ActivationGrid.Write"/>); the folder is checked first and
+    /// filled under a temporary name, renamed when complete.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="imagePath">The image file.</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="options">Settings (the network and layer, or an atlas).</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work; nothing is written then.</param>
+    public static ActivationGrid WriteActivationGrid(this TransformsCatalog catalog, string imagePath, string outputFolder, ActivationGridOptions options,
+        IProgress<Building.AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return Rendering.ActivationGridWriter.Build(CatalogContext.Of(catalog), imagePath, outputFolder, options, progress, cancellationToken);
     }
 
     internal static int DeclaredSize(ActivationModel model)

@@ -82,6 +82,9 @@ public sealed class ViewerOverlay
     /// <summary>How the values are drawn.</summary>
     public ViewerOverlayStyle Style { get; }
 
+    /// <summary>What the shares of an <see cref="ViewerOverlayStyle.Opacity"/> overlay count, as the viewer says “12% of the <c>images</c>”. Default <c>images</c>.</summary>
+    public string Unit { get; init; } = "images";
+
     /// <summary>The shares of a concept histogram (count over total), drawn as icon opacity.</summary>
     /// <param name="name">Name shown in the viewer.</param>
     /// <param name="histogram">The histogram.</param>

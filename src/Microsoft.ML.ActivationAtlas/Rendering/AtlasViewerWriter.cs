@@ -78,6 +78,7 @@ public static class AtlasViewerWriter
         {
             name = o.Name,
             style = o.Style.ToString().ToLowerInvariant(),
+            unit = o.Unit,
             levels = atlas.Levels.ToDictionary(l => l.GridSize.ToString(CultureInfo.InvariantCulture), l =>
             {
                 if (!o.Values.TryGetValue(l.GridSize, out var v) || v.Length != l.GridSize * l.GridSize)

@@ -32,15 +32,7 @@ internal static class ConceptSearch
         var clock = Stopwatch.StartNew();
 
         // The atlas's own extraction (model, layer, preprocessing, session), every position, unreadable images skipped.
-        var options = atlasExtraction.Settings.Clone();
-        options.Sampling = ActivationSampling.AllPositions;
-        options.BadRows = BadRowHandling.Skip;
-        options.SpatialMeanColumnName = null;
-        options.OutputColumnNames = [ActivationColumn];
-        options.PositionColumnName = PositionColumn;
-        options.InputColumnName = PathColumn;
-        options.ImagePathColumnName = PathColumn;
-        options.FirstRowIndex = 0;
+        var options = atlasExtraction.Settings.AtEveryPosition(PathColumn, ActivationColumn, PositionColumn, BadRowHandling.Skip);
         var data = ml.Data.LoadFromEnumerable(imagePaths.Select(p => new PathRow { ImagePath = p }));
         using var extraction = ml.Transforms.ExtractActivations(options).Fit(data);
         var layer = extraction.Layers[0];

@@ -414,7 +414,8 @@
   // The ranked concepts of the overlay shown, on the grid on screen: the largest shares, or the most over- and
   // under-represented significant cells. Clicking one pins its cell.
   function fmtOverlay(style, v) {
-    if (style === 'opacity') return (v * 100).toFixed(v >= 0.1 ? 0 : v >= 0.001 ? 1 : 2) + '% of the images';
+    const shown = state.histogram !== null ? A.histograms[state.histogram] : null;
+    if (style === 'opacity') return (v * 100).toFixed(v >= 0.1 ? 0 : v >= 0.001 ? 1 : 2) + '% of the ' + ((shown && shown.unit) || 'images');
     if (style === 'significance') { const r = Math.pow(2, v); return r >= 1 ? '×' + r.toPrecision(3) : '×1/' + (1 / r).toPrecision(3); }
     return fmtValue(v);
   }
