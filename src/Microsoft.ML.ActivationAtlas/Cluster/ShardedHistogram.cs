@@ -87,12 +87,7 @@ public static class ShardedHistogram
         IProgress<AtlasBuildProgress>? progress)
     {
         var settings = shards[0].Manifest.Settings;
-        string atlasFolder = settings["atlas"];
-        if (!Directory.Exists(atlasFolder))
-            throw new DirectoryNotFoundException($"The atlas folder '{atlasFolder}' the shards were counted on does not exist.");
-        if (AtlasFingerprint(atlasFolder) != settings["atlasFingerprint"])
-            throw new InvalidDataException($"The atlas folder '{atlasFolder}' changed after the shards were counted on it (its build.json or model.zip differ).");
-        var atlas = mlContext.Atlas().Open(atlasFolder);
+        var atlas = mlContext.Atlas().Open(CheckAtlas(settings));
         var a = Sum(atlas.GridSizes, shards.Select(s => s.Manifest.Counts));
         int expected = int.Parse(settings["imageCount"], System.Globalization.CultureInfo.InvariantCulture);
         if (a.Total != expected)
@@ -110,6 +105,17 @@ public static class ShardedHistogram
 
     private static ConceptHistogram Sum(IReadOnlyList<int> gridSizes, IEnumerable<int[]> finestCounts) =>
         ConceptHistogram.Merge(finestCounts.Select(c => ConceptHistogram.FromCounts(gridSizes, c)).ToList());
+
+    /// <summary>The atlas folder the shards were made on, checked to be there and unchanged since.</summary>
+    internal static string CheckAtlas(IReadOnlyDictionary<string, string> settings)
+    {
+        string atlasFolder = settings["atlas"];
+        if (!Directory.Exists(atlasFolder))
+            throw new DirectoryNotFoundException($"The atlas folder '{atlasFolder}' the shards were made on does not exist.");
+        if (AtlasFingerprint(atlasFolder) != settings["atlasFingerprint"])
+            throw new InvalidDataException($"The atlas folder '{atlasFolder}' changed after the shards were made on it (its build.json or model.zip differ).");
+        return atlasFolder;
+    }
 
     /// <summary>A fingerprint of a built atlas: its settings and fitted pipeline.</summary>
     internal static string AtlasFingerprint(string atlasFolder)
@@ -140,6 +146,10 @@ internal sealed class ShardManifest
     /// <summary>Counts of the finest grid, row-major.</summary>
     public int[] Counts { get; set; } = [];
     public int[]? CompareCounts { get; set; }
+    /// <summary>A search shard's matches and what it searched.</summary>
+    public SearchShardPart? Search { get; set; }
+    /// <summary>An extraction shard's layers, rows and skipped images.</summary>
+    public ExtractionShardPart? Extraction { get; set; }
 
     public static void Write(string folder, ShardManifest manifest) =>
         File.WriteAllText(Path.Combine(folder, FileName), JsonSerializer.Serialize(manifest));
