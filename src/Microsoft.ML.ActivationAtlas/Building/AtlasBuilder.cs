@@ -47,6 +47,14 @@ public sealed class AtlasBuilder
     public BuiltAtlas Build(string imageFolder, string outputFolder, AtlasBuildOptions options, IProgress<AtlasBuildProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        var (images, o) = Scan(imageFolder, outputFolder, options, progress);
+        return Build(images, outputFolder, o, progress, cancellationToken);
+    }
+
+    /// <summary>The images of a folder as a build lists them (<see cref="AtlasBuildOptions.Samples"/>, unreadable files).</summary>
+    private static (ImageFolder Images, AtlasBuildOptions Options) Scan(string imageFolder, string outputFolder, AtlasBuildOptions options,
+        IProgress<AtlasBuildProgress>? progress)
+    {
         ArgumentNullException.ThrowIfNull(options);
         var o = options.Clone();
         o.Validate();
@@ -54,7 +62,7 @@ public sealed class AtlasBuilder
         var stage = new StageReporter(progress).Start("images");
         var images = ImageFolder.Scan(imageFolder, o.Samples, o.Seed, skipUnreadable: o.SkipUnreadableImages);
         stage.Done($"{images.Paths.Count:N0} images" + (images.Unreadable.Count > 0 ? $", {images.Unreadable.Count:N0} unreadable files skipped" : ""));
-        return Build(images, outputFolder, o, progress, cancellationToken);
+        return (images, o);
     }
 
     /// <summary>Builds the atlas of an image listing (e.g. a filtered <see cref="ImageFolder.Scan"/>) into <paramref name="outputFolder"/>.</summary>
@@ -108,13 +116,7 @@ public sealed class AtlasBuilder
     public AtlasShardExtraction ExtractShard(string imageFolder, string outputFolder, AtlasBuildOptions options, Shard shard,
         IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        var o = options.Clone();
-        o.Validate();
-        AtlasFolder.EnsureFree(outputFolder);
-        var stage = new StageReporter(progress).Start("images");
-        var images = ImageFolder.Scan(imageFolder, o.Samples, o.Seed, skipUnreadable: o.SkipUnreadableImages);
-        stage.Done($"{images.Paths.Count:N0} images" + (images.Unreadable.Count > 0 ? $", {images.Unreadable.Count:N0} unreadable files skipped" : ""));
+        var (images, o) = Scan(imageFolder, outputFolder, options, progress);
         return ExtractShard(images, outputFolder, o, shard, progress, cancellationToken);
     }
 
@@ -363,7 +365,7 @@ public sealed class AtlasBuilder
                 int end = first;
                 while (end < to && missing[end])
                     end++;
-                var part = first == 0 ? extraction : ml.Transforms.ExtractActivations(ExtractionOptions(first * (long)pageRows)).Fit(Input(0));
+                var part = first == 0 ? extraction : extraction.StartingAtRow(first * (long)pageRows);
                 var data = part.Transform(Input(first * pageRows, Math.Min(_rows, end * pageRows) - first * pageRows));
                 AttributionTransformer? attribution = null;
                 if (withAttribution)
