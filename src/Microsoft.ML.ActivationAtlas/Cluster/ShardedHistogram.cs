@@ -59,17 +59,10 @@ public static class ShardedHistogram
             Command = Command,
             Shard = shard.Index,
             Shards = shard.Count,
-            Settings = new Dictionary<string, string>
+            Settings = new Dictionary<string, string>(AtlasSettings(atlas, images))
             {
-                ["atlas"] = Path.GetFullPath(atlas.Folder),
-                ["atlasFingerprint"] = AtlasFingerprint(atlas.Folder),
-                ["model"] = atlas.ModelName,
-                ["layer"] = atlas.LayerName,
                 ["grids"] = string.Join(",", atlas.GridSizes),
                 ["grid"] = gridSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["images"] = images.Root,
-                ["imageCount"] = images.Paths.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["imagesFingerprint"] = images.Fingerprint(),
                 ["compare"] = compare?.Root ?? "",
                 ["compareCount"] = (compare?.Paths.Count ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["compareFingerprint"] = compare?.Fingerprint() ?? "",
@@ -105,6 +98,18 @@ public static class ShardedHistogram
 
     private static ConceptHistogram Sum(IReadOnlyList<int> gridSizes, IEnumerable<int[]> finestCounts) =>
         ConceptHistogram.Merge(finestCounts.Select(c => ConceptHistogram.FromCounts(gridSizes, c)).ToList());
+
+    /// <summary>The settings every shard made on an atlas records: the atlas (folder, fingerprint, model, layer) and the image list.</summary>
+    internal static Dictionary<string, string> AtlasSettings(BuiltAtlas atlas, ImageFolder images) => new()
+    {
+        ["atlas"] = Path.GetFullPath(atlas.Folder),
+        ["atlasFingerprint"] = AtlasFingerprint(atlas.Folder),
+        ["model"] = atlas.ModelName,
+        ["layer"] = atlas.LayerName,
+        ["images"] = images.Root,
+        ["imageCount"] = images.Paths.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["imagesFingerprint"] = images.Fingerprint(),
+    };
 
     /// <summary>The atlas folder the shards were made on, checked to be there and unchanged since.</summary>
     internal static string CheckAtlas(IReadOnlyDictionary<string, string> settings)

@@ -56,15 +56,8 @@ public static class ShardedSearch
             Command = Command,
             Shard = shard.Index,
             Shards = shard.Count,
-            Settings = new Dictionary<string, string>
+            Settings = new Dictionary<string, string>(ShardedHistogram.AtlasSettings(atlas, images))
             {
-                ["atlas"] = Path.GetFullPath(atlas.Folder),
-                ["atlasFingerprint"] = ShardedHistogram.AtlasFingerprint(atlas.Folder),
-                ["model"] = atlas.ModelName,
-                ["layer"] = atlas.LayerName,
-                ["images"] = images.Root,
-                ["imageCount"] = images.Paths.Count.ToString(CultureInfo.InvariantCulture),
-                ["imagesFingerprint"] = images.Fingerprint(),
                 ["unreadable"] = string.Join("\n", images.Unreadable),
                 ["query"] = $"{query.Kind}: {query.Description}",
                 ["direction"] = Fingerprint(query.Direction.Span),
