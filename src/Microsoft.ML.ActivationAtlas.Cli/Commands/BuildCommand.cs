@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.ML.ActivationAtlas.Building;
+using Microsoft.ML.ActivationAtlas.Cluster;
 using Microsoft.ML.ActivationAtlas.Extraction;
 
 namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
@@ -41,6 +42,11 @@ internal sealed class BuildCommand : ICommand
           --min-count <n>    cells with fewer images are left out (default {AtlasBuildOptions.Defaults.MinimumCount})
           --batch <n>        images per ONNX Runtime call (default {AtlasBuildOptions.Defaults.BatchSize})
           --page-rows <n>    activation rows per stored page, the unit an interrupted extraction resumes from (default {AtlasBuildOptions.Defaults.PageRows})
+          --extract-only     run only the network pass and keep its pages in <out>.partial/cache, where the same
+                             command without this option finds them (e.g. extract on a GPU node, build on a CPU one)
+          --shard <k/n>      with --extract-only (implied): only part k (from 0) of n of the pages, so n machines
+                             sharing the folder extract at once; then the same command without --shard builds from the
+                             stored pages without running the network for them (see docs/sharded-jobs.md)
           --skip-unreadable  skip files that are not readable images (counted and listed in build.json) instead of failing
           --head <h>         class values of the cells: none (the label shares of the images, default), train (train a
                              linear head on the labelled images' spatially averaged layer and use the attribution to
@@ -104,15 +110,30 @@ internal sealed class BuildCommand : ICommand
             _ => throw new UsageException($"option --head: '{head}' is neither 'none', 'train' nor an existing ONNX classifier file"),
         };
         string? layersArg = args.Optional("layers");
+        Shard? shard = HistogramCommand.ParseShard(args.Optional("shard"));
+        bool extractOnly = args.Has("extract-only") || shard is not null;
         args.RejectUnknown();
         if (layersArg is null && options.Layer.Length == 0)
             throw new UsageException("missing required option --layer (or --layers <a,b,...> for linked atlases of several layers)");
         if (layersArg is not null && options.Layer.Length > 0)
             throw new UsageException("options --layer and --layers: give one of them");
+        if (layersArg is not null && extractOnly)
+            throw new UsageException("options --layers and --shard/--extract-only: a linked build's network pass is not sharded yet; shard a single --layer build");
         if (options.ImageGridSize is int png && !options.GridSizes.Contains(png))
             throw new UsageException($"option --png-grid: {png} is not one of the grids ({string.Join(",", options.GridSizes)})");
         if (options.IconGridSize is int iconGrid && !options.GridSizes.Contains(iconGrid))
             throw new UsageException($"option --icon-grid: {iconGrid} is not one of the grids ({string.Join(",", options.GridSizes)})");
+
+        if (extractOnly)
+        {
+            var part = shard ?? Shard.Whole;
+            AtlasShardExtraction extracted;
+            using (var stages = new ConsoleStages())
+                extracted = new MLContext(options.Seed).Atlas().ExtractShard(imagesDir, outDir, options, part, stages, cancellationToken);
+            Console.Error.WriteLine($"atlas build: extraction shard {part}: {extracted.Pages} pages ({extracted.ComputedPages} computed, {extracted.Pages - extracted.ComputedPages} already stored) in {Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar)}.partial; " +
+                "the same command without --extract-only/--shard builds the atlas from them");
+            return 0;
+        }
 
         var total = System.Diagnostics.Stopwatch.StartNew();
         if (layersArg is not null)

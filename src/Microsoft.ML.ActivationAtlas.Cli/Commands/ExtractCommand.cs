@@ -1,6 +1,6 @@
 using System.Diagnostics;
+using Microsoft.ML.ActivationAtlas.Cluster;
 using Microsoft.ML.ActivationAtlas.Extraction;
-using Microsoft.ML.Data;
 
 namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
 
@@ -23,7 +23,10 @@ internal sealed class ExtractCommand : ICommand
         "  --margin <n>                   positions excluded at each edge for random (default 1)\n" +
         "  --batch <n>                    images per ONNX Runtime call (default 32)\n" +
         "  --per-class <n>                at most n images per sub-folder (default all)\n" +
-        "  --skip-bad                     skip unreadable images (counted) instead of failing\n";
+        "  --skip-bad                     skip unreadable images (counted) instead of failing\n" +
+        "  --shard <k/n>                  extract only part k (from 0) of n of the image list into the folder --out\n" +
+        "                                 (activations.npy, its sidecars, shard.json); 'atlas merge --out <file.npy>'\n" +
+        "                                 concatenates the parts into what one run writes (see docs/sharded-jobs.md)\n";
 
     public int Run(CommandArgs args, CancellationToken cancellationToken)
     {
@@ -43,90 +46,41 @@ internal sealed class ExtractCommand : ICommand
         };
         int seed = args.Int("seed", 0), margin = args.Int("margin", 1), batch = args.Int("batch", 32), perClass = args.Int("per-class", 0);
         bool skipBad = args.Has("skip-bad");
+        Shard? shard = HistogramCommand.ParseShard(args.Optional("shard"));
         args.RejectUnknown();
         if (batch < 1)
             throw new UsageException("--batch must be at least 1");
 
         var images = Datasets.ImageFolder.Scan(folder, perLabel: perClass, checkReadable: false);
         var ml = new MLContext(seed: seed);
-        var estimator = ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+        var options = new ActivationExtractingEstimator.Options
         {
             Model = model,
             Layers = layers,
-            OutputColumnNames = layers.Select((_, i) => "A" + i).ToArray(),
             Sampling = sampling,
             Seed = seed,
             Margin = margin,
             BatchSize = batch,
             BadRows = skipBad ? BadRowHandling.Skip : BadRowHandling.Fail,
-            InputColumnName = "ImagePath", // decoded and resized by the estimator, in parallel per batch
             Session = session,
-        });
-        var (width, height) = estimator.ImageSize;
-        var data = ml.Data.LoadFromEnumerable(images.Paths.Select((p, i) => new ImageRow { ImagePath = p, Label = images.Labels[i] }));
-        using var transformer = estimator.Fit(data);
-        var view = transformer.Transform(data);
-
-        var columns = transformer.OutputColumnNames.Select(n => view.Schema[n]).ToList();
-        var schemaColumns = columns.Concat([view.Schema["ImagePath"], view.Schema["Label"], view.Schema["Position"]]).ToList();
-        Console.Error.WriteLine($"atlas extract: {images.Paths.Count} images, {string.Join(", ", transformer.Layers.Select(l => $"{l.Name} {l.ShapeText}"))}, {sampling}, {transformer.ExecutionProvider}");
-        long expected = images.Paths.Count * (long)(sampling == ActivationSampling.AllPositions ? transformer.Layers[0].Height * transformer.Layers[0].Width : 1);
-        var progress = new ProgressBar(expected, "rows");
+        };
         var sw = Stopwatch.StartNew();
-        using (var writer = new ActivationFileWriter(output, transformer.Layers.Select(l => l.FriendlyName ?? l.Name).ToList(),
-            transformer.Layers.Select(l => l.Channels).ToList()))
-        {
-            using (var cursor = view.GetRowCursor(schemaColumns))
-            {
-                var getters = columns.Select(c => cursor.GetGetter<VBuffer<float>>(c)).ToArray();
-                var path = cursor.GetGetter<ReadOnlyMemory<char>>(view.Schema["ImagePath"]);
-                var label = cursor.GetGetter<ReadOnlyMemory<char>>(view.Schema["Label"]);
-                var position = cursor.GetGetter<VBuffer<int>>(view.Schema["Position"]);
-                var buffers = new VBuffer<float>[getters.Length];
-                var vectors = new ReadOnlyMemory<float>[getters.Length];
-                ReadOnlyMemory<char> p = default, l = default;
-                VBuffer<int> pos = default;
-                while (cursor.MoveNext())
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    for (int i = 0; i < getters.Length; i++)
-                    {
-                        getters[i](ref buffers[i]);
-                        vectors[i] = buffers[i].DenseValues().ToArray();
-                    }
-                    path(ref p);
-                    label(ref l);
-                    position(ref pos);
-                    var yx = pos.GetValues();
-                    writer.Append(p.ToString(), l.ToString(), yx[0], yx[1], vectors);
-                    progress.Report(writer.Rows);
-                }
-            }
-            progress.Done(writer.Rows);
-            writer.Complete(new Dictionary<string, object?>
-            {
-                ["model"] = model.Description,
-                ["layers"] = transformer.Layers.Select(x => new { name = x.Name, friendly = x.FriendlyName, op = x.OpType, shape = x.Shape.Skip(1).ToArray() }).ToArray(),
-                ["sampling"] = sampling.ToString(),
-                ["seed"] = seed,
-                ["margin"] = margin,
-                ["images"] = images.Paths.Count,
-                ["skipped_images"] = transformer.SkippedRowCount,
-                ["skipped"] = transformer.SkippedRows.Select(s => new { row = s.Row, image = s.ImagePath, reason = s.Reason }).ToArray(),
-                ["image_size"] = new[] { height, width },
-                ["execution_provider"] = transformer.ExecutionProvider,
-            });
-            Console.Error.WriteLine($"atlas extract: wrote {writer.Rows} rows in {sw.Elapsed.TotalSeconds:F1} s ({images.Paths.Count / sw.Elapsed.TotalSeconds:F1} images/s)" +
-                (transformer.SkippedRowCount > 0 ? $", skipped {transformer.SkippedRowCount} unreadable images" : "") + ":");
-            foreach (var f in writer.Files)
+        ActivationExportResult result;
+        using (var stages = new ConsoleStages())
+            result = shard is { } part
+                ? ShardedExtraction.WriteShard(ml, images, options, part, output, stages, cancellationToken)
+                : ActivationExport.Write(ml, images, options, output, stages, cancellationToken);
+        int extracted = (int)(shard is { } sh ? sh.End(images.Paths.Count) - sh.Start(images.Paths.Count) : images.Paths.Count);
+        Console.Error.WriteLine($"atlas extract: {(shard is { } k ? $"shard {k}: " : "")}{result.Rows} rows of {extracted} images, " +
+            $"{string.Join(", ", result.Layers.Select(l => $"{l.Name} {l.ShapeText}"))}, {sampling}, {result.ExecutionProvider}, " +
+            $"{sw.Elapsed.TotalSeconds:F1} s ({extracted / sw.Elapsed.TotalSeconds:F1} images/s)" +
+            (result.SkippedImages > 0 ? $", skipped {result.SkippedImages} unreadable images" : "") + ":");
+        if (shard is not null)
+            Console.WriteLine(Path.GetFullPath(output));
+        else
+            foreach (var f in result.Files)
                 Console.WriteLine(f);
-        }
         return 0;
     }
 
-    private sealed class ImageRow
-    {
-        public string ImagePath { get; set; } = "";
-        public string Label { get; set; } = "";
-    }
 }

@@ -7,13 +7,13 @@ internal sealed class MergeCommand : ICommand
 {
     public string Name => "merge";
 
-    public string Summary => "merge the shards of 'histogram --shard k/n' into one result";
+    public string Summary => "merge the shards of 'histogram', 'search' or 'extract' --shard k/n into one result";
 
     public string Usage => """
         usage: atlas merge --shards <folder> --out <dir>
 
           --shards <folder>   the folder holding the shards (k-of-n folders, each with its shard.json)
-          --out <dir>         the folder to create (must not exist)
+          --out <dir|file>    the folder to create (histogram, search) or the .npy path (extract); must not exist
 
         Checks that every shard 0..n-1 is present and complete and that all were made with the same atlas, images and
         options (naming the missing or mismatched shard otherwise), then writes what one process would have written.

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.ML.ActivationAtlas.Building;
+using Microsoft.ML.ActivationAtlas.Cluster;
 using Microsoft.ML.ActivationAtlas.Datasets;
 using Microsoft.ML.ActivationAtlas.Search;
 
@@ -13,7 +14,7 @@ internal sealed class SearchCommand : ICommand
     public string Summary => "search an image folder by concept (a cell, a class or a direction) of a built atlas";
 
     public string Usage => """
-        usage: atlas search --atlas <dir> (--cell <g>:<x>,<y> | --class <name> | --direction <file>) --images <folder> --out <dir> [--top <k>]
+        usage: atlas search --atlas <dir> (--cell <g>:<x>,<y> | --class <name> | --direction <file>) --images <folder> --out <dir> [--top <k>] [--shard k/n]
 
           --atlas <dir>        an atlas folder written by 'atlas build'
           --cell <g>:<x>,<y>   the mean activation of cell (x, y) of grid g (one of the atlas's grids)
@@ -23,6 +24,9 @@ internal sealed class SearchCommand : ICommand
           --images <folder>    the images to search (recursively; unreadable files are skipped and listed)
           --out <dir>          the folder to create (must not exist)
           --top <k>            how many images to keep (default 50)
+          --shard <k/n>        search only part k (from 0) of n of the image list and write its best k to
+                               <out>/shard.json; 'atlas merge' takes the best of all parts and writes what one
+                               run writes (see docs/sharded-jobs.md)
 
         Every position of the atlas's layer is compared (cosine) with the query; each image scores by its best
         position. Writes <out>/index.html (the matches, the matching region outlined), <out>/search.json (score,
@@ -36,6 +40,7 @@ internal sealed class SearchCommand : ICommand
         string outDir = args.Required("out");
         string? cell = args.Optional("cell"), className = args.Optional("class"), direction = args.Optional("direction");
         int top = args.Int("top", 50);
+        Shard? shard = HistogramCommand.ParseShard(args.Optional("shard"));
         args.RejectUnknown();
         if ((cell is null ? 0 : 1) + (className is null ? 0 : 1) + (direction is null ? 0 : 1) != 1)
             throw new UsageException("give exactly one of --cell, --class and --direction");
@@ -55,6 +60,13 @@ internal sealed class SearchCommand : ICommand
             query = ConceptQuery.FromFile(direction!);
         var images = ImageFolder.Scan(imagesDir, skipUnreadable: true);
         ConceptSearchResult result;
+        if (shard is { } part)
+        {
+            using (var stages = new ConsoleStages())
+                result = ShardedSearch.WriteShard(built, query, images, top, part, outDir, stages, cancellationToken);
+            Console.Error.WriteLine($"atlas search: shard {part}: {query.Description}: the best {result.Matches.Count} of {result.ImagesSearched:N0} images -> {Path.Combine(outDir, "shard.json")}");
+            return 0;
+        }
         using (var stages = new ConsoleStages())
             result = built.WriteSearch(query, images, top, outDir, stages, cancellationToken);
         if (images.Unreadable.Count + result.SkippedImages.Count > 0)

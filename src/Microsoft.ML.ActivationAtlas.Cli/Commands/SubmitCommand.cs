@@ -23,7 +23,9 @@ internal sealed class SubmitCommand : ICommand
           --dry-run             write the scripts, do not submit them
 
         The command ({string.Join(", ", SlurmArrayJob.ShardableCommands)}) is given as to atlas, with its --out; task k runs
-        it with --shard k/n --out <out>.shards/k-of-n, and the merge job writes <out> (see docs/sharded-jobs.md).
+        it with --shard k/n --out <out>.shards/k-of-n, and the merge job writes <out> with 'atlas merge'. A build's task k
+        runs it with --extract-only --shard k/n (its share of the extraction pages, stored in <out>.partial/cache),
+        and the merge job runs the build itself (see docs/sharded-jobs.md).
         """;
 
     public int Run(CommandArgs args, CancellationToken cancellationToken)

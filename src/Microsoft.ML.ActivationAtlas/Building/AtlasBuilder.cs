@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.ActivationAtlas.Attribution;
 using Microsoft.ML.ActivationAtlas.Binning;
+using Microsoft.ML.ActivationAtlas.Cluster;
 using Microsoft.ML.ActivationAtlas.Datasets;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Persistence;
@@ -46,6 +47,14 @@ public sealed partial class AtlasBuilder
     public BuiltAtlas Build(string imageFolder, string outputFolder, AtlasBuildOptions options, IProgress<AtlasBuildProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        var (images, o) = Scan(imageFolder, outputFolder, options, progress);
+        return Build(images, outputFolder, o, progress, cancellationToken);
+    }
+
+    /// <summary>The images of a folder as a build lists them (<see cref="AtlasBuildOptions.Samples"/>, unreadable files).</summary>
+    private static (ImageFolder Images, AtlasBuildOptions Options) Scan(string imageFolder, string outputFolder, AtlasBuildOptions options,
+        IProgress<AtlasBuildProgress>? progress)
+    {
         ArgumentNullException.ThrowIfNull(options);
         var o = options.Clone();
         o.Validate();
@@ -53,7 +62,7 @@ public sealed partial class AtlasBuilder
         var stage = new StageReporter(progress).Start("images");
         var images = ImageFolder.Scan(imageFolder, o.Samples, o.Seed, skipUnreadable: o.SkipUnreadableImages);
         stage.Done($"{images.Paths.Count:N0} images" + (images.Unreadable.Count > 0 ? $", {images.Unreadable.Count:N0} unreadable files skipped" : ""));
-        return Build(images, outputFolder, o, progress, cancellationToken);
+        return (images, o);
     }
 
     /// <summary>Builds the atlas of an image listing (e.g. a filtered <see cref="ImageFolder.Scan"/>) into <paramref name="outputFolder"/>.</summary>
@@ -110,6 +119,53 @@ public sealed partial class AtlasBuilder
         }
         AtlasFolder.Complete(work, outputFolder);
         return BuiltAtlas.Open(_ml, outputFolder, o.StageStore);
+    }
+
+    /// <summary>
+    /// Runs only the network pass of <see cref="Build(string, string, AtlasBuildOptions, IProgress{AtlasBuildProgress}?, CancellationToken)"/>
+    /// for one <see cref="Shard"/> of it: the shard's share of the pages of <see cref="AtlasBuildOptions.PageRows"/> rows
+    /// (shard k of n takes pages <c>[k*P/n, (k+1)*P/n)</c> of the P pages) goes to the build's stage store
+    /// (<see cref="AtlasBuildOptions.StageStore"/>, by default <c>&lt;out&gt;.partial/cache</c>), where the build with the
+    /// same images and options finds it and runs the network only for pages no shard stored. Shards can run at once, on
+    /// machines that share the folder; pages already stored are kept.
+    /// </summary>
+    /// <param name="imageFolder">The images, searched recursively (scanned as the build scans them).</param>
+    /// <param name="outputFolder">The atlas folder the build will create; it must not exist.</param>
+    /// <param name="options">The build's settings (only those of the extraction and the images matter here).</param>
+    /// <param name="shard">The part to extract.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work; finished pages stay stored.</param>
+    public AtlasShardExtraction ExtractShard(string imageFolder, string outputFolder, AtlasBuildOptions options, Shard shard,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var (images, o) = Scan(imageFolder, outputFolder, options, progress);
+        return ExtractShard(images, outputFolder, o, shard, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="ExtractShard(string, string, AtlasBuildOptions, Shard, IProgress{AtlasBuildProgress}?, CancellationToken)"/>
+    /// of an image listing, for the build of the same listing.
+    /// </summary>
+    /// <param name="images">The images and their labels.</param>
+    /// <param name="outputFolder">The atlas folder the build will create; it must not exist.</param>
+    /// <param name="options">The build's settings.</param>
+    /// <param name="shard">The part to extract.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work; finished pages stay stored.</param>
+    public AtlasShardExtraction ExtractShard(ImageFolder images, string outputFolder, AtlasBuildOptions options, Shard shard,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(options);
+        var o = options.Clone();
+        o.Validate();
+        if (images.Paths.Count < 5)
+            throw new InvalidOperationException($"An atlas needs at least 5 images; '{images.Root}' has {images.Paths.Count}.");
+        string work = AtlasFolder.PrepareWork(outputFolder);
+        var run = new Run(_ml, o, images, o.StageStore ?? new FileStageStore(Path.Combine(work, AtlasFolder.CacheFolder)),
+            new StageReporter(progress), cancellationToken);
+        var (pages, computed) = run.ExtractShard(shard);
+        return new AtlasShardExtraction(shard, pages, computed);
     }
 
     /// <summary>Opens a built atlas folder with every setting it was built with.</summary>
@@ -201,8 +257,8 @@ public sealed partial class AtlasBuilder
         /// <summary>The store entry of one page of a stage's rows.</summary>
         private static string PageEntry(string stage, int page) => $"{stage}.page{page.ToString("D5", CultureInfo.InvariantCulture)}";
 
-        private IDataView Input(int firstRow) =>
-            ml.Data.LoadFromEnumerable(images.Paths.Skip(firstRow).Select(p => new ImagePathRow { ImagePath = p }));
+        private IDataView Input(int firstRow, int count = int.MaxValue) =>
+            ml.Data.LoadFromEnumerable(images.Paths.Skip(firstRow).Take(count).Select(p => new ImagePathRow { ImagePath = p }));
 
         private ActivationExtractingEstimator.Options ExtractionOptions(long firstRow) => new()
         {
@@ -253,13 +309,65 @@ public sealed partial class AtlasBuilder
                 return (act, dim, m, a);
             }
 
-            var stage = report.Start("activations");
+            var columns = Columns(withMeans, withAttribution);
+            int pages = Pages;
+            var (parts, widths, computed) = ExtractPages(extraction, columns, 0, pages);
+            if (computed == 0)
+                report.Reused("activations", $"{_rows:N0} x {dim} from {pages:N0} stored pages");
+            var whole = new float[columns.Count][];
+            for (int c = 0; c < columns.Count; c++)
+            {
+                whole[c] = new float[(long)_rows * widths[c]];
+                for (int p = 0, offset = 0; p < pages; offset += parts[c][p].Length, p++)
+                    parts[c][p].CopyTo(whole[c], offset);
+                store.Save(columns[c].Stage, key, whole[c], _rows, widths[c]);
+            }
+            for (int p = 0; p < pages; p++)
+                for (int c = 0; c < columns.Count; c++)
+                    store.Delete(PageEntry(columns[c].Stage, p));
+            int Index(string s) => columns.FindIndex(c => c.Stage == s);
+            return (whole[0], dim, withMeans ? whole[Index("head-features")] : null, withAttribution ? whole[Index("classes")] : null);
+        }
+
+        private int Pages => (_rows + o.PageRows - 1) / o.PageRows;
+
+        /// <summary>The store entries of the extraction pass and the columns they hold.</summary>
+        private static List<(string Stage, string Column)> Columns(bool withMeans, bool withAttribution)
+        {
             var columns = new List<(string Stage, string Column)> { ("activations", ActivationColumn), ("positions", PositionColumn) };
             if (withMeans)
                 columns.Add(("head-features", MeanColumn));
             if (withAttribution)
                 columns.Add(("classes", AttributionColumn));
-            int pageRows = o.PageRows, pages = (_rows + pageRows - 1) / pageRows;
+            return columns;
+        }
+
+        /// <summary>
+        /// Extraction for a sharded build: the pages of one shard of the page list, computed where the store lacks them
+        /// and kept there for the build that follows.
+        /// </summary>
+        public (int Pages, int Computed) ExtractShard(Shard shard)
+        {
+            using var extraction = ml.Transforms.ExtractActivations(ExtractionOptions(firstRow: 0)).Fit(Input(0));
+            int from = (int)shard.Start(Pages), to = (int)shard.End(Pages);
+            var columns = Columns(extraction.SpatialMeanColumnName is not null, o.Head == AtlasHeadKind.Model);
+            var (_, _, computed) = ExtractPages(extraction, columns, from, to);
+            if (computed == 0)
+                report.Reused("activations", $"pages {from:N0} to {to - 1:N0} of {Pages:N0}");
+            return (to - from, computed);
+        }
+
+        /// <summary>
+        /// Pages <paramref name="from"/> to <paramref name="to"/> - 1 of the extraction pass: those in the store are
+        /// loaded, and each run of missing pages is computed in one pass starting at its first row (a row's position
+        /// depends on its index in the whole list) and stored page by page.
+        /// </summary>
+        private (float[][][] Parts, int[] Widths, int Computed) ExtractPages(ActivationExtractingTransformer extraction,
+            List<(string Stage, string Column)> columns, int from, int to)
+        {
+            string key = ExtractionKey;
+            int pageRows = o.PageRows, pages = Pages;
+            bool withAttribution = o.Head == AtlasHeadKind.Model;
             var parts = new float[columns.Count][][];
             var widths = new int[columns.Count];
             for (int c = 0; c < columns.Count; c++)
@@ -267,26 +375,33 @@ public sealed partial class AtlasBuilder
             string Page(int c, int p) => PageEntry(columns[c].Stage, p);
             int PageSize(int p) => Math.Min(pageRows, _rows - p * pageRows);
 
-            // Pages finished by an earlier, interrupted run.
-            int first = 0;
-            for (; first < pages; first++)
+            // Pages finished by an earlier, interrupted run or by the shards of an extraction.
+            var missing = new bool[pages];
+            int computed = 0;
+            for (int p = from; p < to; p++)
             {
-                bool complete = true;
-                for (int c = 0; c < columns.Count && complete; c++)
+                for (int c = 0; c < columns.Count && !missing[p]; c++)
                 {
-                    complete = store.TryLoad(Page(c, first), key, out var v, out int r, out int w) && r == PageSize(first);
-                    parts[c][first] = v;
+                    missing[p] = !(store.TryLoad(Page(c, p), key, out var v, out int r, out int w) && r == PageSize(p));
+                    parts[c][p] = v;
                     widths[c] = w;
                 }
-                if (!complete)
-                    break;
+                computed += missing[p] ? 1 : 0;
             }
-            if (first < pages)
+            if (computed == 0)
+                return (parts, widths, 0);
+
+            var stage = report.Start("activations");
+            int done = 0, total = Enumerable.Range(from, to - from).Where(p => missing[p]).Sum(PageSize);
+            for (int first = from; first < to; first++)
             {
-                // The rest in one pass; positions depend on the row's index in the whole list, so the pass starts there.
-                var part = first == 0 ? extraction : ml.Transforms.ExtractActivations(ExtractionOptions(first * (long)pageRows)).Fit(Input(0));
-                var input = Input(first * pageRows);
-                var data = part.Transform(input);
+                if (!missing[first])
+                    continue;
+                int end = first;
+                while (end < to && missing[end])
+                    end++;
+                var part = first == 0 ? extraction : extraction.StartingAtRow(first * (long)pageRows);
+                var data = part.Transform(Input(first * pageRows, Math.Min(_rows, end * pageRows) - first * pageRows));
                 AttributionTransformer? attribution = null;
                 if (withAttribution)
                 {
@@ -321,7 +436,7 @@ public sealed partial class AtlasBuilder
                     var positionGetter = cursor.GetGetter<VBuffer<int>>(data.Schema[PositionColumn]);
                     VBuffer<float> row = default;
                     VBuffer<int> position = default;
-                    for (int p = first; p < pages; p++)
+                    for (int p = first; p < end; p++)
                     {
                         int size = PageSize(p);
                         var buffers = widths.Select(w => new float[size * w]).ToArray();
@@ -344,8 +459,9 @@ public sealed partial class AtlasBuilder
                                     buffers[c][2 * r + 1] = position.GetItemOrDefault(1);
                                 }
                             }
-                            stage.Report((p * (double)pageRows + r + 1) / _rows);
+                            stage.Report((done + r + 1.0) / total);
                         }
+                        done += size;
                         // The page is complete once its last entry is written: the activations go last.
                         for (int c = columns.Count - 1; c >= 0; c--)
                         {
@@ -357,22 +473,10 @@ public sealed partial class AtlasBuilder
                 attribution?.Dispose();
                 if (!ReferenceEquals(part, extraction))
                     part.Dispose();
+                first = end - 1;
             }
-
-            var whole = new float[columns.Count][];
-            for (int c = 0; c < columns.Count; c++)
-            {
-                whole[c] = new float[(long)_rows * widths[c]];
-                for (int p = 0, offset = 0; p < pages; offset += parts[c][p].Length, p++)
-                    parts[c][p].CopyTo(whole[c], offset);
-                store.Save(columns[c].Stage, key, whole[c], _rows, widths[c]);
-            }
-            for (int p = 0; p < pages; p++)
-                for (int c = 0; c < columns.Count; c++)
-                    store.Delete(Page(c, p));
-            stage.Done($"{_rows:N0} x {dim}");
-            int Index(string s) => columns.FindIndex(c => c.Stage == s);
-            return (whole[0], dim, withMeans ? whole[Index("head-features")] : null, withAttribution ? whole[Index("classes")] : null);
+            stage.Done($"{total:N0} rows in {computed:N0} pages" + (computed < to - from ? $"; {to - from - computed:N0} pages were stored" : ""));
+            return (parts, widths, computed);
         }
 
         /// <summary>The class values of each row: label shares, or attributions to the classes of a head.</summary>
@@ -448,3 +552,9 @@ public sealed partial class AtlasBuilder
         }
     }
 }
+
+/// <summary>What <see cref="AtlasBuilder.ExtractShard(string, string, AtlasBuildOptions, Shard, IProgress{AtlasBuildProgress}?, CancellationToken)"/> did.</summary>
+/// <param name="Shard">The shard.</param>
+/// <param name="Pages">The shard's pages.</param>
+/// <param name="ComputedPages">Pages the network ran for (the others were stored already).</param>
+public sealed record AtlasShardExtraction(Shard Shard, int Pages, int ComputedPages);

@@ -190,19 +190,34 @@ public sealed class BuiltAtlas
         ArgumentOutOfRangeException.ThrowIfNegative(firstRowIndex);
         if (totalImages < firstRowIndex + imagePaths.Count)
             throw new ArgumentOutOfRangeException(nameof(totalImages), totalImages, $"The whole list ({totalImages} images) must hold images {firstRowIndex} to {firstRowIndex + imagePaths.Count - 1}.");
-        var data = _ml.Data.LoadFromEnumerable(imagePaths.Select(p => new ImagePathRow { ImagePath = p }));
-        var copies = new List<ActivationExtractingTransformer>();
-        var pipeline = PartOf(Pipeline, firstRowIndex, totalImages, copies);
-        try
+        // In blocks: UMAP places the rows it is given together, so one block's activations are held at a time and
+        // memory does not grow with the number of images beyond the counts (a row's cell does not depend on its block).
+        var paths = imagePaths as IReadOnlyList<string> ?? imagePaths.ToList();
+        var parts = new List<ConceptHistogram>();
+        for (int start = 0; start < paths.Count || (start == 0 && parts.Count == 0); start += HistogramBlockRows)
         {
-            return _ml.Data.ConceptHistogram(pipeline.Transform(data), Grid.OutputColumnName, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            var block = paths.Skip(start).Take(HistogramBlockRows);
+            var data = _ml.Data.LoadFromEnumerable(block.Select(p => new ImagePathRow { ImagePath = p }));
+            var copies = new List<ActivationExtractingTransformer>();
+            var pipeline = PartOf(Pipeline, firstRowIndex + start, totalImages, copies);
+            try
+            {
+                parts.Add(_ml.Data.ConceptHistogram(pipeline.Transform(data), Grid.OutputColumnName, cancellationToken));
+            }
+            finally
+            {
+                foreach (var copy in copies)
+                    copy.Dispose();
+            }
+            if (paths.Count == 0)
+                break;
         }
-        finally
-        {
-            foreach (var copy in copies)
-                copy.Dispose();
-        }
+        return parts.Count == 1 ? parts[0] : Histogram.ConceptHistogram.Merge(parts);
     }
+
+    /// <summary>Images a concept histogram runs through the pipeline at once.</summary>
+    internal const int HistogramBlockRows = 1024;
 
     /// <summary>The pipeline for a part of a list: rows <paramref name="firstRowIndex"/> onwards of <paramref name="totalRows"/>.</summary>
     private static ITransformer PartOf(ITransformer transformer, long firstRowIndex, long totalRows, List<ActivationExtractingTransformer> copies)
@@ -482,7 +497,7 @@ public sealed class BuiltAtlas
             throw new InvalidDataException($"The image folder '{images.Root}' holds no readable images ({images.Unreadable.Count} unreadable: {string.Join(", ", images.Unreadable.Take(5))}).");
         var report = new StageReporter(progress);
         var stage = report.Start("search");
-        var labels = images.Paths.Zip(images.Labels).ToDictionary(p => p.First, p => p.Second, StringComparer.Ordinal);
+        var labels = LabelsOf(images);
         var result = SearchImages(query, images.Paths, top, p => labels.GetValueOrDefault(p, ""), stage, cancellationToken);
         stage.Done($"{result.ImagesSearched:N0} images, {result.ImagesPerSecond:0.#}/s");
         stage = report.Start("outputs");
@@ -545,6 +560,9 @@ public sealed class BuiltAtlas
             return null;
         return LinearHeadTrainer.Attach(model, layer, head, ClassNames);
     }
+    /// <summary>The label of each image of a folder, by path.</summary>
+    internal static Dictionary<string, string> LabelsOf(ImageFolder images) =>
+        images.Paths.Zip(images.Labels).ToDictionary(p => p.First, p => p.Second, StringComparer.Ordinal);
 
     private AtlasIcons LoadIcons()
     {

@@ -12,11 +12,13 @@ public static class ShardMerge
 {
     /// <summary>
     /// Merges the shard folders inside <paramref name="shardFolder"/> (named <c>k-of-n</c>, each with its
-    /// <c>shard.json</c>) into the new folder <paramref name="outputFolder"/>.
+    /// <c>shard.json</c>) into <paramref name="outputFolder"/>: the new folder of a histogram or a search, or the
+    /// <c>.npy</c> path of an extraction (<see cref="ShardedHistogram"/>, <see cref="ShardedSearch"/>,
+    /// <see cref="ShardedExtraction"/>).
     /// </summary>
     /// <param name="mlContext">The ML.NET context.</param>
     /// <param name="shardFolder">The folder holding the shards.</param>
-    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="outputFolder">The output to create (a folder, or an extraction's <c>.npy</c> path); it must not exist.</param>
     /// <param name="progress">Receives each stage's progress (optional).</param>
     /// <returns>The number of shards merged.</returns>
     /// <exception cref="InvalidDataException">A shard is missing, incomplete, duplicated, or made with other settings
@@ -31,6 +33,12 @@ public static class ShardMerge
         {
             case ShardedHistogram.Command:
                 ShardedHistogram.Merge(mlContext, shards, outputFolder, progress);
+                break;
+            case ShardedSearch.Command:
+                ShardedSearch.Merge(shards, outputFolder, progress);
+                break;
+            case ShardedExtraction.Command:
+                ShardedExtraction.Merge(shards, outputFolder, progress);
                 break;
             default:
                 throw new InvalidDataException($"The shards in '{shardFolder}' were made by '{shards[0].Manifest.Command}', which has no merge.");

@@ -59,17 +59,10 @@ public static class ShardedHistogram
             Command = Command,
             Shard = shard.Index,
             Shards = shard.Count,
-            Settings = new Dictionary<string, string>
+            Settings = new Dictionary<string, string>(AtlasSettings(atlas, images))
             {
-                ["atlas"] = Path.GetFullPath(atlas.Folder),
-                ["atlasFingerprint"] = AtlasFingerprint(atlas.Folder),
-                ["model"] = atlas.ModelName,
-                ["layer"] = atlas.LayerName,
                 ["grids"] = string.Join(",", atlas.GridSizes),
                 ["grid"] = gridSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["images"] = images.Root,
-                ["imageCount"] = images.Paths.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["imagesFingerprint"] = images.Fingerprint(),
                 ["compare"] = compare?.Root ?? "",
                 ["compareCount"] = (compare?.Paths.Count ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["compareFingerprint"] = compare?.Fingerprint() ?? "",
@@ -87,12 +80,7 @@ public static class ShardedHistogram
         IProgress<AtlasBuildProgress>? progress)
     {
         var settings = shards[0].Manifest.Settings;
-        string atlasFolder = settings["atlas"];
-        if (!Directory.Exists(atlasFolder))
-            throw new DirectoryNotFoundException($"The atlas folder '{atlasFolder}' the shards were counted on does not exist.");
-        if (AtlasFingerprint(atlasFolder) != settings["atlasFingerprint"])
-            throw new InvalidDataException($"The atlas folder '{atlasFolder}' changed after the shards were counted on it (its build.json or model.zip differ).");
-        var atlas = mlContext.Atlas().Open(atlasFolder);
+        var atlas = mlContext.Atlas().Open(CheckAtlas(settings));
         var a = Sum(atlas.GridSizes, shards.Select(s => s.Manifest.Counts));
         int expected = int.Parse(settings["imageCount"], System.Globalization.CultureInfo.InvariantCulture);
         if (a.Total != expected)
@@ -110,6 +98,29 @@ public static class ShardedHistogram
 
     private static ConceptHistogram Sum(IReadOnlyList<int> gridSizes, IEnumerable<int[]> finestCounts) =>
         ConceptHistogram.Merge(finestCounts.Select(c => ConceptHistogram.FromCounts(gridSizes, c)).ToList());
+
+    /// <summary>The settings every shard made on an atlas records: the atlas (folder, fingerprint, model, layer) and the image list.</summary>
+    internal static Dictionary<string, string> AtlasSettings(BuiltAtlas atlas, ImageFolder images) => new()
+    {
+        ["atlas"] = Path.GetFullPath(atlas.Folder),
+        ["atlasFingerprint"] = AtlasFingerprint(atlas.Folder),
+        ["model"] = atlas.ModelName,
+        ["layer"] = atlas.LayerName,
+        ["images"] = images.Root,
+        ["imageCount"] = images.Paths.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["imagesFingerprint"] = images.Fingerprint(),
+    };
+
+    /// <summary>The atlas folder the shards were made on, checked to be there and unchanged since.</summary>
+    internal static string CheckAtlas(IReadOnlyDictionary<string, string> settings)
+    {
+        string atlasFolder = settings["atlas"];
+        if (!Directory.Exists(atlasFolder))
+            throw new DirectoryNotFoundException($"The atlas folder '{atlasFolder}' the shards were made on does not exist.");
+        if (AtlasFingerprint(atlasFolder) != settings["atlasFingerprint"])
+            throw new InvalidDataException($"The atlas folder '{atlasFolder}' changed after the shards were made on it (its build.json or model.zip differ).");
+        return atlasFolder;
+    }
 
     /// <summary>A fingerprint of a built atlas: its settings and fitted pipeline.</summary>
     internal static string AtlasFingerprint(string atlasFolder)
@@ -140,6 +151,10 @@ internal sealed class ShardManifest
     /// <summary>Counts of the finest grid, row-major.</summary>
     public int[] Counts { get; set; } = [];
     public int[]? CompareCounts { get; set; }
+    /// <summary>A search shard's matches and what it searched.</summary>
+    public SearchShardPart? Search { get; set; }
+    /// <summary>An extraction shard's layers, rows and skipped images.</summary>
+    public ExtractionShardPart? Extraction { get; set; }
 
     public static void Write(string folder, ShardManifest manifest) =>
         File.WriteAllText(Path.Combine(folder, FileName), JsonSerializer.Serialize(manifest));

@@ -49,12 +49,14 @@ public sealed record SlurmSubmission(string ArrayJobId, string MergeJobId);
 /// command with <c>--shard k/n</c> and writes <c>&lt;out&gt;.shards/k-of-n</c> (the command writes a temporary name and
 /// renames it when complete, so a folder that exists is whole); a requeued task whose shard is already there exits at
 /// once. The merge job runs <c>atlas merge</c>, which checks that every shard is present and made with the same
-/// settings, and writes <c>&lt;out&gt;</c> exactly as one process would have.
+/// settings, and writes <c>&lt;out&gt;</c> exactly as one process would have. A <c>build</c> is sharded in its network
+/// pass: task <c>k</c> runs <c>build ... --extract-only --shard k/n</c>, storing its pages in the build's work folder,
+/// and the merge job runs the build itself, which reuses those pages.
 /// </summary>
 public sealed class SlurmArrayJob
 {
     /// <summary>The commands that can be sharded.</summary>
-    public static IReadOnlyList<string> ShardableCommands { get; } = ["histogram"];
+    public static IReadOnlyList<string> ShardableCommands { get; } = ["histogram", "search", "extract", "build"];
 
     private readonly IReadOnlyList<string> _command;
     private readonly SlurmArrayJobOptions _options;
@@ -88,6 +90,8 @@ public sealed class SlurmArrayJob
         ArgumentNullException.ThrowIfNull(options);
         if (atlasArguments.Count == 0 || !ShardableCommands.Contains(atlasArguments[0]))
             throw new ArgumentException($"The command to shard must be one of {string.Join(", ", ShardableCommands)}; got '{(atlasArguments.Count == 0 ? "" : atlasArguments[0])}'.", nameof(atlasArguments));
+        if (atlasArguments[0] == "build" && atlasArguments.Contains("--extract-only"))
+            throw new ArgumentException("The build must not have --extract-only: each array task adds it, and the merge job runs the whole build.", nameof(atlasArguments));
         if (atlasArguments.Contains("--shard"))
             throw new ArgumentException("The command must not have --shard: each array task adds its own.", nameof(atlasArguments));
         int outAt = IndexOfOption(atlasArguments, "--out");
@@ -122,10 +126,19 @@ public sealed class SlurmArrayJob
         s.Append("set -u\n");
         s.Append("k=\"$SLURM_ARRAY_TASK_ID\"\n");
         s.Append(CultureInfo.InvariantCulture, $"n={Shards}\n");
-        s.Append(CultureInfo.InvariantCulture, $"out={Quote(ShardFolder)}/\"$k-of-$n\"\n");
-        s.Append("# A shard folder appears only when complete (written under a temporary name, then renamed).\n");
-        s.Append("if [ -e \"$out\" ]; then echo \"shard $k/$n already complete: $out\"; exit 0; fi\n");
-        s.Append(CultureInfo.InvariantCulture, $"mkdir -p {Quote(ShardFolder)}\n");
+        if (IsBuild)
+        {
+            s.Append("# Each task stores its share of the extraction's pages in the build's work folder (<out>.partial/cache);\n");
+            s.Append("# pages already stored are kept, so a requeued task computes only the rest.\n");
+            s.Append(CultureInfo.InvariantCulture, $"if [ -e {Quote(OutputPath)} ]; then echo \"already built: {OutputPath}\"; exit 0; fi\n");
+        }
+        else
+        {
+            s.Append(CultureInfo.InvariantCulture, $"out={Quote(ShardFolder)}/\"$k-of-$n\"\n");
+            s.Append("# A shard folder appears only when complete (written under a temporary name, then renamed).\n");
+            s.Append("if [ -e \"$out\" ]; then echo \"shard $k/$n already complete: $out\"; exit 0; fi\n");
+            s.Append(CultureInfo.InvariantCulture, $"mkdir -p {Quote(ShardFolder)}\n");
+        }
         s.Append("srun ").Append(CommandLine(withShard: true)).Append('\n');
         s.Append("rc=$?\n");
         s.Append(CultureInfo.InvariantCulture, $"if [ \"$rc\" -ne 0 ] && [ \"${{SLURM_RESTART_COUNT:-0}}\" -lt {_options.MaxRestarts} ]; then\n");
@@ -144,8 +157,14 @@ public sealed class SlurmArrayJob
         Header(s, $"{JobName}-merge", logFolder, "merge.out", gres: false);
         s.Append("set -eu\n");
         s.Append(CultureInfo.InvariantCulture, $"if [ -e {Quote(OutputPath)} ]; then echo \"already merged: {OutputPath}\"; exit 0; fi\n");
-        s.Append("srun ").Append(Quote(Executable)).Append(" merge --shards ").Append(Quote(ShardFolder))
-            .Append(" --out ").Append(Quote(OutputPath)).Append('\n');
+        if (IsBuild)
+        {
+            s.Append("# The whole build: the network runs only for pages no task stored.\n");
+            s.Append("srun ").Append(CommandLine(withShard: false)).Append('\n');
+        }
+        else
+            s.Append("srun ").Append(Quote(Executable)).Append(" merge --shards ").Append(Quote(ShardFolder))
+                .Append(" --out ").Append(Quote(OutputPath)).Append('\n');
         return s.ToString();
     }
 
@@ -186,15 +205,18 @@ public sealed class SlurmArrayJob
         for (int i = 0; i < _command.Count; i++)
         {
             s.Append(' ');
-            if (withShard && i > 0 && _command[i - 1] == "--out")
+            if (withShard && !IsBuild && i > 0 && _command[i - 1] == "--out")
                 s.Append("\"$out\"");
             else
                 s.Append(Quote(_command[i]));
         }
         if (withShard)
-            s.Append(" --shard \"$k/$n\"");
+            s.Append(IsBuild ? " --extract-only" : "").Append(" --shard \"$k/$n\"");
         return s.ToString();
     }
+
+    /// <summary>A build's tasks extract pages into its work folder, and its merge job is the build itself.</summary>
+    private bool IsBuild => _command[0] == "build";
 
     private string JobName => _options.JobName ?? "atlas-" + _command[0];
 

@@ -86,6 +86,33 @@ internal sealed class ActivationEngine : IDisposable
         Sampler = new ActivationSampler(sampling, seed, margin, Layers[0], firstRow);
     }
 
+    /// <summary>
+    /// The same compiled extraction for rows numbered from <paramref name="firstRow"/>: it shares the source's sessions
+    /// (which it does not dispose) and has a sampler of its own.
+    /// </summary>
+    private ActivationEngine(ActivationEngine source, ActivationSampling sampling, int seed, int margin, long firstRow)
+    {
+        _session = source._session;
+        _preSession = source._preSession;
+        _inputName = source._inputName;
+        _preInputName = source._preInputName;
+        _preOutputName = source._preOutputName;
+        _planar = source._planar;
+        _networkInputName = source._networkInputName;
+        _outputNames = source._outputNames;
+        Layers = source.Layers;
+        Converter = source.Converter;
+        ExecutionProvider = source.ExecutionProvider;
+        Sampler = new ActivationSampler(sampling, seed, margin, Layers[0], firstRow);
+        _sharesSessions = true;
+    }
+
+    private readonly bool _sharesSessions;
+
+    /// <summary>This extraction for rows numbered from <paramref name="firstRow"/>, sharing its sessions.</summary>
+    public ActivationEngine StartingAtRow(ActivationSampling sampling, int seed, int margin, long firstRow) =>
+        new(this, sampling, seed, margin, firstRow);
+
     /// <summary>The resolved layers, in request order.</summary>
     public OnnxLayerInfo[] Layers { get; }
 
@@ -117,6 +144,8 @@ internal sealed class ActivationEngine : IDisposable
 
     public void Dispose()
     {
+        if (_sharesSessions)
+            return;
         _session.Dispose();
         _preSession?.Dispose();
     }

@@ -22,12 +22,12 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
     private readonly ConcurrentQueue<SkippedRow> _skipped = new();
     private long _skippedCount;
 
-    internal ActivationExtractingTransformer(MLContext mlContext, ActivationExtractingEstimator.Options options)
+    internal ActivationExtractingTransformer(MLContext mlContext, ActivationExtractingEstimator.Options options, ActivationEngine? engine = null)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         _options = options;
         var model = options.Model!;
-        Engine = new ActivationEngine(model, options.Layers, options.Preprocessing ?? model.Preprocessing,
+        Engine = engine ?? new ActivationEngine(model, options.Layers, options.Preprocessing ?? model.Preprocessing,
             options.ImageWidth, options.ImageHeight, options.Sampling, options.Seed, options.Margin, options.Session, options.Tokens, options.FirstRowIndex);
         OutputColumnNames = options.OutputColumnNames?.ToArray()
             ?? (Engine.Layers.Length == 1 ? [AtlasColumnNames.Activation] : Engine.Layers.Select(l => l.FriendlyName ?? l.Name).ToArray());
@@ -42,7 +42,9 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
 
     /// <summary>
     /// A copy of this transformer for a part of a larger dataset whose first row is row <paramref name="firstRowIndex"/>
-    /// of the whole: each row gets the random position it gets in one pass over the whole dataset. Dispose the copy.
+    /// of the whole: each row gets the random position it gets in one pass over the whole dataset. The copy shares this
+    /// transformer's ONNX Runtime session (no second copy of the network in memory), so keep this transformer undisposed
+    /// while the copy is in use; disposing the copy leaves the session open.
     /// </summary>
     /// <param name="firstRowIndex">The index, in the whole dataset, of the part's first row.</param>
     public ActivationExtractingTransformer StartingAtRow(long firstRowIndex)
@@ -50,7 +52,8 @@ public sealed class ActivationExtractingTransformer : ITransformer, IAtlasPersis
         ArgumentOutOfRangeException.ThrowIfNegative(firstRowIndex);
         var options = _options.Clone();
         options.FirstRowIndex = firstRowIndex;
-        return new ActivationExtractingTransformer(new MLContext(), options);
+        return new ActivationExtractingTransformer(new MLContext(), options,
+            Engine.StartingAtRow(options.Sampling, options.Seed, options.Margin, firstRowIndex));
     }
 
     internal ActivationExtractingEstimator.Options Settings => _options;

@@ -80,6 +80,49 @@ public sealed class ActivationFileWriter : IDisposable
         _rows++;
     }
 
+    /// <summary>
+    /// Appends every row of files this writer's format wrote (one <c>.npy</c> per layer, in layer order, and the
+    /// <c>.rows.csv</c>), renumbering the rows: concatenating the files of the parts of a list gives the bytes one
+    /// writer over the whole list gives.
+    /// </summary>
+    internal void AppendFiles(IReadOnlyList<string> npyPaths, string rowsCsvPath)
+    {
+        if (npyPaths.Count != _npy.Length)
+            throw new InvalidDataException($"'{rowsCsvPath}': {npyPaths.Count} activation files, {_npy.Length} expected.");
+        long rows = -1;
+        for (int i = 0; i < _npy.Length; i++)
+        {
+            using var source = File.OpenRead(npyPaths[i]);
+            long bytes = source.Length - NpyFormat.HeaderSize, rowBytes = (long)_channels[i] * sizeof(float);
+            if (bytes < 0 || bytes % rowBytes != 0 || (rows >= 0 && bytes / rowBytes != rows))
+                throw new InvalidDataException($"'{npyPaths[i]}' does not hold whole rows of {_channels[i]} float32 values like its other layers.");
+            rows = bytes / rowBytes;
+            source.Position = NpyFormat.HeaderSize;
+            source.CopyTo(_npy[i]);
+        }
+        // Records end at a line break outside quotes (a quoted path may hold one); the first field is the row.
+        string text = File.ReadAllText(rowsCsvPath, Encoding.UTF8);
+        int start = text.IndexOf('\n', StringComparison.Ordinal) + 1;
+        long appended = 0;
+        bool quoted = false;
+        for (int i = start; i < text.Length; i++)
+        {
+            if (text[i] == '"')
+                quoted = !quoted;
+            else if (text[i] == '\n' && !quoted)
+            {
+                string record = text[start..(i + 1)];
+                _csv.Write((_rows + appended).ToString(CultureInfo.InvariantCulture));
+                _csv.Write(record.AsSpan(record.IndexOf(',', StringComparison.Ordinal)));
+                appended++;
+                start = i + 1;
+            }
+        }
+        if (start != text.Length || (rows >= 0 && appended != rows))
+            throw new InvalidDataException($"'{rowsCsvPath}' lists {appended} rows, but its activation files hold {rows}.");
+        _rows += appended;
+    }
+
     /// <summary>Finalizes the headers, writes the JSON sidecar and renames every file into place.</summary>
     /// <param name="metadata">Settings to record in the JSON sidecar (model, layers, sampling, ...).</param>
     public void Complete(IReadOnlyDictionary<string, object?> metadata)

@@ -19,6 +19,9 @@ public sealed class ConceptQuery
         _direction = direction;
     }
 
+    /// <summary>A query as recorded (e.g. in a search shard's manifest).</summary>
+    internal static ConceptQuery Restore(string kind, string description, float[] direction) => new(kind, description, direction);
+
     /// <summary>What the query was made from: <c>cell</c>, <c>class</c> or <c>direction</c>.</summary>
     public string Kind { get; }
 

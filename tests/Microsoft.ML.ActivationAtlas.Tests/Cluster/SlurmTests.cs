@@ -34,9 +34,9 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
         Assert.DoesNotContain("--gres", merge);
         Assert.False(Directory.Exists(output));
 
-        (code, err) = AtlasTool.Run("submit", "slurm", "--shards", "4", "--dry-run", "--", "build", "--out", output);
+        (code, err) = AtlasTool.Run("submit", "slurm", "--shards", "4", "--dry-run", "--", "layers", "--out", output);
         Assert.Equal(2, code);
-        Assert.Contains("must be one of histogram", err);
+        Assert.Contains("must be one of histogram, search, extract, build", err);
         (code, err) = AtlasTool.Run("submit", "slurm", "--shards", "4", "--dry-run", "--", "histogram", "--atlas", fixture.Atlas);
         Assert.Equal(2, code);
         Assert.Contains("--out", err);
@@ -51,7 +51,33 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
         string single = Path.Combine(dir, "single");
         var (code, err) = AtlasTool.Run("histogram", "--atlas", fixture.Atlas, "--images", fixture.Images, "--out", single);
         Assert.True(code == 0, err);
+        string output = Path.Combine(dir, "hist");
+        RunOnSlurm(dir, ["histogram", "--atlas", fixture.Atlas, "--images", fixture.Images, "--out", output], output);
+        ShardedJobFixture.AssertSameFiles(single, output);
+    }
 
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void FourShardSearchSurvivesAKilledTaskAndMergesToTheSingleProcessResult()
+    {
+        string dir = Path.Combine(fixture.Root, "slurm-search-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string single = Path.Combine(dir, "single");
+        string[] Search(string output) => ["search", "--atlas", fixture.Atlas, "--class", "ship", "--images", fixture.Images, "--out", output, "--top", "12"];
+        var (code, err) = AtlasTool.Run(Search(single));
+        Assert.True(code == 0, err);
+        string output = Path.Combine(dir, "found");
+        RunOnSlurm(dir, Search(output), output);
+        ShardedExtractSearchTests.AssertSameSearch(single, output);
+    }
+
+    /// <summary>
+    /// Submits <paramref name="command"/> as 4 shards to a one-node Slurm cluster started for the test, kills the worker
+    /// of the first task seen running, lets it requeue, and waits for the merge job to write <paramref name="output"/>.
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static void RunOnSlurm(string dir, string[] command, string output)
+    {
         // The tasks run the same tool as a separate process.
         string exe = Path.Combine(dir, "atlas");
         File.WriteAllText(exe, $"#!/bin/sh\nexec dotnet '{Path.Combine(AppContext.BaseDirectory, "atlas.dll")}' \"$@\"\n");
@@ -66,9 +92,7 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
         Environment.SetEnvironmentVariable("SLURM_CONF", Path.Combine(cluster, "slurm.conf"));
         try
         {
-            string output = Path.Combine(dir, "hist");
-            var job = SlurmArrayJob.Create(["histogram", "--atlas", fixture.Atlas, "--images", fixture.Images, "--out", output],
-                new SlurmArrayJobOptions { Shards = 4, AtlasExecutable = exe, MaxRestarts = 2 });
+            var job = SlurmArrayJob.Create(command, new SlurmArrayJobOptions { Shards = 4, AtlasExecutable = exe, MaxRestarts = 2 });
             var submitted = job.Submit(Path.Combine(dir, "scripts"));
 
             // Kill the worker of the first task seen running (its job step), as a crash would. A step can finish
@@ -101,7 +125,6 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
             Assert.True(Directory.Exists(output), "the merge job did not write the result:\n" + logs);
             Assert.Equal(1, restarts);
             Assert.Contains("requeueing", logs);
-            ShardedJobFixture.AssertSameFiles(single, output);
         }
         finally
         {
