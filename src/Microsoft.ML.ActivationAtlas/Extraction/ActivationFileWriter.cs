@@ -98,7 +98,7 @@ public sealed class ActivationFileWriter : IDisposable
                 throw new InvalidDataException($"'{npyPaths[i]}' does not hold whole rows of {_channels[i]} float32 values like its other layers.");
             rows = bytes / rowBytes;
             source.Position = NpyFormat.HeaderSize;
-            source.CopyTo(_npy[i]);
+            source.CopyTo(_npy[i].Stream);
         }
         // Records end at a line break outside quotes (a quoted path may hold one); the first field is the row.
         string text = File.ReadAllText(rowsCsvPath, Encoding.UTF8);
