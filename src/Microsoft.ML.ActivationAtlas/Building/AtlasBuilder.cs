@@ -153,15 +153,15 @@ public sealed partial class AtlasBuilder
             atlas = AtlasStages.Aggregate(ml, grid.Transform(view), classNames, o.MinimumCount, stage, ct);
             stage.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
 
-            string iconKey = $"{ActivationKey}|{o.NumberOfNeighbors}|{o.MinDist.ToString(CultureInfo.InvariantCulture)}|{o.DeterministicLayout}|{string.Join(",", o.GridSizes)}|{o.MinimumCount}|{o.IconSteps}|{o.IconSize}|{o.IconMinimumCount}";
-            var icons = AtlasIconStep.Render(ml, atlas, images.Paths, o, layer, store, iconKey, report, ct);
+            string iconKey = $"{ActivationKey}|{o.NumberOfNeighbors}|{o.MinDist.ToString(CultureInfo.InvariantCulture)}|{o.DeterministicLayout}|{string.Join(",", o.GridSizes)}|{o.MinimumCount}|{o.IconSize}|{AtlasIconStep.InversionKey(o, layer)}";
+            var (icons, completeGrids, iconNote) = AtlasIconStep.Render(ml, atlas, images.Paths, activations, o, layer, store, iconKey, report, ct);
 
             stage = report.Start("outputs");
             foreach (var sub in new[] { "icons", "examples", "classes" })
                 if (Directory.Exists(Path.Combine(work, sub)))
                     Directory.Delete(Path.Combine(work, sub), true);
             string modelName = o.ModelName ?? o.Model!.BuiltInName ?? o.Model.Description;
-            int imageGrid = o.ResolvedImageGridSize;
+            int imageGrid = ImageGrid(completeGrids);
             AtlasImageRenderer.Render(atlas, icons, Path.Combine(work, "atlas.png"),
                 new AtlasImageOptions { GridSize = imageGrid, CellPixels = Math.Max(16, Math.Min(o.IconSize, 8192 / imageGrid)) });
             stage.Report(0.2);
@@ -173,19 +173,24 @@ public sealed partial class AtlasBuilder
                 IconPixels = o.IconSize,
                 ClassValueName = classValueName,
                 ImagePathOfRow = row => images.Paths[row],
+                IconNote = iconNote,
             });
             stage.Report(0.7);
-            AtlasJsonWriter.Write(atlas, Path.Combine(work, "atlas.json"), modelName, o.Layer);
+            AtlasJsonWriter.Write(atlas, icons, Path.Combine(work, "atlas.json"), modelName, o.Layer, iconNote);
             // The fitted pipeline: image path -> activation -> layout -> grid cell, for new images (concept histograms).
             var pipeline = new TransformerChain<ITransformer>(extraction, umap, grid);
             ml.Model.SaveAtlas(pipeline, Input(0).Schema, Path.Combine(work, AtlasFolder.ModelFile));
             AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.RowsFile), new AtlasFolder.RowList(images.Root, images.Paths.ToArray(), images.Labels.ToArray()));
+            var invertedGrids = AtlasIconStep.InvertedGrids(o.GridSizes, o.IconGridSize);
             AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.SettingsFile), new AtlasFolder.BuildSettings(modelName, o.Layer, o.GridSizes, classValueName, classNames)
             {
                 MinimumCount = o.MinimumCount,
                 Icons = o.Icons.ToString(),
                 IconSize = o.IconSize,
-                IconGrid = o.IconGridSize ?? imageGrid,
+                IconGrid = o.Icons == AtlasIconKind.Inversion ? invertedGrids.Max() : imageGrid,
+                IconGrids = o.Icons == AtlasIconKind.Inversion ? invertedGrids : null,
+                IconBudgetSeconds = o.Icons == AtlasIconKind.Inversion ? o.ResolvedIconBudget?.TotalSeconds : null,
+                IconNote = iconNote,
                 ImageGrid = imageGrid,
                 IconKey = o.Icons == AtlasIconKind.Inversion ? iconKey : null,
                 ActivationsKey = ExtractionKey,
@@ -194,8 +199,25 @@ public sealed partial class AtlasBuilder
                 SkippedCount = images.Unreadable.Count,
                 Skipped = images.Unreadable.ToArray(),
             });
+            // Only a resumed build's finer cells start from the stored parameters; the finished atlas needs the PNGs.
+            if (o.Icons == AtlasIconKind.Inversion)
+                AtlasIconStep.DiscardParameters(atlas, invertedGrids, store);
             stage.Done();
             extraction.Dispose();
+        }
+
+        /// <summary>
+        /// The grid drawn in <c>atlas.png</c>: the one asked for; else, with inverted icons, the default image grid when
+        /// all its cells are inverted, or the finest coarser grid that is (the budget may stop short of the default);
+        /// else the default.
+        /// </summary>
+        private int ImageGrid(IReadOnlyList<int> completeGrids)
+        {
+            int preferred = o.ResolvedImageGridSize;
+            if (o.ImageGridSize is not null || o.Icons != AtlasIconKind.Inversion || completeGrids.Contains(preferred))
+                return preferred;
+            var coarser = completeGrids.Where(g => g < preferred).ToArray();
+            return coarser.Length > 0 ? coarser.Max() : preferred;
         }
 
         /// <summary>The store entry of one page of a stage's rows.</summary>

@@ -42,6 +42,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
         Layer = Layer,
         GridSizes = [4, 8, 16],
         IconSize = 24,
+        Icons = AtlasIconKind.Examples,
         Seed = 5,
     };
 
@@ -155,7 +156,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
     {
         string images = CopyImages("images", 6);
         string[] Args(string outDir) => ["build", "--model", "resnet18", "--layer", Layer, "--images", images, "--out", outDir,
-            "--grids", "4,8", "--icon-size", "24", "--page-rows", "6", "--batch", "2", "--head", "train"];
+            "--grids", "4,8", "--icon-size", "24", "--page-rows", "6", "--batch", "2", "--head", "train", "--icons", "examples"];
 
         var clock = Stopwatch.StartNew();
         string whole = Path.Combine(_root, "whole");
