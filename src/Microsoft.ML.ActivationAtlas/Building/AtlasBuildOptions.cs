@@ -127,7 +127,10 @@ public sealed class AtlasBuildOptions
     /// <summary>Nested grid sizes. Default <see cref="Defaults.GridSizes"/>.</summary>
     public int[] GridSizes { get; set; } = Defaults.GridSizes.ToArray();
 
-    /// <summary>The grid drawn in <c>atlas.png</c>; null (default): <see cref="Defaults.ImageGridSize"/> when it is a grid, else the coarsest.</summary>
+    /// <summary>
+    /// The grid drawn in <c>atlas.png</c>; null (default): <see cref="Defaults.ImageGridSize"/> when it is a grid, else the
+    /// coarsest; with inverted icons that the budget stopped short of that grid, the finest coarser grid whose cells are all inverted.
+    /// </summary>
     public int? ImageGridSize { get; set; }
 
     /// <summary>Icon side in pixels in the viewer and <c>atlas.png</c>. Default <see cref="Defaults.IconSize"/>.</summary>

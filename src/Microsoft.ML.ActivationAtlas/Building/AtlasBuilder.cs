@@ -18,10 +18,23 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// <c>AggregateAtlas</c>, the icons, and the renderers. Created by <c>mlContext.Atlas()</c>.
 /// </summary>
 /// <remarks>
+/// <para>
+/// By default each cell is drawn as a feature-inversion icon of its mean activation
+/// (<see cref="AtlasBuildOptions.Icons"/>): one <c>FeatureIconRenderer</c> renders the coarsest grid's cells cold
+/// (<see cref="AtlasBuildOptions.IconSteps"/>) and each finer grid's cells warm-started from their parent cell's
+/// optimised parameters, until <see cref="AtlasBuildOptions.IconBudget"/> is spent (10 minutes on the CPU, unlimited
+/// with CUDA); cells left keep their nearest example image as a stand-in, and <c>atlas.json</c> (per cell
+/// <c>icon</c>, and <c>fidelity</c>, <c>plausibility</c>, <c>steps</c>, <c>warmStarted</c> of an inverted icon) and the
+/// viewer say which is which. <c>atlas.png</c> draws <see cref="AtlasBuildOptions.ImageGridSize"/>, or, when not set
+/// and the budget stopped short of the default grid, the finest grid whose cells are all inverted.
+/// </para>
+/// <para>
 /// The output folder is written as <c>&lt;out&gt;.partial</c> and renamed when complete. Finished stages, and pages of
 /// <see cref="AtlasBuildOptions.PageRows"/> activation rows while extraction runs, go to the stage store, so the same
 /// call after an interruption (even a killed process) continues where it stopped. A seeded build gives byte-identical
-/// outputs (with the default <see cref="AtlasBuildOptions.DeterministicLayout"/>).
+/// outputs (with the default <see cref="AtlasBuildOptions.DeterministicLayout"/>) when the icon budget is not reached
+/// (the inverted icons are reproducible, but how many fit in the budget depends on the machine).
+/// </para>
 /// </remarks>
 public sealed partial class AtlasBuilder
 {

@@ -106,6 +106,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
         var options = Options();
         options.GridSizes = [2, 4];
         options.Icons = AtlasIconKind.Inversion;
+        options.IconGridSize = 2;
         options.IconSteps = 4;
         options.IconSize = 32;
         var built = new MLContext(1).Atlas().Build(images, Path.Combine(_root, "atlas"), options);
@@ -118,7 +119,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(stored, built.Icons.Get(2, cell.X, cell.Y));
             Assert.NotEqual(examples.Get(2, cell.X, cell.Y), built.Icons.Get(2, cell.X, cell.Y));
         }
-        // The finer grid keeps its example icons.
+        // The finer grid, beyond IconGridSize, keeps its example icons.
         var fine = built.Atlas.Level(4).Cells[0];
         Assert.Equal(examples.Get(4, fine.X, fine.Y), built.Icons.Get(4, fine.X, fine.Y));
     }

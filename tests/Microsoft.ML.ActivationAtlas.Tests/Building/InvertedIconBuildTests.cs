@@ -359,14 +359,26 @@ public sealed class InvertedIconBuildTests(InvertedAtlasFixture fixture, ITestOu
         var info = built.Icons.Inversion(grid, cell.X, cell.Y)!;
         var centre = (await chrome.EvaluateAsync($"atlasViewer.cellCenter({cell.X}, {cell.Y})"))!;
         double cx = centre["x"]!.GetValue<double>(), cy = centre["y"]!.GetValue<double>();
-        string Pixel() => chrome.EvaluateAsync(
-            $"(() => {{ const c = document.getElementById('atlas-canvas'), r = c.getBoundingClientRect(), d = window.devicePixelRatio || 1;" +
-            $" return Array.from(c.getContext('2d').getImageData(Math.round(({cx} - r.left - 6) * d), Math.round(({cy} - r.top - 6) * d), 12, 12).data).join(','); }})()").Result!.GetValue<string>();
+        // The screenshot's pixels around the cell's centre (a canvas drawn from file:// images cannot be read back).
+        string Pixel()
+        {
+            using var shot = SKBitmap.Decode(chrome.ScreenshotAsync().Result);
+            double scale = shot.Width / (chrome.EvaluateAsync("window.innerWidth").Result!.GetValue<double>());
+            var values = new List<uint>();
+            for (int dy = -6; dy < 6; dy++)
+                for (int dx = -6; dx < 6; dx++)
+                    values.Add((uint)shot.GetPixel((int)Math.Round((cx + dx) * scale), (int)Math.Round((cy + dy) * scale)));
+            return string.Join(",", values);
+        }
         await chrome.ClickAsync(cx, cy);
         await chrome.WaitForAsync("!document.getElementById('cell-info').hidden");
         string Text(string id) => chrome.EvaluateAsync($"document.getElementById('{id}').textContent").Result!.GetValue<string>();
         string text = Text("cell-icon");
-        Assert.Contains("Inverted icon: fidelity " + Math.Round(info.Fidelity, 2).ToString("0.##", CultureInfo.InvariantCulture), text);
+        var shown = System.Text.RegularExpressions.Regex.Match(text, @"^Inverted icon: fidelity ([0-9.]+), plausibility ([0-9.]+) · (\d+) steps");
+        Assert.True(shown.Success, text);
+        Assert.Equal(info.Fidelity, double.Parse(shown.Groups[1].Value, CultureInfo.InvariantCulture), 0.002);
+        Assert.Equal(info.Plausibility!.Value, double.Parse(shown.Groups[2].Value, CultureInfo.InvariantCulture), 0.002);
+        Assert.Equal(info.Steps, int.Parse(shown.Groups[3].Value, CultureInfo.InvariantCulture));
         string iconPixels = Pixel();
         string Shows() => $"atlasViewer.showsExample(atlasViewer.levels[atlasViewer.state.level].byKey.get('{cell.X},{cell.Y}'))";
         Assert.False((await chrome.EvaluateAsync(Shows()))!.GetValue<bool>());
