@@ -31,7 +31,8 @@ internal sealed class BuildCommand : ICommand
           --parallel-umap    optimise the layout on every core: faster, but not reproducible (default: deterministic,
                              so a seeded build gives byte-identical outputs)
           --grids <list>     nested grid sizes (default {DefaultGrids})
-          --png-grid <n>     the grid drawn in atlas.png (default {AtlasBuildOptions.Defaults.ImageGridSize}, or the coarsest)
+          --png-grid <n>     the grid drawn in atlas.png (default {AtlasBuildOptions.Defaults.ImageGridSize}, or the coarsest; when the icon
+                             budget stops short of it, the finest grid whose cells are all inverted)
           --icon-size <px>   icon side in the viewer and atlas.png (default {AtlasBuildOptions.Defaults.IconSize})
           --icons <i>        inversion (default): feature-inversion icons of the cells' mean activations, coarse grid
                              to fine, each finer cell starting from its parent's icon, as far as --icon-budget allows

@@ -315,6 +315,7 @@ public sealed class BuiltAtlas
                 ClassValueName = ClassValueName,
                 ImagePathOfRow = row => ImagePaths[row],
                 InitialOverlay = 0,
+                IconNote = IconNote,
             };
             options.Overlays.Add(ViewerOverlay.FromShares($"{nameA} (share)", a));
             var cells = b is null ? null : HistogramComparison.Compare(a, b, grid, comparison);

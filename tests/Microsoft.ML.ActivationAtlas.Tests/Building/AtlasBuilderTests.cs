@@ -25,16 +25,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>A folder of <paramref name="perClass"/> images of each CIFAR-10 class (of <paramref name="classes"/> when given), in class sub-folders.</summary>
-    private string CopyImages(string name, int perClass, params string[] classes)
-    {
-        string dir = Path.Combine(_root, name);
-        foreach (var (path, label) in SharedData.CifarImages(perClass).Where(x => classes.Length == 0 || classes.Contains(x.Label)))
-        {
-            Directory.CreateDirectory(Path.Combine(dir, label));
-            File.Copy(path, Path.Combine(dir, label, Path.GetFileName(path)));
-        }
-        return dir;
-    }
+    private string CopyImages(string name, int perClass, params string[] classes) => InvertedAtlasFixture.CopyImages(_root, name, perClass, classes);
 
     private static AtlasBuildOptions Options() => new()
     {

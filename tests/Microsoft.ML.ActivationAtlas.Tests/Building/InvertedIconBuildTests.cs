@@ -51,10 +51,11 @@ public sealed class InvertedAtlasFixture : IDisposable
         Seed = 5,
     };
 
+    /// <summary>A folder of <paramref name="perClass"/> images of each CIFAR-10 class (of <paramref name="classes"/> when given), in class sub-folders.</summary>
     public static string CopyImages(string root, string name, int perClass, params string[] classes)
     {
         string dir = Path.Combine(root, name);
-        foreach (var (path, label) in SharedData.CifarImages(perClass).Where(x => classes.Contains(x.Label)))
+        foreach (var (path, label) in SharedData.CifarImages(perClass).Where(x => classes.Length == 0 || classes.Contains(x.Label)))
         {
             Directory.CreateDirectory(Path.Combine(dir, label));
             File.Copy(path, Path.Combine(dir, label, Path.GetFileName(path)));
@@ -236,7 +237,7 @@ public sealed class InvertedIconBuildTests(InvertedAtlasFixture fixture, ITestOu
         });
         Assert.ThrowsAny<OperationCanceledException>(() => new MLContext(1).Atlas().Build(fixture.Images, outDir, options, interrupted, cancel.Token));
         Assert.False(Directory.Exists(outDir));
-        var stored = Directory.GetFiles(coarseIcons, "*.png").ToDictionary(Path.GetFileName, File.ReadAllBytes);
+        var stored = Directory.GetFiles(coarseIcons, "*.png").ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
         Assert.NotEmpty(stored);
         Assert.NotEmpty(Directory.GetFiles(coarseIcons, "*.params"));
         Assert.False(Directory.Exists(Path.Combine(outDir + ".partial", "cache", "icons-4")));
