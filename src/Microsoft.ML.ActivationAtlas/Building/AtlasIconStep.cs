@@ -110,6 +110,8 @@ internal static class AtlasIconStep
                     todo.Add(cell);
                 }
             }
+            // The busiest cells first, so a budget that runs out mid-grid leaves the stand-ins where fewest images are.
+            todo.Sort((a, b) => b.Count != a.Count ? b.Count.CompareTo(a.Count) : a.Y != b.Y ? a.Y.CompareTo(b.Y) : a.X.CompareTo(b.X));
             stage.Report(total == 0 ? 1 : done / (double)total);
             for (int start = 0; start < todo.Count; start += chunkSize)
             {
