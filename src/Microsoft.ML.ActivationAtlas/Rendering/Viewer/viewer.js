@@ -38,7 +38,8 @@
     const load = src => { const img = new Image(); img.onload = draw; img.src = src; return img; };
     const sheets = l.sheets.map(load);
     const exampleSheets = (l.exampleSheets || []).map(load);
-    return { size: l.size, iconPx: l.iconPx, sheetCols: l.sheetCols, perSheet: l.perSheet, cells, byKey, densityRef: maxCount, sheets, exampleSheets };
+    const invertedShare = cells.length ? cells.filter(c => c.inverted).length / cells.length : 0;
+    return { size: l.size, iconPx: l.iconPx, sheetCols: l.sheetCols, perSheet: l.perSheet, cells, byKey, densityRef: maxCount, sheets, exampleSheets, invertedShare };
   });
 
   const valueName = (n => n.charAt(0).toUpperCase() + n.slice(1))(A.valueName || 'Attribution');
@@ -88,8 +89,13 @@
 
   function chooseLevel() {
     let chosen = 0;
-    for (let i = 0; i < levels.length; i++)
-      if (state.base * state.scale / levels[i].size >= MIN_CELL_PX) chosen = i;
+    // With inverted icons shown, a grid mostly of example stand-ins (the icon budget ran out) is drawn only once its
+    // cells are four times the usual size, so the atlas opens on the grids with icons and zooming still reaches it.
+    const demote = A.inverted > 0 && !state.showExamples;
+    for (let i = 0; i < levels.length; i++) {
+      const need = demote && levels[i].invertedShare < 0.5 ? 4 * MIN_CELL_PX : MIN_CELL_PX;
+      if (state.base * state.scale / levels[i].size >= need) chosen = i;
+    }
     state.level = chosen;
     const l = levels[chosen];
     $('level-label').textContent = 'grid ' + l.size + '×' + l.size + ' · zoom ' + state.scale.toFixed(1) + '×';
