@@ -150,6 +150,7 @@ public sealed class AtlasBuildOptions
     /// Wall-clock time for inverted icons; no icon starts after it and the cells left keep their example image as a
     /// stand-in. Null (default): <see cref="Defaults.IconBudget"/> on the CPU, unlimited with CUDA
     /// (<see cref="OnnxSessionOptions.UseCuda"/>); <see cref="Timeout.InfiniteTimeSpan"/>: unlimited. Must be positive.
+    /// Linked layer atlases (<c>BuildLayers</c>) share it equally among their layers.
     /// </summary>
     public TimeSpan? IconBudget { get; set; }
 
