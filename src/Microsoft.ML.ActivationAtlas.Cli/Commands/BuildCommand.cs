@@ -32,12 +32,18 @@ internal sealed class BuildCommand : ICommand
           --parallel-umap    optimise the layout on every core: faster, but not reproducible (default: deterministic,
                              so a seeded build gives byte-identical outputs)
           --grids <list>     nested grid sizes (default {DefaultGrids})
-          --png-grid <n>     the grid drawn in atlas.png (default {AtlasBuildOptions.Defaults.ImageGridSize}, or the coarsest)
+          --png-grid <n>     the grid drawn in atlas.png (default {AtlasBuildOptions.Defaults.ImageGridSize}, or the coarsest; when the icon
+                             budget stops short of it, the finest grid whose cells are all inverted)
           --icon-size <px>   icon side in the viewer and atlas.png (default {AtlasBuildOptions.Defaults.IconSize})
-          --icons <i>        examples: each cell shows the image nearest its mean activation (default); inversion:
-                             feature-inversion icons of the cells' mean activations on --icon-grid (slow on a CPU)
-          --icon-grid <n>    the grid whose cells get inverted icons (default: --png-grid)
-          --icon-steps <n>   optimisation steps per inverted icon (default {AtlasBuildOptions.Defaults.IconSteps})
+          --icons <i>        inversion (default): feature-inversion icons of the cells' mean activations, coarse grid
+                             to fine, each finer cell starting from its parent's icon, as far as --icon-budget allows
+                             (the other cells show their nearest image, marked as stand-ins); examples: each cell
+                             shows the image nearest its mean activation
+          --icon-budget <t>  time for inverted icons, e.g. 90s, 10m, 1h or unlimited (default {AtlasBuildOptions.Defaults.IconBudget.TotalMinutes:0}m on
+                             the CPU, unlimited with --cuda); no icon starts after it
+          --icon-grid <n>    the finest grid whose cells get inverted icons (default: every grid)
+          --icon-steps <n>   optimisation steps of a coarsest-grid icon; finer cells start from their parent's icon and
+                             take a quarter of them (default {AtlasBuildOptions.Defaults.IconSteps})
           --icon-min-count <n>  cells with fewer images keep their example icon (default {AtlasBuildOptions.Defaults.IconMinimumCount})
           --min-count <n>    cells with fewer images are left out (default {AtlasBuildOptions.Defaults.MinimumCount})
           --batch <n>        images per ONNX Runtime call (default {AtlasBuildOptions.Defaults.BatchSize})
@@ -89,11 +95,12 @@ internal sealed class BuildCommand : ICommand
             IconSize = args.Int("icon-size", AtlasBuildOptions.Defaults.IconSize),
             Icons = args.Optional("icons") switch
             {
-                null or "examples" => AtlasIconKind.Examples,
-                "inversion" => AtlasIconKind.Inversion,
+                "examples" => AtlasIconKind.Examples,
+                null or "inversion" => AtlasIconKind.Inversion,
                 var s => throw new UsageException($"option --icons: '{s}' is neither 'examples' nor 'inversion'"),
             },
             IconGridSize = args.Has("icon-grid") ? args.Int("icon-grid", 0) : null,
+            IconBudget = args.Optional("icon-budget") is { } budget ? ParseDuration(budget, "icon-budget") : null,
             IconSteps = args.Int("icon-steps", AtlasBuildOptions.Defaults.IconSteps),
             IconMinimumCount = args.Int("icon-min-count", AtlasBuildOptions.Defaults.IconMinimumCount),
             MinimumCount = args.Int("min-count", AtlasBuildOptions.Defaults.MinimumCount),
@@ -160,8 +167,25 @@ internal sealed class BuildCommand : ICommand
         if (built.SkippedImages.Count > 0)
             Console.Error.WriteLine($"atlas build: skipped {built.SkippedImages.Count:N0} unreadable files (listed in {Path.Combine(outDir, "build.json")}): " +
                 string.Join(", ", built.SkippedImages.Take(5)) + (built.SkippedImages.Count > 5 ? ", ..." : ""));
+        if (built.IconNote is { } note)
+            Console.Error.WriteLine($"atlas build: {note}");
         Console.Error.WriteLine($"atlas build: done in {total.Elapsed.TotalSeconds:F1} s: {Path.Combine(outDir, "index.html")}");
         return 0;
+    }
+
+    /// <summary>A duration such as <c>90s</c>, <c>10m</c>, <c>1.5h</c> (a bare number is seconds), or <c>unlimited</c>; it must be positive.</summary>
+    internal static TimeSpan ParseDuration(string text, string option)
+    {
+        string t = text.Trim().ToLowerInvariant();
+        if (t is "unlimited" or "none" or "inf")
+            return Timeout.InfiniteTimeSpan;
+        double scale = t.EndsWith('h') ? 3600 : t.EndsWith('m') ? 60 : 1;
+        string number = t.TrimEnd('h', 'm', 's');
+        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value) || number.Length == 0)
+            throw new UsageException($"option --{option}: '{text}' is not a duration such as 90s, 10m, 1h or unlimited");
+        if (value <= 0)
+            throw new UsageException($"option --{option}: '{text}' is not positive; give a duration such as 10m, or --icons examples for no inverted icons");
+        return TimeSpan.FromSeconds(value * scale);
     }
 
     internal static int[] ParseGrids(string text, string option = "grids")

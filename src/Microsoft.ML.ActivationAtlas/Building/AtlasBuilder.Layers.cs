@@ -90,6 +90,8 @@ public sealed partial class AtlasBuilder
             var lo = o.Clone();
             lo.Layer = names[l];
             lo.StageStore = null;
+            // The inverted icons' time budget is the whole build's: each layer gets an equal share.
+            lo.IconBudget = o.ResolvedIconBudget is { } budget ? budget / names.Length : Timeout.InfiniteTimeSpan;
             var prefixed = progress is null ? null : new SyncProgress<AtlasBuildProgress>(p => progress.Report(p with { Stage = names[l] + ": " + p.Stage }));
             built[l] = Directory.Exists(sub)
                 ? Open(sub)

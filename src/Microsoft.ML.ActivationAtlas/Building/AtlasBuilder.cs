@@ -19,10 +19,23 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// <c>AggregateAtlas</c>, the icons, and the renderers. Created by <c>mlContext.Atlas()</c>.
 /// </summary>
 /// <remarks>
+/// <para>
+/// By default each cell is drawn as a feature-inversion icon of its mean activation
+/// (<see cref="AtlasBuildOptions.Icons"/>): one <c>FeatureIconRenderer</c> renders the coarsest grid's cells cold
+/// (<see cref="AtlasBuildOptions.IconSteps"/>) and each finer grid's cells warm-started from their parent cell's
+/// optimised parameters, until <see cref="AtlasBuildOptions.IconBudget"/> is spent (10 minutes on the CPU, unlimited
+/// with CUDA); cells left keep their nearest example image as a stand-in, and <c>atlas.json</c> (per cell
+/// <c>icon</c>, and <c>fidelity</c>, <c>plausibility</c>, <c>steps</c>, <c>warmStarted</c> of an inverted icon) and the
+/// viewer say which is which. <c>atlas.png</c> draws <see cref="AtlasBuildOptions.ImageGridSize"/>, or, when not set
+/// and the budget stopped short of the default grid, the finest grid whose cells are all inverted.
+/// </para>
+/// <para>
 /// The output folder is written as <c>&lt;out&gt;.partial</c> and renamed when complete. Finished stages, and pages of
 /// <see cref="AtlasBuildOptions.PageRows"/> activation rows while extraction runs, go to the stage store, so the same
 /// call after an interruption (even a killed process) continues where it stopped. A seeded build gives byte-identical
-/// outputs (with the default <see cref="AtlasBuildOptions.DeterministicLayout"/>).
+/// outputs (with the default <see cref="AtlasBuildOptions.DeterministicLayout"/>) when the icon budget is not reached
+/// (the inverted icons are reproducible, but how many fit in the budget depends on the machine).
+/// </para>
 /// </remarks>
 public sealed partial class AtlasBuilder
 {
@@ -209,15 +222,15 @@ public sealed partial class AtlasBuilder
             atlas = AtlasStages.Aggregate(ml, grid.Transform(view), classNames, o.MinimumCount, stage, ct);
             stage.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
 
-            string iconKey = $"{ActivationKey}|{o.NumberOfNeighbors}|{o.MinDist.ToString(CultureInfo.InvariantCulture)}|{o.DeterministicLayout}|{string.Join(",", o.GridSizes)}|{o.MinimumCount}|{o.IconSteps}|{o.IconSize}|{o.IconMinimumCount}";
-            var icons = AtlasIconStep.Render(ml, atlas, images.Paths, o, layer, store, iconKey, report, ct);
+            string iconKey = $"{ActivationKey}|{o.NumberOfNeighbors}|{o.MinDist.ToString(CultureInfo.InvariantCulture)}|{o.DeterministicLayout}|{string.Join(",", o.GridSizes)}|{o.MinimumCount}|{o.IconSize}|{AtlasIconStep.InversionKey(o, layer)}";
+            var (icons, completeGrids, iconNote) = AtlasIconStep.Render(ml, atlas, images.Paths, activations, o, layer, store, iconKey, report, ct);
 
             stage = report.Start("outputs");
             foreach (var sub in new[] { "icons", "examples", "classes" })
                 if (Directory.Exists(Path.Combine(work, sub)))
                     Directory.Delete(Path.Combine(work, sub), true);
             string modelName = o.ModelName ?? o.Model!.BuiltInName ?? o.Model.Description;
-            int imageGrid = o.ResolvedImageGridSize;
+            int imageGrid = ImageGrid(completeGrids);
             AtlasImageRenderer.Render(atlas, icons, Path.Combine(work, "atlas.png"),
                 new AtlasImageOptions { GridSize = imageGrid, CellPixels = Math.Max(16, Math.Min(o.IconSize, 8192 / imageGrid)) });
             stage.Report(0.2);
@@ -229,19 +242,24 @@ public sealed partial class AtlasBuilder
                 IconPixels = o.IconSize,
                 ClassValueName = classValueName,
                 ImagePathOfRow = row => images.Paths[row],
+                IconNote = iconNote,
             });
             stage.Report(0.7);
-            AtlasJsonWriter.Write(atlas, Path.Combine(work, "atlas.json"), modelName, o.Layer);
+            AtlasJsonWriter.Write(atlas, icons, Path.Combine(work, "atlas.json"), modelName, o.Layer, iconNote);
             // The fitted pipeline: image path -> activation -> layout -> grid cell, for new images (concept histograms).
             var pipeline = new TransformerChain<ITransformer>(extraction, umap, grid);
             ml.Model.SaveAtlas(pipeline, Input(0).Schema, Path.Combine(work, AtlasFolder.ModelFile));
             AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.RowsFile), new AtlasFolder.RowList(images.Root, images.Paths.ToArray(), images.Labels.ToArray()));
+            var invertedGrids = AtlasIconStep.InvertedGrids(o.GridSizes, o.IconGridSize);
             AtlasFolder.WriteJson(Path.Combine(work, AtlasFolder.SettingsFile), new AtlasFolder.BuildSettings(modelName, o.Layer, o.GridSizes, classValueName, classNames)
             {
                 MinimumCount = o.MinimumCount,
                 Icons = o.Icons.ToString(),
                 IconSize = o.IconSize,
-                IconGrid = o.IconGridSize ?? imageGrid,
+                IconGrid = o.Icons == AtlasIconKind.Inversion ? invertedGrids.Max() : imageGrid,
+                IconGrids = o.Icons == AtlasIconKind.Inversion ? invertedGrids : null,
+                IconBudgetSeconds = o.Icons == AtlasIconKind.Inversion ? o.ResolvedIconBudget?.TotalSeconds : null,
+                IconNote = iconNote,
                 ImageGrid = imageGrid,
                 IconKey = o.Icons == AtlasIconKind.Inversion ? iconKey : null,
                 ActivationsKey = ExtractionKey,
@@ -250,8 +268,25 @@ public sealed partial class AtlasBuilder
                 SkippedCount = images.Unreadable.Count,
                 Skipped = images.Unreadable.ToArray(),
             });
+            // Only a resumed build's finer cells start from the stored parameters; the finished atlas needs the PNGs.
+            if (o.Icons == AtlasIconKind.Inversion)
+                AtlasIconStep.DiscardParameters(atlas, invertedGrids, store);
             stage.Done();
             extraction.Dispose();
+        }
+
+        /// <summary>
+        /// The grid drawn in <c>atlas.png</c>: the one asked for; else, with inverted icons, the default image grid when
+        /// all its cells are inverted, or the finest coarser grid that is (the budget may stop short of the default);
+        /// else the default.
+        /// </summary>
+        private int ImageGrid(IReadOnlyList<int> completeGrids)
+        {
+            int preferred = o.ResolvedImageGridSize;
+            if (o.ImageGridSize is not null || o.Icons != AtlasIconKind.Inversion || completeGrids.Contains(preferred))
+                return preferred;
+            var coarser = completeGrids.Where(g => g < preferred).ToArray();
+            return coarser.Length > 0 ? coarser.Max() : preferred;
         }
 
         /// <summary>The store entry of one page of a stage's rows.</summary>

@@ -28,6 +28,9 @@ internal static class AtlasFolder
         public string Icons { get; init; } = nameof(AtlasIconKind.Examples);
         public int IconSize { get; init; } = 64;
         public int IconGrid { get; init; }
+        public int[]? IconGrids { get; init; }
+        public double? IconBudgetSeconds { get; init; }
+        public string? IconNote { get; init; }
         public int ImageGrid { get; init; }
         public string? IconKey { get; init; }
         public string? ActivationsKey { get; init; }

@@ -71,8 +71,14 @@ public sealed class BuiltAtlas
     /// <summary>Icon side in pixels.</summary>
     public int IconSize => _settings.IconSize;
 
-    /// <summary>The grid with inverted icons (with <see cref="AtlasIconKind.Inversion"/>).</summary>
+    /// <summary>The finest grid with inverted icons (with <see cref="AtlasIconKind.Inversion"/>; its coarser grids have them too).</summary>
     public int IconGridSize => _settings.IconGrid > 0 ? _settings.IconGrid : ImageGridSize;
+
+    /// <summary>
+    /// With <see cref="AtlasIconKind.Inversion"/>: why some cells show example stand-ins (the icon time budget ran out),
+    /// as written in <c>atlas.json</c>; null when every cell that should have an inverted icon has one.
+    /// </summary>
+    public string? IconNote => _settings.IconNote;
 
     /// <summary>What the class values are: <c>label share</c> or <c>attribution</c>.</summary>
     public string ClassValueName => _settings.ClassValues;
@@ -119,7 +125,10 @@ public sealed class BuiltAtlas
     /// <summary>The atlas as built: the stored rows laid out and binned by the fitted stages, aggregated with <see cref="MinimumCount"/>.</summary>
     public GridAtlas Atlas => _atlas ??= Aggregate(null, default);
 
-    /// <summary>The icons as built: example images at <see cref="IconSize"/>, and the stored inverted icons with <see cref="AtlasIconKind.Inversion"/>.</summary>
+    /// <summary>
+    /// The icons as built: example images at <see cref="IconSize"/>, and with <see cref="AtlasIconKind.Inversion"/> the
+    /// stored inverted icons (with their fidelity) of the cells that got one.
+    /// </summary>
     public AtlasIcons Icons => _icons ??= LoadIcons();
 
     /// <summary>Opens a built atlas folder.</summary>
@@ -322,6 +331,7 @@ public sealed class BuiltAtlas
                 ClassValueName = ClassValueName,
                 ImagePathOfRow = row => ImagePaths[row],
                 InitialOverlay = 0,
+                IconNote = IconNote,
             };
             options.Overlays.Add(ViewerOverlay.FromShares($"{nameA} (share)", a));
             var cells = b is null ? null : HistogramComparison.Compare(a, b, grid, comparison);
@@ -569,9 +579,7 @@ public sealed class BuiltAtlas
         var icons = AtlasIcons.FromNearestExamples(Atlas, row => ImagePaths[row], IconSize);
         if (IconKind != AtlasIconKind.Inversion || _settings.IconKey is not { } key)
             return icons;
-        foreach (var cell in AtlasIconStep.InvertedCells(Atlas.Level(IconGridSize), 1))
-            if (_store.TryLoadBytes(AtlasIconStep.Entry(IconGridSize, cell), key, out var png))
-                icons.Set(IconGridSize, cell.X, cell.Y, png);
+        AtlasIconStep.Load(Atlas, _settings.IconGrids ?? [IconGridSize], _store, key, icons);
         return icons;
     }
 

@@ -3,17 +3,63 @@ using SkiaSharp;
 
 namespace Microsoft.ML.ActivationAtlas.Rendering;
 
+/// <summary>How an inverted icon of an atlas cell was made and how well it matches the cell.</summary>
+/// <param name="Fidelity">Cosine between the icon's activation at the layer and the cell's mean activation.</param>
+/// <param name="Plausibility">Cosine between the icon's activation and its nearest real activation of the atlas's rows, or null when not measured.</param>
+/// <param name="Steps">Optimisation steps the icon took.</param>
+/// <param name="WarmStarted">Whether its optimisation started from its parent cell's (next coarser grid's) icon.</param>
+public sealed record InvertedIconInfo(double Fidelity, double? Plausibility, int Steps, bool WarmStarted);
+
 /// <summary>
-/// The icon of each atlas cell, as PNG bytes keyed by grid size and cell. Icons come from feature inversion of the
-/// cells' mean activations, or, without a model, from the cells' nearest example images
-/// (<see cref="FromNearestExamples"/>).
+/// The icon of each atlas cell, as PNG bytes keyed by grid size and cell. Icons come from the cells' nearest example
+/// images (<see cref="FromNearestExamples"/>) and, for the cells given one with <see cref="SetInverted"/>, from
+/// feature inversion of the cells' mean activations; such a cell keeps its example image too
+/// (<see cref="GetExample"/>), so a viewer can show either.
 /// </summary>
 public sealed class AtlasIcons
 {
     private readonly Dictionary<(int, int, int), byte[]> _icons = new();
+    private readonly Dictionary<(int, int, int), byte[]> _examples = new();
+    private readonly Dictionary<(int, int, int), InvertedIconInfo> _inverted = new();
 
     /// <summary>Number of icons.</summary>
     public int Count => _icons.Count;
+
+    /// <summary>Number of cells drawn with an inverted icon.</summary>
+    public int InvertedCount => _inverted.Count;
+
+    /// <summary>
+    /// Sets the inverted icon of a cell: it is drawn from now on (<see cref="Get"/>), and the cell's earlier icon (its
+    /// example image) stays available through <see cref="GetExample"/>.
+    /// </summary>
+    /// <param name="gridSize">Cells a side of the grid.</param>
+    /// <param name="x">Cell column.</param>
+    /// <param name="y">Cell row.</param>
+    /// <param name="encodedImage">The encoded icon (PNG).</param>
+    /// <param name="info">How it was made and its fidelity.</param>
+    public void SetInverted(int gridSize, int x, int y, byte[] encodedImage, InvertedIconInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(encodedImage);
+        ArgumentNullException.ThrowIfNull(info);
+        var key = (gridSize, x, y);
+        if (!_inverted.ContainsKey(key) && _icons.TryGetValue(key, out var example))
+            _examples[key] = example;
+        _icons[key] = encodedImage;
+        _inverted[key] = info;
+    }
+
+    /// <summary>The inversion of a cell's icon, or null when the cell is drawn as an example image.</summary>
+    /// <param name="gridSize">Cells a side of the grid.</param>
+    /// <param name="x">Cell column.</param>
+    /// <param name="y">Cell row.</param>
+    public InvertedIconInfo? Inversion(int gridSize, int x, int y) => _inverted.GetValueOrDefault((gridSize, x, y));
+
+    /// <summary>The example image of a cell (its icon when it has no inverted one), or null.</summary>
+    /// <param name="gridSize">Cells a side of the grid.</param>
+    /// <param name="x">Cell column.</param>
+    /// <param name="y">Cell row.</param>
+    public byte[]? GetExample(int gridSize, int x, int y) =>
+        _examples.TryGetValue((gridSize, x, y), out var png) ? png : _inverted.ContainsKey((gridSize, x, y)) ? null : Get(gridSize, x, y);
 
     /// <summary>Sets the icon of cell (<paramref name="x"/>, <paramref name="y"/>) of the <paramref name="gridSize"/> grid from PNG (or JPEG) bytes.</summary>
     /// <param name="gridSize">Cells a side of the grid.</param>
@@ -24,6 +70,8 @@ public sealed class AtlasIcons
     {
         ArgumentNullException.ThrowIfNull(encodedImage);
         _icons[(gridSize, x, y)] = encodedImage;
+        _examples.Remove((gridSize, x, y));
+        _inverted.Remove((gridSize, x, y));
     }
 
     /// <summary>Sets an icon from RGB values in [0, 1], interleaved (height x width x 3).</summary>
@@ -37,7 +85,6 @@ public sealed class AtlasIcons
     {
         if (rgb.Length != width * height * 3)
             throw new ArgumentException($"An RGB icon of {width}x{height} needs {width * height * 3} values, not {rgb.Length}.", nameof(rgb));
-        using var bmp = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
         var pixels = new byte[width * height * 4];
         for (int i = 0; i < width * height; i++)
         {
@@ -46,10 +93,17 @@ public sealed class AtlasIcons
             pixels[4 * i + 2] = ToByte(rgb[3 * i + 2]);
             pixels[4 * i + 3] = 255;
         }
-        System.Runtime.InteropServices.Marshal.Copy(pixels, 0, bmp.GetPixels(), pixels.Length);
-        Set(gridSize, x, y, Encode(bmp));
+        Set(gridSize, x, y, EncodeRgba(pixels, width, height));
 
         static byte ToByte(float v) => (byte)Math.Clamp((int)MathF.Round(v * 255f), 0, 255);
+    }
+
+    /// <summary>Encodes opaque interleaved 8-bit RGBA as PNG.</summary>
+    internal static byte[] EncodeRgba(byte[] rgba, int width, int height)
+    {
+        using var bmp = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bmp.GetPixels(), rgba.Length);
+        return Encode(bmp);
     }
 
     /// <summary>The icon of a cell, or null.</summary>

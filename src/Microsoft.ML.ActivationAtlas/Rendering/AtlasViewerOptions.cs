@@ -42,6 +42,12 @@ public sealed class AtlasViewerOptions
     /// <summary>Axis captions shown beside the atlas (class comparisons); null (the default) for none.</summary>
     public AtlasAxes? Axes { get; set; }
 
+    /// <summary>
+    /// A sentence on the icons shown under the title and in <c>atlas.json</c> (e.g. that the icon time budget ran out and
+    /// which cells show example stand-ins); null (the default) for none.
+    /// </summary>
+    public string? IconNote { get; set; }
+
     /// <summary>The overlay shown when the viewer opens (an index into <see cref="Overlays"/>); null (the default) for none.</summary>
     public int? InitialOverlay { get; set; }
 

@@ -9,8 +9,11 @@ namespace Microsoft.ML.ActivationAtlas.Rendering;
 
 /// <summary>
 /// Writes a self-contained interactive viewer of an atlas: <c>index.html</c> (inline script and style, no network
-/// access needed) with its assets beside it: <c>icons/</c> (one sprite sheet per grid), <c>examples/</c> (thumbnails
-/// of the example rows) and <c>classes/</c> (per-class attribution of every cell, loaded when a class is searched).
+/// access needed) with its assets beside it: <c>icons/</c> (sprite sheets per grid: the icons drawn, and for grids
+/// with inverted icons the cells' example images too, so the viewer can switch each cell or all of them between its
+/// icon and its example), <c>examples/</c> (thumbnails of the example rows) and <c>classes/</c> (per-class attribution
+/// of every cell, loaded when a class is searched). An inverted cell shows its icon's fidelity in its detail; where the
+/// atlas has inverted icons, the other cells are marked as example stand-ins.
 /// </summary>
 public static class AtlasViewerWriter
 {
@@ -111,6 +114,8 @@ public static class AtlasViewerWriter
                 heightFonts = AtlasLabels.HeightFonts,
             } : null,
             axes = options.Axes is { } axes ? new { left = axes.Left, right = axes.Right, horizontal = axes.Horizontal, vertical = axes.Vertical } : null,
+            inverted = icons.InvertedCount,
+            iconNote = options.IconNote,
         };
         string json = JsonSerializer.Serialize(data);
         string html = Resource("viewer.html")
@@ -124,11 +129,33 @@ public static class AtlasViewerWriter
     private static object WriteLevel(AtlasLevel level, AtlasIcons icons, string directory, int iconPx)
     {
         int cols = Math.Max(1, MaxSheetPixels / iconPx);
+        var sheetIndex = WriteSheets(level, (x, y) => icons.Get(level.GridSize, x, y), directory, "level", iconPx, cols, out var sheets);
+        var inverted = level.Cells.Select(c => icons.Inversion(level.GridSize, c.X, c.Y)).ToArray();
+        // The example images of the grid's cells, for the switch between icons and examples, when any cell is inverted.
+        int[]? exampleIndex = null;
+        List<string>? exampleSheets = null;
+        if (inverted.Any(i => i is not null))
+            exampleIndex = WriteSheets(level, (x, y) => icons.GetExample(level.GridSize, x, y), directory, "examples", iconPx, cols, out exampleSheets);
+        var cells = level.Cells.Select((c, j) => new object?[]
+        {
+            c.X, c.Y, c.Count, sheetIndex[j],
+            c.TopClasses.Select(t => new object[] { t.ClassIndex, Round(t.Value) }).ToArray(),
+            c.ExampleRows.ToArray(),
+            // Inverted icon: [fidelity, plausibility or null, steps, warm-started (1/0)], else null.
+            inverted[j] is { } i ? new object?[] { Round((float)i.Fidelity), i.Plausibility is double p ? Round((float)p) : null, i.Steps, i.WarmStarted ? 1 : 0 } : null,
+            exampleIndex?[j] ?? -1,
+        }).ToArray();
+        return new { size = level.GridSize, iconPx, sheetCols = cols, perSheet = cols * cols, sheets, exampleSheets, cells };
+    }
+
+    /// <summary>Writes the sprite sheets of a grid's cells' images; returns each cell's index in them (-1: none).</summary>
+    private static int[] WriteSheets(AtlasLevel level, Func<int, int, byte[]?> imageOf, string directory, string prefix, int iconPx, int cols, out List<string> sheets)
+    {
         int perSheet = cols * cols;
-        var withIcon = level.Cells.Select((c, j) => (Cell: c, Index: j, Icon: icons.Get(level.GridSize, c.X, c.Y))).Where(t => t.Icon is not null).ToArray();
+        var withIcon = level.Cells.Select((c, j) => (Cell: c, Index: j, Icon: imageOf(c.X, c.Y))).Where(t => t.Icon is not null).ToArray();
         var sheetIndex = new int[level.Cells.Count];
         Array.Fill(sheetIndex, -1);
-        var sheets = new List<string>();
+        sheets = new List<string>();
         for (int s = 0; s * perSheet < withIcon.Length; s++)
         {
             var chunk = withIcon.Skip(s * perSheet).Take(perSheet).ToArray();
@@ -146,17 +173,11 @@ public static class AtlasViewerWriter
                     sheetIndex[chunk[i].Index] = s * perSheet + i;
                 }
             }
-            string name = $"icons/level-{level.GridSize.ToString(CultureInfo.InvariantCulture)}-{s.ToString(CultureInfo.InvariantCulture)}.png";
+            string name = $"icons/{prefix}-{level.GridSize.ToString(CultureInfo.InvariantCulture)}-{s.ToString(CultureInfo.InvariantCulture)}.png";
             File.WriteAllBytes(Path.Combine(directory, name), AtlasIcons.Encode(sheet));
             sheets.Add(name);
         }
-        var cells = level.Cells.Select((c, j) => new object[]
-        {
-            c.X, c.Y, c.Count, sheetIndex[j],
-            c.TopClasses.Select(t => new object[] { t.ClassIndex, Round(t.Value) }).ToArray(),
-            c.ExampleRows.ToArray(),
-        }).ToArray();
-        return new { size = level.GridSize, iconPx, sheetCols = cols, perSheet, sheets, cells };
+        return sheetIndex;
     }
 
     private static double Round(float v) => float.IsFinite(v) ? double.Parse(v.ToString("G5", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture) : 0;

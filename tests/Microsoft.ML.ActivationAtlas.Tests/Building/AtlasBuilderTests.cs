@@ -25,16 +25,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>A folder of <paramref name="perClass"/> images of each CIFAR-10 class (of <paramref name="classes"/> when given), in class sub-folders.</summary>
-    private string CopyImages(string name, int perClass, params string[] classes)
-    {
-        string dir = Path.Combine(_root, name);
-        foreach (var (path, label) in SharedData.CifarImages(perClass).Where(x => classes.Length == 0 || classes.Contains(x.Label)))
-        {
-            Directory.CreateDirectory(Path.Combine(dir, label));
-            File.Copy(path, Path.Combine(dir, label, Path.GetFileName(path)));
-        }
-        return dir;
-    }
+    private string CopyImages(string name, int perClass, params string[] classes) => InvertedAtlasFixture.CopyImages(_root, name, perClass, classes);
 
     private static AtlasBuildOptions Options() => new()
     {
@@ -42,6 +33,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
         Layer = Layer,
         GridSizes = [4, 8, 16],
         IconSize = 24,
+        Icons = AtlasIconKind.Examples,
         Seed = 5,
     };
 
@@ -105,6 +97,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
         var options = Options();
         options.GridSizes = [2, 4];
         options.Icons = AtlasIconKind.Inversion;
+        options.IconGridSize = 2;
         options.IconSteps = 4;
         options.IconSize = 32;
         var built = new MLContext(1).Atlas().Build(images, Path.Combine(_root, "atlas"), options);
@@ -117,7 +110,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(stored, built.Icons.Get(2, cell.X, cell.Y));
             Assert.NotEqual(examples.Get(2, cell.X, cell.Y), built.Icons.Get(2, cell.X, cell.Y));
         }
-        // The finer grid keeps its example icons.
+        // The finer grid, beyond IconGridSize, keeps its example icons.
         var fine = built.Atlas.Level(4).Cells[0];
         Assert.Equal(examples.Get(4, fine.X, fine.Y), built.Icons.Get(4, fine.X, fine.Y));
     }
@@ -155,7 +148,7 @@ public sealed class AtlasBuilderTests(ITestOutputHelper output) : IDisposable
     {
         string images = CopyImages("images", 6);
         string[] Args(string outDir) => ["build", "--model", "resnet18", "--layer", Layer, "--images", images, "--out", outDir,
-            "--grids", "4,8", "--icon-size", "24", "--page-rows", "6", "--batch", "2", "--head", "train"];
+            "--grids", "4,8", "--icon-size", "24", "--page-rows", "6", "--batch", "2", "--head", "train", "--icons", "examples"];
 
         var clock = Stopwatch.StartNew();
         string whole = Path.Combine(_root, "whole");

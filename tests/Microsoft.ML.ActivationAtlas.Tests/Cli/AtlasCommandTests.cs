@@ -39,7 +39,7 @@ public sealed class AtlasCommandTests : IDisposable
     {
         string images = CopyImages("images", 8, 0);
         string atlas = Path.Combine(_root, "atlas");
-        string[] build = ["build", "--model", "resnet18", "--layer", "ReLU393_Output_0", "--images", images, "--out", atlas, "--grids", "5,10,20", "--png-grid", "10", "--icon-size", "32"];
+        string[] build = ["build", "--model", "resnet18", "--layer", "ReLU393_Output_0", "--images", images, "--out", atlas, "--grids", "5,10,20", "--png-grid", "10", "--icon-size", "32", "--icons", "examples"];
         var (code, err) = AtlasTool.Run(build);
         Assert.True(code == 0, err);
         foreach (var stage in new[] { "images", "activations", "umap", "grid", "icons", "outputs" })
@@ -152,7 +152,7 @@ public sealed class AtlasCommandTests : IDisposable
         string images = CopyImages("images", 15, 0, classes), unseen = CopyImages("unseen", 5, 100, classes);
         string atlas = Path.Combine(_root, "atlas");
         var (code, err) = AtlasTool.Run("build", "--model", "resnet18", "--layer", "ReLU393_Output_0", "--images", images, "--out", atlas,
-            "--grids", "4,8,16", "--png-grid", "8", "--icon-size", "32", "--sampling", "mean", "--neighbors", "10");
+            "--grids", "4,8,16", "--png-grid", "8", "--icon-size", "32", "--sampling", "mean", "--neighbors", "10", "--icons", "examples");
         Assert.True(code == 0, err);
 
         // The saved pipeline (model.zip), loaded here through the public API and in a fresh process by 'atlas histogram',
@@ -257,7 +257,7 @@ public sealed class AtlasHeadCommandTests : IDisposable
         }
         string atlas = Path.Combine(_root, "atlas");
         var (code, err) = AtlasTool.Run("build", "--model", "resnet18", "--layer", "ReLU393_Output_0", "--images", images, "--out", atlas,
-            "--head", "train", "--grids", "2,4", "--png-grid", "2", "--icon-size", "32");
+            "--head", "train", "--grids", "2,4", "--png-grid", "2", "--icon-size", "32", "--icons", "examples");
         Assert.True(code == 0, err);
         Assert.Contains("  attribution", err);
         using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "build.json")));

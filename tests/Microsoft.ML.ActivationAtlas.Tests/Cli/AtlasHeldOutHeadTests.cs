@@ -42,7 +42,7 @@ public sealed class AtlasHeldOutHeadTests(CifarClassifierFixture fixture, ITestO
         }
         string atlas = Path.Combine(_root, "atlas");
         var (code, err) = AtlasTool.Run("build", "--model", "resnet18", "--layer", Layer, "--images", images, "--out", atlas,
-            "--head", head, "--grids", "2,4", "--png-grid", "2", "--icon-size", "32");
+            "--head", head, "--grids", "2,4", "--png-grid", "2", "--icon-size", "32", "--icons", "examples");
         Assert.True(code == 0, err);
 
         using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(atlas, "build.json")));

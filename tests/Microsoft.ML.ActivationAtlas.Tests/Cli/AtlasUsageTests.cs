@@ -35,7 +35,7 @@ public sealed class AtlasUsageTests : IDisposable
     }
 
     private (int Code, string Error) Build(string images, string outDir, params string[] more) =>
-        AtlasTool.Run(["build", "--model", "resnet18", "--layer", Layer, "--images", images, "--out", outDir, "--grids", "2,4", "--png-grid", "2", "--icon-size", "16", .. more]);
+        AtlasTool.Run(["build", "--model", "resnet18", "--layer", Layer, "--images", images, "--out", outDir, "--grids", "2,4", "--png-grid", "2", "--icon-size", "16", "--icons", "examples", .. more]);
 
     private static void Fails(int expectedCode, (int Code, string Error) result, params string[] mentions)
     {

@@ -35,7 +35,7 @@ public sealed class TokenLayerCommandTests : IDisposable
 
         string atlas = Path.Combine(_root, "atlas");
         var (code, err) = AtlasTool.Run("build", "--model", model, "--layer", "encoder_layer_2", "--images", images, "--out", atlas,
-            "--head", model, "--grids", "2,4", "--png-grid", "2", "--icon-size", "32");
+            "--head", model, "--grids", "2,4", "--png-grid", "2", "--icon-size", "32", "--icons", "examples");
         Assert.True(code == 0, err);
         Assert.Contains("  activations", err); // the ONNX head is attributed in the same network pass
         Assert.True(File.Exists(Path.Combine(atlas, "index.html")));

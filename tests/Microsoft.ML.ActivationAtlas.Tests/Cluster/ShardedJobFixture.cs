@@ -13,7 +13,7 @@ public sealed class ShardedJobFixture : IDisposable
         Images = Copy("unseen", skip: 8, perClass: 6);
         Atlas = Path.Combine(Root, "atlas");
         var (code, err) = AtlasTool.Run("build", "--model", "resnet18", "--layer", "ReLU393_Output_0", "--images", built,
-            "--out", Atlas, "--grids", "5,10", "--png-grid", "10", "--icon-size", "16");
+            "--out", Atlas, "--grids", "5,10", "--png-grid", "10", "--icon-size", "16", "--icons", "examples");
         Assert.True(code == 0, err);
     }
 

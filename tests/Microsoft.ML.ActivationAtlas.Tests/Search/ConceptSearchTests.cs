@@ -39,6 +39,7 @@ public sealed class SearchAtlasFixture : IDisposable
             Layer = "ReLU393_Output_0",
             GridSizes = [4, 8, 16],
             IconSize = 24,
+            Icons = AtlasIconKind.Examples,
             Seed = 3,
         };
         var clock = new Stopwatch();

@@ -13,6 +13,8 @@
     scale: 1, offsetX: 0, offsetY: 0, base: 1, width: 1, height: 1,
     level: 0, hover: null, selected: null,
     classIndex: null, classValues: {}, density: false, histogram: null, ready: false,
+    // Inverted icons or example images: the global switch, and cells switched the other way ("size,x,y").
+    showExamples: false, flipped: new Set(),
     labels: !!A.labels, placedLabels: [],
     marks: null, marksDrawn: [],
   };
@@ -26,14 +28,18 @@
     const byKey = new Map();
     let maxCount = 1;
     const cells = l.cells.map((c, i) => {
-      const cell = { level: l.size, index: i, x: c[0], y: c[1], n: c[2], sheet: c[3], top: c[4], examples: c[5] };
+      const cell = { level: l.size, index: i, x: c[0], y: c[1], n: c[2], sheet: c[3], top: c[4], examples: c[5],
+        inverted: c[6] ? { fidelity: c[6][0], plausibility: c[6][1], steps: c[6][2], warm: !!c[6][3] } : null, exampleSheet: c[7] ?? -1 };
       byKey.set(c[0] + ',' + c[1], cell);
       return cell;
     });
     const counts = cells.map(c => c.n).sort((a, b) => a - b);
     if (counts.length) maxCount = Math.max(1, counts[Math.floor(0.9 * (counts.length - 1))]);
-    const sheets = l.sheets.map(src => { const img = new Image(); img.onload = draw; img.src = src; return img; });
-    return { size: l.size, iconPx: l.iconPx, sheetCols: l.sheetCols, perSheet: l.perSheet, cells, byKey, densityRef: maxCount, sheets };
+    const load = src => { const img = new Image(); img.onload = draw; img.src = src; return img; };
+    const sheets = l.sheets.map(load);
+    const exampleSheets = (l.exampleSheets || []).map(load);
+    const invertedShare = cells.length ? cells.filter(c => c.inverted).length / cells.length : 0;
+    return { size: l.size, iconPx: l.iconPx, sheetCols: l.sheetCols, perSheet: l.perSheet, cells, byKey, densityRef: maxCount, sheets, exampleSheets, invertedShare };
   });
 
   const valueName = (n => n.charAt(0).toUpperCase() + n.slice(1))(A.valueName || 'Attribution');
@@ -45,6 +51,21 @@
     if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
     return Number(v.toPrecision(3)).toString();
   };
+
+  // ---- icons: an inverted cell shows its icon or its example image ---------------------------------------------------
+  const cellKey = cell => cell.level + ',' + cell.x + ',' + cell.y;
+  function showsExample(cell) {
+    if (!cell.inverted) return true;
+    return state.showExamples !== state.flipped.has(cellKey(cell));
+  }
+  // The sheet image and the icon's index in it, or null.
+  function iconOf(level, cell) {
+    const example = cell.inverted && showsExample(cell) && cell.exampleSheet >= 0;
+    const index = example ? cell.exampleSheet : cell.sheet;
+    if (index < 0) return null;
+    const sheet = (example ? level.exampleSheets : level.sheets)[Math.floor(index / level.perSheet)];
+    return sheet ? { sheet, k: index % level.perSheet } : null;
+  }
 
   // ---- geometry -------------------------------------------------------------------------------------------------
   function resize() {
@@ -68,8 +89,13 @@
 
   function chooseLevel() {
     let chosen = 0;
-    for (let i = 0; i < levels.length; i++)
-      if (state.base * state.scale / levels[i].size >= MIN_CELL_PX) chosen = i;
+    // With inverted icons shown, a grid mostly of example stand-ins (the icon budget ran out) is drawn only once its
+    // cells are four times the usual size, so the atlas opens on the grids with icons and zooming still reaches it.
+    const demote = A.inverted > 0 && !state.showExamples;
+    for (let i = 0; i < levels.length; i++) {
+      const need = demote && levels[i].invertedShare < 0.5 ? 4 * MIN_CELL_PX : MIN_CELL_PX;
+      if (state.base * state.scale / levels[i].size >= need) chosen = i;
+    }
     state.level = chosen;
     const l = levels[chosen];
     $('level-label').textContent = 'grid ' + l.size + '×' + l.size + ' · zoom ' + state.scale.toFixed(1) + '×';
@@ -140,9 +166,9 @@
       let s = r.size;
       if (state.density) s *= Math.max(0.25, Math.min(1, Math.sqrt(cell.n / level.densityRef)));
       const pad = (r.size - s) / 2;
-      if (cell.sheet >= 0 && alpha > 0.01) {
-        const sheet = level.sheets[Math.floor(cell.sheet / level.perSheet)];
-        const k = cell.sheet % level.perSheet;
+      const icon = alpha > 0.01 ? iconOf(level, cell) : null;
+      if (icon) {
+        const { sheet, k } = icon;
         if (sheet.complete && sheet.naturalWidth) {
           ctx.globalAlpha = alpha;
           ctx.imageSmoothingEnabled = s > level.iconPx ? false : true;
@@ -150,6 +176,12 @@
             level.iconPx, level.iconPx, r.left + pad, r.top + pad, s, s);
           ctx.globalAlpha = 1;
         }
+      }
+      // Where the atlas has inverted icons, a cell without one (an example stand-in) gets a corner mark.
+      if (A.inverted > 0 && !cell.inverted && alpha > 0.01 && r.size >= 24) {
+        const m = Math.min(10, r.size / 4);
+        ctx.fillStyle = 'rgba(200, 130, 0, 0.85)';
+        ctx.beginPath(); ctx.moveTo(r.left + r.size - m, r.top); ctx.lineTo(r.left + r.size, r.top); ctx.lineTo(r.left + r.size, r.top + m); ctx.closePath(); ctx.fill();
       }
       if (style === 'heat' && hv !== 0) { ctx.fillStyle = heatColor(hv / histMax); ctx.fillRect(r.left, r.top, r.size, r.size); }
       if (style === 'significance' && hv !== 0) {
@@ -240,6 +272,7 @@
     if (!cell) return;
     $('cell-title').textContent = 'Cell (' + cell.x + ', ' + cell.y + ') of the ' + cell.level + '×' + cell.level + ' grid';
     $('cell-count').textContent = 'Count: ' + fmtCount(cell.n) + (cell.n === 1 ? ' image' : ' images');
+    showCellIcon(cell);
     const tbody = $('cell-classes').querySelector('tbody');
     tbody.replaceChildren();
     for (const [k, v] of cell.top) {
@@ -271,11 +304,42 @@
     }
   }
 
+  // What the cell is drawn as: its inverted icon's fidelity, or that it is an example stand-in; and its switch.
+  function showCellIcon(cell) {
+    const p = $('cell-icon'), button = $('cell-icon-switch');
+    p.replaceChildren();
+    button.hidden = !cell.inverted;
+    if (cell.inverted) {
+      const i = cell.inverted;
+      p.textContent = 'Inverted icon: fidelity ' + fmtValue(i.fidelity)
+        + (i.plausibility !== null && i.plausibility !== undefined ? ', plausibility ' + fmtValue(i.plausibility) : '')
+        + ' · ' + i.steps + ' steps' + (i.warm ? ', started from its parent cell’s icon' : '')
+        + (showsExample(cell) ? ' (example image shown)' : '');
+      button.textContent = showsExample(cell) ? 'Show the inverted icon' : 'Show the example image';
+    } else if (A.inverted > 0) {
+      const span = document.createElement('span');
+      span.className = 'stand-in';
+      span.textContent = 'Example stand-in: this cell has no inverted icon';
+      p.append(span);
+    } else {
+      p.textContent = 'Drawn as its example image';
+    }
+  }
+  $('cell-icon-switch').addEventListener('click', () => {
+    const cell = state.selected || state.hover;
+    if (!cell || !cell.inverted) return;
+    const key = cellKey(cell);
+    if (state.flipped.has(key)) state.flipped.delete(key); else state.flipped.add(key);
+    showCellIcon(cell);
+    draw();
+  });
+
   function showTooltip(cell, clientX, clientY) {
     if (!cell) { tooltip.hidden = true; return; }
     const r = canvas.getBoundingClientRect();
     const top = cell.top.length ? ' · ' + (A.classes[cell.top[0][0]] ?? cell.top[0][0]) + ' ' + fmtValue(cell.top[0][1]) : '';
-    tooltip.textContent = 'n = ' + fmtCount(cell.n) + top;
+    const icon = cell.inverted ? ' · fidelity ' + fmtValue(cell.inverted.fidelity) : A.inverted > 0 ? ' · example stand-in' : '';
+    tooltip.textContent = 'n = ' + fmtCount(cell.n) + top + icon;
     tooltip.style.left = (clientX - r.left + 14) + 'px';
     tooltip.style.top = (clientY - r.top + 14) + 'px';
     tooltip.hidden = false;
@@ -328,6 +392,13 @@
   $('zoom-reset').addEventListener('click', () => { fit(); draw(); });
   $('density').addEventListener('change', e => { state.density = e.target.checked; draw(); });
   $('labels-toggle').hidden = !A.labels;
+  $('icons-toggle').hidden = !(A.inverted > 0);
+  $('show-examples').addEventListener('change', e => {
+    state.showExamples = e.target.checked;
+    state.flipped.clear();
+    if (state.selected) showCell(state.selected);
+    draw();
+  });
   $('labels').addEventListener('change', e => { state.labels = e.target.checked && !!A.labels; draw(); });
   if (A.axes) {
     $('axis-x').hidden = false;
@@ -424,8 +495,8 @@
     const li = document.createElement('li');
     const icon = document.createElement('canvas');
     icon.width = icon.height = 36;
-    const sheet = cell.sheet >= 0 ? level.sheets[Math.floor(cell.sheet / level.perSheet)] : null;
-    const k = cell.sheet % level.perSheet;
+    const shown = iconOf(level, cell);
+    const sheet = shown ? shown.sheet : null, k = shown ? shown.k : 0;
     if (sheet && sheet.complete && sheet.naturalWidth)
       icon.getContext('2d').drawImage(sheet, (k % level.sheetCols) * level.iconPx, Math.floor(k / level.sheetCols) * level.iconPx, level.iconPx, level.iconPx, 0, 0, 36, 36);
     if (style === 'significance') icon.style.borderColor = frameColor(value > 0 ? 1 : -1);
@@ -489,6 +560,7 @@
   document.title = A.title;
   $('atlas-title').textContent = A.title;
   $('atlas-subtitle').textContent = 'Model: ' + A.model + ' · Layer: ' + A.layer + ' · ' + fmtCount(A.rows) + ' images · grids ' + levels.map(l => l.size).join(', ');
+  if (A.iconNote) { $('icon-note').textContent = A.iconNote; $('icon-note').hidden = false; }
   window.addEventListener('resize', resize);
   state.ready = true;
   resize();
@@ -502,7 +574,7 @@
 
   // A small API for scripts and tests.
   window.atlasViewer = {
-    state, levels, receiveClass, selectClass, clearClass,
+    state, levels, receiveClass, selectClass, clearClass, showsExample,
     gridSize: () => levels[state.level].size,
     labels: () => state.placedLabels.map(l => Object.assign({}, l)),
     showHistogram,
