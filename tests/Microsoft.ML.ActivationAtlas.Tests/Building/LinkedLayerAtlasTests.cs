@@ -313,6 +313,7 @@ public sealed class LinkedLayerAtlasTests(LinkedLayerAtlasFixture fixture, ITest
 
     private sealed class ActivationRow
     {
+        [Microsoft.ML.Data.ColumnName(AtlasColumnNames.Activation)]
         public float[] Activations { get; set; } = [];
     }
 }
