@@ -11,7 +11,10 @@ public sealed class IconRenderOptions
     /// <summary>Icon side in pixels (default 80).</summary>
     public int Size { get; set; } = 80;
 
-    /// <summary>Adam steps per attempt (default 512).</summary>
+    /// <summary>
+    /// Adam steps per attempt (default 512). 0 keeps the initial parameters (the untrained parameterisation, one clean
+    /// evaluation): the baseline an optimised icon should beat.
+    /// </summary>
     public int Steps { get; set; } = 512;
 
     /// <summary>
@@ -116,7 +119,8 @@ public sealed class IconRenderOptions
         }
         if (Size < 8)
             throw new ArgumentOutOfRangeException(nameof(Size), Size, "Size must be at least 8 pixels.");
-        Positive(Steps, nameof(Steps));
+        if (Steps < 0)
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, "Steps must be 0 (the initial parameters) or more.");
         Positive(Attempts, nameof(Attempts));
         Positive(BatchSize, nameof(BatchSize));
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate))

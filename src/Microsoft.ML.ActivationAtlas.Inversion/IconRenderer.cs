@@ -202,6 +202,14 @@ public sealed class IconRenderer
                 foreach (var slot in _slots)
                     if (!slot.Active && _next < _work.Count && open)
                         Start(slot, _work[_next++]);
+                // Icons of no steps (Steps = 0) are their initial parameters: one clean evaluation finishes them.
+                due.Clear();
+                due.AddRange(_slots.Where(x => x.Active && x.Budget == 0));
+                if (due.Count > 0)
+                {
+                    Evaluate(due);
+                    continue;
+                }
                 active.Clear();
                 active.AddRange(_slots.Where(x => x.Active));
                 if (active.Count == 0)
