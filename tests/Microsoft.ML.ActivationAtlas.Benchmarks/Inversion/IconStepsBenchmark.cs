@@ -24,10 +24,10 @@ namespace Microsoft.ML.ActivationAtlas.Benchmarks.Inversion;
 /// Settings: <c>lucid</c> (Adam 0.05, constant; one run of the largest budget read at each smaller one; <c>lucid-x2</c> with two attempts),
 /// <c>lr0.1</c>, <c>lr0.2-cos</c>, ... (learning rate, <c>-cos</c> cosine decay, <c>-es</c> early stopping,
 /// <c>-white</c> whitening S = (E[a a^T])^-1 of the atlas rows, <c>-tlucid</c>/<c>-tlight</c>/<c>-tnone</c> weaker
-/// transformation robustness, <c>-x2</c> two attempts), and <c>warm:SETTING</c> for children of the fine grid
+/// transformation robustness than the article's, <c>-x2</c> two attempts), <c>default</c> (the library's defaults), and <c>warm:SETTING</c> for children of the fine grid
 /// warm-started from their parent's icon (rendered cold with SETTING at its largest budget).
-/// Options: --per-class 100 --coarse 10 --fine 20 --cells-coarse 12 --cells-fine 24 --size 80 --batch 16 --seed 3
-/// --settings lucid,lr0.1-cos --steps 64,128,256,512 --warm-steps 16,32,64 --out artifacts/benchmarks/icon-steps.
+/// Options: --per-class 100 --coarse 10 --fine 20 --cells-coarse 12 --cells-fine 20 --size 80 --batch 16 --seed 3
+/// --settings lucid-x2,lr0.2-cos,lr0.2-cos-tlucid,default,default-white,warm:default --steps 64,128,256,512 --warm-steps 16,32,64 --out artifacts/benchmarks/icon-steps.
 /// </summary>
 internal sealed class IconStepsBenchmark : IBenchmark
 {
@@ -57,8 +57,8 @@ internal sealed class IconStepsBenchmark : IBenchmark
     {
         var a = new BenchmarkArgs(args);
         int perClass = a.Get("per-class", 100), size = a.Get("size", 80), batch = a.Get("batch", 16), seed = a.Get("seed", 3);
-        int coarse = a.Get("coarse", 10), fine = a.Get("fine", 20), cellsCoarse = a.Get("cells-coarse", 12), cellsFine = a.Get("cells-fine", 24);
-        string[] settings = a.Get("settings", "lucid,lr0.1-cos").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        int coarse = a.Get("coarse", 10), fine = a.Get("fine", 20), cellsCoarse = a.Get("cells-coarse", 12), cellsFine = a.Get("cells-fine", 20);
+        string[] settings = a.Get("settings", "lucid-x2,lr0.2-cos,lr0.2-cos-tlucid,default,default-white,warm:default").Split(',', StringSplitOptions.RemoveEmptyEntries);
         int[] steps = Ints(a.Get("steps", "64,128,256,512"));
         int[] warmSteps = Ints(a.Get("warm-steps", "16,32,64"));
         string outDir = Path.GetFullPath(a.Get("out", Path.Combine("artifacts", "benchmarks", "icon-steps")));
@@ -229,17 +229,19 @@ internal sealed class IconStepsBenchmark : IBenchmark
     }
 
     /// <summary>
-    /// A setting's options at a budget: <c>lucid</c>, or <c>lrX</c> followed by any of <c>-cos</c>, <c>-es</c>,
-    /// <c>-white</c>, <c>-tlucid</c>, <c>-tlight</c>, <c>-tnone</c>, <c>-x2</c>; <c>default</c> is the library's defaults.
+    /// A setting's options at a budget: <c>lucid</c> (the article's transforms, Adam 0.05, constant), or <c>lrX</c>
+    /// followed by any of <c>-cos</c>, <c>-es</c>, <c>-white</c>, <c>-tlucid</c>, <c>-tlight</c>, <c>-tnone</c>,
+    /// <c>-x2</c>; <c>default</c> is the library's defaults, to which the same suffixes apply.
     /// </summary>
     private static IconRenderOptions Parse(string setting, int size, int batch, int seed, int steps, Whitening whitening, out bool constant)
     {
-        var o = setting == "default" ? new IconRenderOptions() : new IconRenderOptions
+        var o = setting.StartsWith("default", StringComparison.Ordinal) ? new IconRenderOptions() : new IconRenderOptions
         {
             LearningRate = 0.05,
             LearningRateSchedule = LearningRateSchedule.Constant,
             EarlyStoppingPatience = 0,
             Attempts = 1,
+            Transforms = RobustnessTransforms.Atlas(size),
         };
         o.Size = size;
         o.BatchSize = batch;
