@@ -30,6 +30,9 @@ public sealed class FeatureInversionStageTests(Xunit.Abstractions.ITestOutputHel
         Attempts = 1,
         Seed = 2,
         Transforms = IconTransforms.LucidStandard,
+        // 32 px icons of a 1x1 layer: lucid's gentle optimiser (the 80 px defaults' Adam 0.2 left channel 7 at zero).
+        LearningRate = 0.05,
+        LearningRateSchedule = Microsoft.ML.ActivationAtlas.Inversion.Optimization.LearningRateSchedule.Constant,
     };
 
     /// <summary>Mean layer-4 activations of a few CIFAR-10 images of each of three classes (run at 32 px).</summary>
