@@ -107,7 +107,7 @@ public sealed class FeatureInversionStageTests(Xunit.Abstractions.ITestOutputHel
     [Fact]
     public void OptimisedIconsBeatTheUntrainedStartWhenRemeasuredByStockMlNet()
     {
-        const int Steps = 32;
+        const int Steps = 16;
         var ml = new MLContext(1);
         var targets = CellMeans(ml);
         var data = ml.Data.LoadFromEnumerable(targets.Select(d => new DirectionRow { Direction = d }));
