@@ -5,14 +5,32 @@ using Microsoft.ML.ActivationAtlas.Inversion.Transforms;
 
 namespace Microsoft.ML.ActivationAtlas.Inversion;
 
-/// <summary>Settings of <see cref="IconRenderer"/>. The defaults follow the activation atlas article.</summary>
+/// <summary>
+/// Settings of <see cref="IconRenderer"/>. The objective, parameterisation and transformation robustness follow the
+/// activation atlas article; the optimiser's and transforms' defaults (Adam at 0.2 with cosine decay, lucid's standard transformation robustness, 128 steps) reach in a quarter of the
+/// icon-steps the fidelity that lucid's settings (Adam 0.05, constant, 512 steps x 2 attempts) reach: on 32 ResNet18 CIFAR-10 atlas cells of a 10x10 and a 20x20 grid, a median fidelity of 0.84 at 128 steps, against 0.67 for lucid's 512 x 2
+/// (the <c>icon-steps</c> benchmark).
+/// </summary>
 public sealed class IconRenderOptions
 {
-    /// <summary>Icon side in pixels (default 80).</summary>
-    public int Size { get; set; } = 80;
+    /// <summary>The defaults that the icon stages, the atlas builder and the single-image grid share.</summary>
+    public static class Defaults
+    {
+        /// <summary>Icon side in pixels: 80.</summary>
+        public const int Size = 80;
 
-    /// <summary>Adam steps per attempt (default 512).</summary>
-    public int Steps { get; set; } = 512;
+        /// <summary>Adam steps per attempt: 128.</summary>
+        public const int Steps = 128;
+    }
+
+    /// <summary>Icon side in pixels (default <see cref="Defaults.Size"/>).</summary>
+    public int Size { get; set; } = Defaults.Size;
+
+    /// <summary>
+    /// Adam steps per attempt (default <see cref="Defaults.Steps"/>). 0 keeps the initial parameters (the untrained parameterisation, one clean
+    /// evaluation): the baseline an optimised icon should beat.
+    /// </summary>
+    public int Steps { get; set; } = Defaults.Steps;
 
     /// <summary>
     /// Independent attempts per icon; the one with the best clean objective is kept (default 1: on ResNet18 CIFAR-10
@@ -26,11 +44,14 @@ public sealed class IconRenderOptions
     /// <summary>Random seed: equal seeds give equal icons on the CPU (default 0).</summary>
     public int Seed { get; set; }
 
-    /// <summary>Adam learning rate (default 0.05).</summary>
-    public double LearningRate { get; set; } = 0.05;
+    /// <summary>Adam learning rate at the first step (default 0.2; lucid used 0.05 throughout).</summary>
+    public double LearningRate { get; set; } = 0.2;
 
-    /// <summary>How the learning rate changes over an icon's steps (default <see cref="Optimization.LearningRateSchedule.Constant"/>).</summary>
-    public LearningRateSchedule LearningRateSchedule { get; set; } = LearningRateSchedule.Constant;
+    /// <summary>
+    /// How the learning rate changes over an icon's steps (default <see cref="Optimization.LearningRateSchedule.Cosine"/>:
+    /// large early steps, small late ones; lucid kept it constant).
+    /// </summary>
+    public LearningRateSchedule LearningRateSchedule { get; set; } = LearningRateSchedule.Cosine;
 
     /// <summary>
     /// With <see cref="Optimization.LearningRateSchedule.Cosine"/>: the learning rate at the last step as a fraction of
@@ -73,7 +94,11 @@ public sealed class IconRenderOptions
     /// <summary>Whether colours are decorrelated with lucid's matrix (default true).</summary>
     public bool DecorrelateColors { get; set; } = true;
 
-    /// <summary>Transformation robustness; null selects <see cref="RobustnessTransforms.Atlas"/> for <see cref="Size"/>.</summary>
+    /// <summary>
+    /// Transformation robustness; null selects <see cref="RobustnessTransforms.LucidStandard"/> for <see cref="Size"/>
+    /// (default null). The article's stronger <see cref="RobustnessTransforms.Atlas"/> list needs about four times the
+    /// steps for the same fidelity, and its icons were less plausible and agreed less with the cells' images.
+    /// </summary>
     public IReadOnlyList<ImageTransform>? Transforms { get; set; }
 
     /// <summary>The objective's form (default the atlas' direction x cosine^n).</summary>
@@ -116,7 +141,8 @@ public sealed class IconRenderOptions
         }
         if (Size < 8)
             throw new ArgumentOutOfRangeException(nameof(Size), Size, "Size must be at least 8 pixels.");
-        Positive(Steps, nameof(Steps));
+        if (Steps < 0)
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, "Steps must be 0 (the initial parameters) or more.");
         Positive(Attempts, nameof(Attempts));
         Positive(BatchSize, nameof(BatchSize));
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate))

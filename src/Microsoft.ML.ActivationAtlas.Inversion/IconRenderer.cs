@@ -33,7 +33,7 @@ public sealed class IconRenderer
         _options.Validate();
         Objective = new ActivationObjective(model.LayerChannels, _options.Objective, _options.CosinePower, _options.CosineFloor, _options.Whitening);
         _parameterization = new ImageParameterization(_options.Size, _options.Size, _options.Basis, _options.DecorrelateColors, _options.MacoMagnitude);
-        _transforms = _options.Transforms ?? RobustnessTransforms.Atlas(_options.Size);
+        _transforms = _options.Transforms ?? RobustnessTransforms.LucidStandard(_options.Size);
         (_py, _px) = _options.Position ?? (model.LayerHeight / 2, model.LayerWidth / 2);
         if (_py < 0 || _py >= model.LayerHeight || _px < 0 || _px >= model.LayerWidth)
             throw new ArgumentOutOfRangeException(nameof(options), $"The objective position ({_py}, {_px}) lies outside the {model.LayerHeight}x{model.LayerWidth} layer.");
@@ -202,6 +202,14 @@ public sealed class IconRenderer
                 foreach (var slot in _slots)
                     if (!slot.Active && _next < _work.Count && open)
                         Start(slot, _work[_next++]);
+                // Icons of no steps (Steps = 0) are their initial parameters: one clean evaluation finishes them.
+                due.Clear();
+                due.AddRange(_slots.Where(x => x.Active && x.Budget == 0));
+                if (due.Count > 0)
+                {
+                    Evaluate(due);
+                    continue;
+                }
                 active.Clear();
                 active.AddRange(_slots.Where(x => x.Active));
                 if (active.Count == 0)

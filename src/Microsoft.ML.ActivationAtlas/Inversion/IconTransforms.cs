@@ -8,7 +8,7 @@ public enum IconTransforms
     /// <summary>The activation atlas settings (<see cref="RobustnessTransforms.Atlas"/>), sized for icons of ~80 px.</summary>
     Atlas,
 
-    /// <summary>lucid's <c>standard_transforms</c> (<see cref="RobustnessTransforms.LucidStandard"/>), gentler, for small icons.</summary>
+    /// <summary>lucid's <c>standard_transforms</c> (<see cref="RobustnessTransforms.LucidStandard"/>), gentler: the default, faithful icons in fewer steps.</summary>
     LucidStandard,
 
     /// <summary>None.</summary>

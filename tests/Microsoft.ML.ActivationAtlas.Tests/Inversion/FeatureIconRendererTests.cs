@@ -95,7 +95,7 @@ public sealed class FeatureIconRendererTests(ITestOutputHelper output)
         Assert.Contains("Whitening", Assert.Throws<ArgumentException>(() => ml.Transforms.CreateIconRenderer(whitened)).Message);
         Assert.Contains("whole number of rows of 512",
             Assert.Throws<ArgumentException>(() => ml.Transforms.CreateIconRenderer(whitened, new float[700])).Message);
-        var noSteps = Options(0);
+        var noSteps = Options(-1);
         Assert.Contains("Steps", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.CreateIconRenderer(noSteps)).Message);
         renderer.Dispose();
         Assert.Throws<ObjectDisposedException>(() => renderer.Render([Activations(1)[0]]));

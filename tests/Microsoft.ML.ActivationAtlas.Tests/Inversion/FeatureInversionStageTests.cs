@@ -2,14 +2,16 @@ using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Inversion;
 using Microsoft.ML.ActivationAtlas.Inversion.Network;
 using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
+using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
+using SkiaSharp;
 
 namespace Microsoft.ML.ActivationAtlas.Tests.Inversion;
 
 /// <summary>The ML.NET stage on the real ResNet18: icon and fidelity columns, persistence, single-call visualisation.</summary>
-public sealed class FeatureInversionStageTests
+public sealed class FeatureInversionStageTests(Xunit.Abstractions.ITestOutputHelper log)
 {
     private const string Layer = "ReLU393_Output_0";
 
@@ -28,6 +30,9 @@ public sealed class FeatureInversionStageTests
         Attempts = 1,
         Seed = 2,
         Transforms = IconTransforms.LucidStandard,
+        // 32 px icons of a 1x1 layer: lucid's gentle optimiser (the 80 px defaults' Adam 0.2 left channel 7 at zero).
+        LearningRate = 0.05,
+        LearningRateSchedule = Microsoft.ML.ActivationAtlas.Inversion.Optimization.LearningRateSchedule.Constant,
     };
 
     /// <summary>Mean layer-4 activations of a few CIFAR-10 images of each of three classes (run at 32 px).</summary>
@@ -60,16 +65,15 @@ public sealed class FeatureInversionStageTests
         Assert.Equal((32, 32), (iconType.Height, iconType.Width));
         var fidelities = output.GetColumn<float>("IconFidelity").ToArray();
         Assert.Equal(3, fidelities.Length);
-        Assert.All(fidelities, f => Assert.InRange(f, 0.3f, 1f));
-        // The optimisation is what makes them faithful: the same start after one step (the fewest allowed) points far
-        // less along each direction (a random image already reaches a fair cosine with a non-negative target).
-        var baselineOptions = Options(steps: 1);
+        // The optimisation is what makes them faithful: the untrained parameterisation (Steps = 0) points far less
+        // along each direction (a random image already reaches a fair cosine with a non-negative target).
+        var baselineOptions = Options(steps: 0);
         baselineOptions.Whitening = WhiteningKind.SecondMomentInverse;
         using (var baseline = ml.Transforms.InvertFeatures(baselineOptions).Fit(data))
         {
             var start = baseline.Transform(data).GetColumn<float>("IconFidelity").ToArray();
             for (int i = 0; i < 3; i++)
-                Assert.True(fidelities[i] >= start[i] + 0.15f, $"direction {i}: fidelity {fidelities[i]:0.000} after 12 steps, {start[i]:0.000} after 1");
+                Assert.True(fidelities[i] >= start[i] + 0.15f, $"direction {i}: fidelity {fidelities[i]:0.000} after 12 steps, {start[i]:0.000} untrained");
         }
         var icons = output.GetColumn<MLImage>("Icon").ToArray();
         Assert.All(icons, i => Assert.Equal((32, 32), (i.Width, i.Height)));
@@ -90,6 +94,118 @@ public sealed class FeatureInversionStageTests
             File.Delete(path);
             transformer.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Fidelity that can fail, measured apart from the optimiser: at atlas settings (80 px icons, ResNet18's 7x7 block
+    /// seen at 224 px, each target the mean activation of a few CIFAR-10 images of one class at seeded positions, as an
+    /// atlas cell's is), the optimised icons are written as PNG, reloaded and run through stock ML.NET (LoadImages,
+    /// ResizeImages, ExtractPixels, ApplyOnnxModel of the preprocessing and of ResNet18 cut at the layer). Their
+    /// activation at the objective position must point along the target far more than that of the untrained
+    /// parameterisation (Steps = 0) does, and agree with the fidelity the stage reports.
+    /// </summary>
+    [Fact]
+    public void OptimisedIconsBeatTheUntrainedStartWhenRemeasuredByStockMlNet()
+    {
+        const int Steps = 16;
+        var ml = new MLContext(1);
+        var targets = CellMeans(ml);
+        var data = ml.Data.LoadFromEnumerable(targets.Select(d => new DirectionRow { Direction = d }));
+        FeatureInversionEstimator.Options AtlasOptions(int steps) => new()
+        {
+            Model = PretrainedModels.ResNet18,
+            Layer = Layer,
+            Size = 80,
+            NetworkInputSize = 224,
+            Steps = steps,
+            BatchSize = targets.Count,
+            Seed = 5,
+        };
+        string folder = Path.Combine(Path.GetTempPath(), $"inversion-remeasure-{Environment.ProcessId}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var (trained, reported) = Remeasure(ml, AtlasOptions(Steps), data, targets, Path.Combine(folder, "trained"));
+            var (untrained, _) = Remeasure(ml, AtlasOptions(0), data, targets, Path.Combine(folder, "untrained"));
+            for (int i = 0; i < targets.Count; i++)
+                log.WriteLine($"target {i}: stock ML.NET fidelity {trained[i]:0.000} after {Steps} steps (stage: {reported[i]:0.000}), {untrained[i]:0.000} untrained");
+            for (int i = 0; i < targets.Count; i++)
+            {
+                Assert.True(trained[i] >= untrained[i] + 0.25,
+                    $"target {i}: stock ML.NET fidelity {trained[i]:0.000} after {Steps} steps, {untrained[i]:0.000} untrained");
+                Assert.True(Math.Abs(trained[i] - reported[i]) < 0.1,
+                    $"target {i}: stock ML.NET fidelity {trained[i]:0.000}, the stage reported {reported[i]:0.000}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Mean 7x7-block activations at 224 px of four CIFAR-10 images of each of three classes, each at a seeded position.</summary>
+    private static List<float[]> CellMeans(MLContext ml)
+    {
+        var images = Extraction.ExtractionData.Cifar(ml, perClass: 4);
+        var extraction = ml.Transforms.ExtractActivations(new ActivationExtractingEstimator.Options
+        {
+            Model = PretrainedModels.ResNet18,
+            Layers = [Layer],
+            OutputColumnNames = ["Activation"],
+            InputColumnName = "Image",
+            Seed = 3,
+        });
+        var rows = Extraction.ExtractionData.Column(extraction.Fit(images).Transform(images), "Activation");
+        var labels = images.GetColumn<string>("Label").ToArray();
+        return labels.Distinct().Take(3).Select(label =>
+        {
+            var members = rows.Where((_, r) => labels[r] == label).ToList();
+            return Enumerable.Range(0, 512).Select(c => members.Average(m => m[c])).ToArray();
+        }).ToList();
+    }
+
+    /// <summary>
+    /// Renders the icons, writes them as PNG files, and returns the cosine of each reloaded icon's activation (stock
+    /// ML.NET, the layer's centre position, where the stage optimises) to its target, with the stage's own fidelity.
+    /// </summary>
+    private static (double[] Remeasured, float[] Reported) Remeasure(MLContext ml, FeatureInversionEstimator.Options options,
+        IDataView data, List<float[]> targets, string folder)
+    {
+        Directory.CreateDirectory(folder);
+        using var transformer = ml.Transforms.InvertFeatures(options).Fit(data);
+        var output = transformer.Transform(data);
+        var reported = output.GetColumn<float>("IconFidelity").ToArray();
+        var paths = new List<string>();
+        foreach (var icon in output.GetColumn<MLImage>("Icon"))
+        {
+            using (icon)
+            {
+                Assert.Equal(MLPixelFormat.Rgba32, icon.PixelFormat);
+                using var bitmap = new SKBitmap(new SKImageInfo(icon.Width, icon.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+                icon.Pixels.CopyTo(bitmap.GetPixelSpan());
+                using var png = SKImage.FromBitmap(bitmap).Encode(SKEncodedImageFormat.Png, 100);
+                string path = Path.Combine(folder, $"icon{paths.Count}.png");
+                File.WriteAllBytes(path, png.ToArray());
+                paths.Add(path);
+            }
+        }
+        var cut = Path.Combine(folder, "resnet18-to-layer.onnx");
+        OnnxModelIO.Save(OnnxGraphSurgery.CutInputToLayer(OnnxModelIO.Load(Infrastructure.SharedData.ResNet18ModelPath), Layer,
+            new Dictionary<string, long[]> { [Layer] = [1, 512, 7, 7] }), cut);
+        var files = Extraction.ExtractionData.Images(ml, paths.Select(p => new Extraction.ExtractionData.ImageRow { ImagePath = p }).ToList());
+        var stock = ml.Transforms.ExtractPixels("OriginalInput", "Image")
+            .Append(ml.Transforms.ApplyOnnxModel(["PreprocessedInput"], ["OriginalInput"], Infrastructure.SharedData.ResNet18PreprocessPath))
+            .Append(ml.Transforms.CopyColumns("Input247", "PreprocessedInput"))
+            .Append(ml.Transforms.ApplyOnnxModel([Layer], ["Input247"], cut));
+        var layers = Extraction.ExtractionData.Column(stock.Fit(files).Transform(files), Layer);
+        var remeasured = new double[targets.Count];
+        for (int i = 0; i < targets.Count; i++)
+        {
+            Assert.Equal(512 * 7 * 7, layers[i].Length);
+            var activation = CifarImages.At(layers[i], 1, 512, 7, 7, 3, 3);
+            remeasured[i] = ActivationObjective.Cosine(activation, targets[i]);
+        }
+        return (remeasured, reported);
     }
 
     [Fact]
@@ -140,8 +256,8 @@ public sealed class FeatureInversionStageTests
         var ml = new MLContext(1);
         var channel = ml.Transforms.VisualizeChannel(Options(steps: 10), 7);
         Assert.Equal((32, 32), (channel.Image.Width, channel.Image.Height));
-        var start = ml.Transforms.VisualizeChannel(Options(steps: 1), 7);
-        Assert.True(channel.Fidelity >= start.Fidelity + 0.15, $"channel icon fidelity {channel.Fidelity:0.000} after 10 steps, {start.Fidelity:0.000} after 1");
+        var start = ml.Transforms.VisualizeChannel(Options(steps: 0), 7);
+        Assert.True(channel.Fidelity >= start.Fidelity + 0.15, $"channel icon fidelity {channel.Fidelity:0.000} after 10 steps, {start.Fidelity:0.000} untrained");
         Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.VisualizeChannel(Options(2), 512));
 
         var gridOptions = Options(steps: 2);

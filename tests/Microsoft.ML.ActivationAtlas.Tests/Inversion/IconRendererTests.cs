@@ -145,7 +145,7 @@ public sealed class IconRendererTests
     public void BadOptionsGetClearErrors()
     {
         using var model = new LinearLayerModel(20, 6, 2, 2);
-        Assert.Contains("Steps", Assert.Throws<ArgumentOutOfRangeException>(() => new IconRenderer(model, new IconRenderOptions { Steps = 0 })).Message);
+        Assert.Contains("Steps", Assert.Throws<ArgumentOutOfRangeException>(() => new IconRenderer(model, new IconRenderOptions { Steps = -1 })).Message);
         Assert.Contains("Size", Assert.Throws<ArgumentOutOfRangeException>(() => new IconRenderer(model, new IconRenderOptions { Size = 2 })).Message);
         Assert.Contains("outside", Assert.Throws<ArgumentOutOfRangeException>(() => new IconRenderer(model, new IconRenderOptions { Position = (5, 0) })).Message);
     }
