@@ -32,6 +32,9 @@ public sealed class AtlasBuilder
     private const string ClassNamesEntry = "class-names.json";
     private const string LayoutEntry = "layout.zip";
 
+    /// <summary>The store entry of a trained head's weights and biases ([classes, dim + 1]).</summary>
+    internal const string HeadEntry = "head";
+
     private readonly MLContext _ml;
 
     internal AtlasBuilder(MLContext mlContext) => _ml = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
@@ -368,7 +371,11 @@ public sealed class AtlasBuilder
                     // The head trains on the layer's spatial means, and reads the layer only through that mean: the
                     // attribution stage computes the attributions in closed form from the stored activations.
                     var stage = report.Start("head");
-                    var head = LinearHeadTrainer.Train(ml, o.Model!, layer, means ?? activations, dim, images.Labels, out var names);
+                    var weights = LinearHeadTrainer.TrainWeights(ml, means ?? activations, dim, images.Labels);
+                    var names = weights.ClassNames;
+                    // Kept for classifying new images with the same head (patch attacks).
+                    store.Save(HeadEntry, ClassesKey, weights.Packed(), names.Length, dim + 1);
+                    var head = LinearHeadTrainer.Attach(o.Model!, layer, weights);
                     stage.Done($"{names.Length} classes");
                     stage = report.Start("attribution");
                     var view = Matrices.View(_rows, (ActivationColumn, activations, dim));
