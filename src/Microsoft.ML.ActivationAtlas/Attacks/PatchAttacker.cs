@@ -34,6 +34,7 @@ internal static class PatchAttacker
             paths = paths.Take(o.MaximumImages).ToList();
 
         var (cells, grid) = SelectCells(atlas, source, target, o);
+        var icons = cells.Select(c => atlas.CellIcon(c.Source) ?? throw new InvalidDataException($"The atlas has no icon for cell {c.Id}.")).ToArray();
         var extraction = ((IEnumerable<ITransformer>)atlas.Pipeline).OfType<ActivationExtractingTransformer>().First();
         var engine = extraction.Engine;
         var layer = engine.Layers[0];
@@ -45,7 +46,7 @@ internal static class PatchAttacker
         int fixedIndex = Array.IndexOf(placements, new PatchPlacement(o.FixedSize, o.FixedCorner));
         var sides = sizes.Select(s => Math.Max(1, (int)Math.Round(s * side))).ToArray();
         // Each icon resized once per size, as BGRA bytes.
-        var patchPixels = cells.Select(c => sides.Select(s => IconPixels(atlas, c.Id, s)).ToArray()).ToArray();
+        var patchPixels = cells.Select((c, p) => sides.Select(s => IconPixels(icons[p], c.Id, s)).ToArray()).ToArray();
 
         int np = placements.Length, runs = 1 + (cells.Length + 1) * np, n = paths.Count;
         var predictions = new int[n * runs];
@@ -121,7 +122,7 @@ internal static class PatchAttacker
             Array.Copy(predictions, kept[i] * runs, compact, i * runs, runs);
         int m = kept.Length;
         Proportion Count(Func<int, bool> hit, int run) => new(Enumerable.Range(0, m).Count(i => hit(compact[i * runs + run])), m);
-        PatchAttackPatch Patch(int p, Cell? cell) => new(cell?.Id, cell?.Push ?? 0, cell?.Count ?? 0, cell?.Icon,
+        PatchAttackPatch Patch(int p, Cell? cell) => new(cell?.Id, cell?.Push ?? 0, cell?.Count ?? 0, cell is null ? null : icons[p],
             Enumerable.Range(0, np).Select(j => new PatchPlacementResult(placements[j],
                 Count(k => k == target, 1 + p * np + j), Count(k => k != source, 1 + p * np + j))).ToArray(), fixedIndex);
         var patches = cells.Select((c, p) => Patch(p, c)).ToArray();
@@ -131,24 +132,23 @@ internal static class PatchAttacker
     }
 
     /// <summary>A cell taken as a patch: its id, push towards the target, image count and icon.</summary>
-    internal sealed record Cell(AtlasCellId Id, float Push, int Count, byte[] Icon);
+    internal sealed record Cell(AtlasCellId Id, float Push, int Count, Binning.AtlasCell Source);
 
     /// <summary>The named cells, or the cells of the ranking grid that push hardest towards the target (target minus source class value).</summary>
     internal static (Cell[] Cells, int Grid) SelectCells(BuiltAtlas atlas, int source, int target, PatchAttackOptions o)
     {
-        var icons = atlas.Icons;
+        // Icons are drawn only for the cells taken.
         Cell Make(Binning.AtlasCell c)
         {
             var values = c.MeanAttribution.Span;
-            var icon = icons.Get(c.GridSize, c.X, c.Y) ?? throw new InvalidDataException($"The atlas has no icon for cell {c.GridSize}:{c.X},{c.Y}.");
-            return new Cell(new AtlasCellId(c.GridSize, c.X, c.Y), values[target] - values[source], c.Count, icon);
+            return new Cell(new AtlasCellId(c.GridSize, c.X, c.Y), values[target] - values[source], c.Count, c);
         }
         if (o.Cells is { } named)
             return (named.Select(id => Make(atlas.FindCell(id.GridSize, id.X, id.Y))).ToArray(), 0);
         int grid = o.GridSize ?? (atlas.IconKind == AtlasIconKind.Inversion ? atlas.IconGridSize : atlas.ImageGridSize);
         atlas.CheckGrid(grid);
         var ranked = atlas.Atlas.Level(grid).Cells
-            .Where(c => c.Count >= o.MinimumCellCount && icons.Get(c.GridSize, c.X, c.Y) is not null)
+            .Where(c => c.Count >= o.MinimumCellCount && c.ExampleRows.Count > 0)
             .Select(Make)
             .OrderByDescending(c => c.Push).ThenBy(c => c.Id.Y).ThenBy(c => c.Id.X)
             .Take(o.Patches)
@@ -159,9 +159,8 @@ internal static class PatchAttacker
     }
 
     /// <summary>A cell's icon, as the atlas holds it, resized to <paramref name="edge"/> pixels a side (BGRA bytes).</summary>
-    private static byte[] IconPixels(BuiltAtlas atlas, AtlasCellId id, int edge)
+    private static byte[] IconPixels(byte[] png, AtlasCellId id, int edge)
     {
-        var png = atlas.Icons.Get(id.GridSize, id.X, id.Y)!;
         using var decoded = AtlasIcons.Decode(png, $"cell {id}");
         using var resized = decoded.Resize(new SKImageInfo(edge, edge, SKColorType.Bgra8888, SKAlphaType.Unpremul),
             new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear)) ?? throw new InvalidDataException($"The icon of cell {id} could not be resized.");

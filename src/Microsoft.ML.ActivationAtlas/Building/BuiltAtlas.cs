@@ -580,6 +580,20 @@ public sealed class BuiltAtlas
         return head;
     }
 
+    /// <summary>
+    /// The icon <see cref="Icons"/> holds for one cell (null for a cell without examples), without drawing every
+    /// grid's icons when they are not loaded yet.
+    /// </summary>
+    internal byte[]? CellIcon(AtlasCell cell)
+    {
+        if (_icons is not null)
+            return _icons.Get(cell.GridSize, cell.X, cell.Y);
+        if (IconKind == AtlasIconKind.Inversion && cell.GridSize == IconGridSize && _settings.IconKey is { } key
+            && _store.TryLoadBytes(AtlasIconStep.Entry(IconGridSize, cell), key, out var png))
+            return png;
+        return cell.ExampleRows.Count == 0 ? null : AtlasIcons.Thumbnail(ImagePaths[cell.ExampleRows[0]], IconSize);
+    }
+
     private AtlasIcons LoadIcons()
     {
         var icons = AtlasIcons.FromNearestExamples(Atlas, row => ImagePaths[row], IconSize);
