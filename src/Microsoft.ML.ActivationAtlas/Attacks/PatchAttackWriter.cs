@@ -95,11 +95,11 @@ internal static class PatchAttackWriter
             .Append("img.sheet{max-width:100%;border:1px solid #ddd}</style></head><body>\n")
             .Append("<h1>").Append(E(title)).Append("</h1>\n<p>")
             .Append(E($"{r.Images.Count:N0} images of “{r.SourceClass}”, classified by the trained head of the atlas of {atlas.ModelName} {atlas.LayerName} " +
-                $"({atlas.IconKind.ToString().ToLowerInvariant()} icons). Without a patch {P(r.CleanSource)} are classified “{r.SourceClass}” and {P(r.CleanTarget)} “{r.TargetClass}”. "))
+                $"({(atlas.IconKind == AtlasIconKind.Inversion ? "feature-inversion" : "example-image")} icons). Without a patch {P(r.CleanSource)} are classified “{r.SourceClass}” and {P(r.CleanTarget)} “{r.TargetClass}”. "))
             .Append(E(r.GridSize > 0
                 ? $"Patches: the icons of the {r.Patches.Count} cells of the {r.GridSize}x{r.GridSize} grid whose class values push hardest towards “{r.TargetClass}” (mean attribution to {r.TargetClass} minus {r.SourceClass}), "
                 : $"Patches: the icons of the {r.Patches.Count} cells named, "))
-            .Append(E($"pasted at {string.Join(", ", r.Placements.Select(p => p.Size).Distinct().Select(s => s.ToString("0.##", CultureInfo.InvariantCulture)))} of the image side in each corner; the control is uniform random noise of the same sizes, new for every image. " +
+            .Append(E($"pasted at {string.Join(", ", r.Placements.Select(p => p.Size).Distinct().Select(s => s.ToString("0.##", CultureInfo.InvariantCulture)))} of the image side in the corners {string.Join(", ", r.Placements.Select(p => p.Corner).Distinct())}; the control is uniform random noise of the same sizes, new for every image. " +
                 $"Rates are images classified “{r.TargetClass}” with the patch, with 95% Wilson intervals; the fixed placement is {r.FixedPlacement}; " +
                 "the best placement is chosen on the same images, so its rate is optimistic (compare it with the noise's best)."))
             .Append("</p>\n<table>\n<tr><th>#</th><th>patch</th><th>cell</th><th>push</th><th>fixed: \u2192 ").Append(E(r.TargetClass))
