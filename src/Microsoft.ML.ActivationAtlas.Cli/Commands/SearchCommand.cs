@@ -75,7 +75,7 @@ internal sealed class SearchCommand : ICommand
         return 0;
     }
 
-    private static (int Grid, int X, int Y) ParseCell(string text)
+    internal static (int Grid, int X, int Y) ParseCell(string text, string option = "cell")
     {
         var parts = text.Split(':');
         var xy = parts.Length == 2 ? parts[1].Split(',') : [];
@@ -83,7 +83,7 @@ internal sealed class SearchCommand : ICommand
             || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int g)
             || !int.TryParse(xy[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int x)
             || !int.TryParse(xy[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int y))
-            throw new UsageException($"option --cell: '{text}' is not <grid>:<x>,<y> (e.g. 10:3,4)");
+            throw new UsageException($"option --{option}: '{text}' is not <grid>:<x>,<y> (e.g. 10:3,4)");
         return (g, x, y);
     }
 }

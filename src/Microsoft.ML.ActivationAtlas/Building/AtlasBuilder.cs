@@ -542,9 +542,11 @@ public sealed partial class AtlasBuilder
                     // The head trains on the layer's spatial means, and reads the layer only through that mean: the
                     // attribution stage computes the attributions in closed form from the stored activations.
                     var stage = report.Start("head");
-                    var head = LinearHeadTrainer.Train(ml, o.Model!, layer, means ?? activations, dim, images.Labels, out var names, out var weights);
-                    // Kept with the atlas, so that new images (an activation grid) get class values from the same head.
-                    store.Save(AtlasFolder.HeadEntry, ClassesKey, weights, names.Length, dim + 1);
+                    var weights = LinearHeadTrainer.TrainWeights(ml, means ?? activations, dim, images.Labels);
+                    var names = weights.ClassNames;
+                    // Kept for classifying new images with the same head (patch attacks).
+                    store.Save(AtlasFolder.HeadEntry, ClassesKey, weights.Packed(), names.Length, dim + 1);
+                    var head = LinearHeadTrainer.Attach(o.Model!, layer, weights);
                     stage.Done($"{names.Length} classes");
                     stage = report.Start("attribution");
                     var view = Matrices.View(_rows, (ActivationColumn, activations, dim));

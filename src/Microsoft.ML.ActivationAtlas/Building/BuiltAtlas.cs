@@ -1,3 +1,4 @@
+using Microsoft.ML.ActivationAtlas.Attacks;
 using Microsoft.ML.ActivationAtlas.Binning;
 using Microsoft.ML.ActivationAtlas.ClassAtlas;
 using Microsoft.ML.ActivationAtlas.Datasets;
@@ -367,6 +368,67 @@ public sealed class BuiltAtlas
     }
 
     /// <summary>
+    /// Pastes icons of this atlas onto the images of class <paramref name="sourceClass"/> and counts how often the
+    /// atlas's trained head (<see cref="AtlasHeadKind.Train"/>) then answers <paramref name="targetClass"/>: the icons
+    /// of the cells whose class values push hardest towards the target (target minus source, the x axis of
+    /// <see cref="WriteComparison"/>) or of the cells named in <see cref="PatchAttackOptions.Cells"/>, each at every size of
+    /// <see cref="PatchAttackOptions.Sizes"/> and in the four corners, with uniform noise patches of the same sizes
+    /// as the control. Patches are pasted on the image as the network sees it (center-cropped and resized to its input).
+    /// </summary>
+    /// <param name="sourceClass">The class whose images are attacked (case-insensitive).</param>
+    /// <param name="targetClass">The class the patches push towards.</param>
+    /// <param name="images">Images whose labels (first-level sub-folders) include <paramref name="sourceClass"/>; the others are ignored.</param>
+    /// <param name="options">The settings; null takes the defaults.</param>
+    /// <param name="progress">Receives the share of images done (optional).</param>
+    /// <param name="cancellationToken">Cancels the attack.</param>
+    /// <exception cref="ArgumentException">A class is unknown (the message lists the atlas's classes) or a named cell is empty.</exception>
+    /// <exception cref="InvalidOperationException">The atlas has no class values from a trained head.</exception>
+    /// <exception cref="InvalidDataException">The folder has no readable images of <paramref name="sourceClass"/>.</exception>
+    public PatchAttackResult AttackWithPatches(string sourceClass, string targetClass, ImageFolder images, PatchAttackOptions? options = null,
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var o = options ?? new PatchAttackOptions();
+        o.Validate();
+        return PatchAttacker.Run(this, sourceClass, targetClass, images, o, new StageReporter(progress), cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="AttackWithPatches"/>, written into a new folder: <c>attack.json</c> (every rate with its 95% Wilson
+    /// interval, per patch and placement), <c>index.html</c> (the table, most effective patches first, against the noise
+    /// control), <c>contact.png</c> (the most effective patches on example images, each labelled with the head's
+    /// answer) and <c>patches/</c> (the icons). The folder is written under a temporary name and renamed when complete.
+    /// </summary>
+    /// <param name="sourceClass">The class whose images are attacked (case-insensitive).</param>
+    /// <param name="targetClass">The class the patches push towards.</param>
+    /// <param name="images">Images whose labels include <paramref name="sourceClass"/>.</param>
+    /// <param name="outputFolder">The folder to create; it must not exist.</param>
+    /// <param name="options">The settings; null takes the defaults.</param>
+    /// <param name="progress">Receives each stage's progress (optional).</param>
+    /// <param name="cancellationToken">Cancels the work; nothing is written then.</param>
+    public PatchAttackResult WritePatchAttack(string sourceClass, string targetClass, ImageFolder images, string outputFolder,
+        PatchAttackOptions? options = null, IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        AtlasFolder.EnsureFree(outputFolder);
+        var result = AttackWithPatches(sourceClass, targetClass, images, options, progress, cancellationToken);
+        var report = new StageReporter(progress);
+        var stage = report.Start("outputs");
+        var extraction = ((IEnumerable<ITransformer>)Pipeline).OfType<ActivationExtractingTransformer>().First();
+        PatchAttackWriter.Write(result, this, (extraction.Engine.Converter.Width, extraction.Engine.Converter.Height), options ?? new PatchAttackOptions(), outputFolder);
+        stage.Done();
+        return result;
+    }
+
+    /// <summary>A kept cell, with errors naming the grid or cell when it is not one.</summary>
+    internal AtlasCell FindCell(int gridSize, int x, int y)
+    {
+        CheckGrid(gridSize);
+        if (x < 0 || y < 0 || x >= gridSize || y >= gridSize)
+            throw new ArgumentOutOfRangeException(nameof(x), $"Cell {gridSize}:{x},{y} is outside the {gridSize}x{gridSize} grid (x and y run from 0 to {gridSize - 1}).");
+        return Atlas.Level(gridSize).Find(x, y)
+            ?? throw new ArgumentException($"Cell {gridSize}:{x},{y} is empty: no image of the atlas lies there (or fewer than its minimum count {MinimumCount}).");
+    }
+
+    /// <summary>
     /// Writes the class activation atlas of one class into a new folder: the rows <paramref name="filter"/> selects,
     /// laid out anew by UMAP (cosine, the build's minimum distance 0.01), binned, with example icons.
     /// </summary>
@@ -563,16 +625,59 @@ public sealed class BuiltAtlas
     /// The network with the atlas's trained head attached after <paramref name="layer"/> (its tensor name), or null
     /// when the atlas has no trained head kept (built without one, or before heads were kept).
     /// </summary>
-    internal ActivationModel? TrainedHead(ActivationModel model, string layer)
+    internal ActivationModel? TrainedHeadModel(ActivationModel model, string layer)
     {
         if (_settings.ClassesKey is not { } key || ClassValueName != "attribution"
-            || !_store.TryLoad(AtlasFolder.HeadEntry, key, out var head, out int classes, out _) || classes != ClassNames.Count)
+            || !_store.TryLoad(AtlasFolder.HeadEntry, key, out var packed, out int classes, out int columns) || classes != ClassNames.Count)
             return null;
-        return LinearHeadTrainer.Attach(model, layer, head, ClassNames);
+        return LinearHeadTrainer.Attach(model, layer, LinearHead.Unpack(packed, classes, columns, ClassNames.ToArray()));
     }
+
     /// <summary>The label of each image of a folder, by path.</summary>
     internal static Dictionary<string, string> LabelsOf(ImageFolder images) =>
         images.Paths.Zip(images.Labels).ToDictionary(p => p.First, p => p.Second, StringComparer.Ordinal);
+
+    /// <summary>
+    /// The trained linear head the class values were computed from (<see cref="AtlasHeadKind.Train"/>): as stored by
+    /// the build, or trained again from the stored spatial means and labels exactly as the build trains it.
+    /// </summary>
+    internal LinearHead TrainedHead()
+    {
+        if (ClassValueName != "attribution")
+            throw new InvalidOperationException($"The atlas '{Folder}' has no class values from a classifier: it was built without a head (its cells hold " +
+                $"{ClassValueName}s). Build it with --head train (AtlasHeadKind.Train) to classify images with the atlas's head.");
+        string? key = _settings.ClassesKey;
+        if (key is null || !key.EndsWith("|" + nameof(AtlasHeadKind.Train), StringComparison.Ordinal))
+            throw new NotSupportedException($"The atlas '{Folder}' was built with an ONNX classifier as its head; classifying new images is supported " +
+                "for atlases built with --head train (AtlasHeadKind.Train).");
+        if (_store.TryLoad(AtlasFolder.HeadEntry, key, out var packed, out int k, out int columns) && k == ClassNames.Count && columns == ActivationSize + 1)
+            return LinearHead.Unpack(packed, k, columns, ClassNames.ToArray());
+        var extraction = ((IEnumerable<ITransformer>)Pipeline).OfType<ActivationExtractingTransformer>().First();
+        var (means, n, dim) = Load(_store, "head-features", _settings.ActivationsKey);
+        if (means is null && extraction.Settings.Sampling == ActivationSampling.SpatialMean)
+            (means, n, dim) = (Activations, RowCount, ActivationSize);
+        if (means is null || n != RowCount || dim != ActivationSize)
+            throw new InvalidDataException($"'{Folder}': neither the trained head ({AtlasFolder.CacheFolder}/{AtlasFolder.HeadEntry}.bin) nor the spatial means it is trained on " +
+                $"({AtlasFolder.CacheFolder}/head-features.bin) are stored; build the atlas again.");
+        var head = LinearHeadTrainer.TrainWeights(_ml, means, dim, Labels);
+        if (!head.ClassNames.SequenceEqual(ClassNames))
+            throw new InvalidDataException($"'{Folder}': the head trained again has classes {string.Join(", ", head.ClassNames)}, not the atlas's {string.Join(", ", ClassNames)}.");
+        return head;
+    }
+
+    /// <summary>
+    /// The icon <see cref="Icons"/> holds for one cell (null for a cell without examples), without drawing every
+    /// grid's icons when they are not loaded yet.
+    /// </summary>
+    internal byte[]? CellIcon(AtlasCell cell)
+    {
+        if (_icons is not null)
+            return _icons.Get(cell.GridSize, cell.X, cell.Y);
+        if (IconKind == AtlasIconKind.Inversion && cell.GridSize == IconGridSize && _settings.IconKey is { } key
+            && _store.TryLoadBytes(AtlasIconStep.Entry(IconGridSize, cell), key, out var png))
+            return png;
+        return cell.ExampleRows.Count == 0 ? null : AtlasIcons.Thumbnail(ImagePaths[cell.ExampleRows[0]], IconSize);
+    }
 
     private AtlasIcons LoadIcons()
     {

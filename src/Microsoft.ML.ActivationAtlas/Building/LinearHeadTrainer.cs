@@ -13,13 +13,24 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// </summary>
 internal static class LinearHeadTrainer
 {
-    /// <summary>
-    /// The network with the trained head attached; <paramref name="classNames"/> in the head's class order and
-    /// <paramref name="head"/> its weights and biases, row-major <c>[classes, features + 1]</c> (the bias last), as
-    /// <see cref="Attach"/> takes them back.
-    /// </summary>
+    /// <summary>The network with the trained head attached; <paramref name="classNames"/> in the head's class order.</summary>
     public static ActivationModel Train(MLContext ml, ActivationModel model, string layer, float[] features, int dim, IReadOnlyList<string> labels,
-        out string[] classNames, out float[] head)
+        out string[] classNames)
+    {
+        var head = TrainWeights(ml, features, dim, labels);
+        classNames = head.ClassNames;
+        return Attach(model, layer, head);
+    }
+
+    /// <summary>The network with <paramref name="head"/> attached after <paramref name="layer"/>'s spatial mean.</summary>
+    public static ActivationModel Attach(ActivationModel model, string layer, LinearHead head)
+    {
+        var network = ClassifierHead.Attach(model.Network, layer, head.Weights, head.Biases, head.ClassNames);
+        return ActivationModel.FromBytes(network.ToByteArray(), model.Preprocessing, model.PreprocessingModel?.ToByteArray());
+    }
+
+    /// <summary>The head alone: weights [classes, dim], biases and class names (in the label keys' order).</summary>
+    public static LinearHead TrainWeights(MLContext ml, float[] features, int dim, IReadOnlyList<string> labels)
     {
         var rows = Enumerable.Range(0, labels.Count).Where(i => labels[i].Length > 0)
             .Select(i => new Example { Features = features.AsSpan(i * dim, dim).ToArray(), Label = labels[i] }).ToArray();
@@ -39,33 +50,13 @@ internal static class LinearHeadTrainer
         var fitted = pipeline.Fit(data);
         VBuffer<ReadOnlyMemory<char>> keys = default;
         fitted.Transform(data).Schema["Key"].GetKeyValues(ref keys);
-        classNames = keys.DenseValues().Select(k => k.ToString()).ToArray();
-        var (weights, biases) = ClassifierHead.Weights(fitted.LastTransformer.Model);
-        int k = biases.Length;
-        head = new float[k * (dim + 1)];
-        for (int i = 0; i < k; i++)
-        {
-            weights.AsSpan(i * dim, dim).CopyTo(head.AsSpan(i * (dim + 1)));
-            head[i * (dim + 1) + dim] = biases[i];
-        }
-        return Attach(model, layer, head, classNames);
-    }
-
-    /// <summary>The network with a head kept by <see cref="Train"/> attached after <paramref name="layer"/>.</summary>
-    public static ActivationModel Attach(ActivationModel model, string layer, float[] head, IReadOnlyList<string> classNames)
-    {
-        int k = classNames.Count, width = head.Length / Math.Max(1, k), dim = width - 1;
-        if (k == 0 || head.Length != k * width || dim < 1)
-            throw new InvalidDataException($"A stored class head of {head.Length} values does not fit {k} classes.");
+        var classNames = keys.DenseValues().Select(k => k.ToString()).ToArray();
+        VBuffer<float>[] weightRows = [];
+        fitted.LastTransformer.Model.GetWeights(ref weightRows, out int k);
         var weights = new float[k * dim];
-        var biases = new float[k];
         for (int i = 0; i < k; i++)
-        {
-            head.AsSpan(i * width, dim).CopyTo(weights.AsSpan(i * dim));
-            biases[i] = head[i * width + dim];
-        }
-        var network = ClassifierHead.Attach(model.Network, layer, weights, biases, classNames);
-        return ActivationModel.FromBytes(network.ToByteArray(), model.Preprocessing, model.PreprocessingModel?.ToByteArray());
+            weightRows[i].DenseValues().ToArray().CopyTo(weights, i * dim);
+        return new LinearHead(weights, fitted.LastTransformer.Model.GetBiases().ToArray(), classNames);
     }
 
     private sealed class Example
@@ -73,5 +64,59 @@ internal static class LinearHeadTrainer
         public float[] Features { get; set; } = [];
 
         public string Label { get; set; } = "";
+    }
+}
+
+/// <summary>A linear class head on a layer's spatial mean: logits = W . mean + b.</summary>
+/// <param name="Weights">Row-major [classes, dim].</param>
+/// <param name="Biases">One per class.</param>
+/// <param name="ClassNames">The classes, in the rows' order.</param>
+internal sealed record LinearHead(float[] Weights, float[] Biases, string[] ClassNames)
+{
+    /// <summary>The input width.</summary>
+    public int Dim => Weights.Length / Biases.Length;
+
+    /// <summary>The top class of one spatial mean.</summary>
+    public int Predict(ReadOnlySpan<float> mean)
+    {
+        int best = 0, dim = Dim;
+        float top = float.NegativeInfinity;
+        for (int k = 0; k < Biases.Length; k++)
+        {
+            float logit = System.Numerics.Tensors.TensorPrimitives.Dot(Weights.AsSpan(k * dim, dim), mean) + Biases[k];
+            if (logit > top)
+            {
+                top = logit;
+                best = k;
+            }
+        }
+        return best;
+    }
+
+    /// <summary>Weights and biases as one [classes, dim + 1] matrix (biases last), as the stage store keeps them.</summary>
+    public float[] Packed()
+    {
+        int dim = Dim, k = Biases.Length;
+        var packed = new float[k * (dim + 1)];
+        for (int i = 0; i < k; i++)
+        {
+            Weights.AsSpan(i * dim, dim).CopyTo(packed.AsSpan(i * (dim + 1)));
+            packed[i * (dim + 1) + dim] = Biases[i];
+        }
+        return packed;
+    }
+
+    /// <summary>The head from <see cref="Packed"/>.</summary>
+    public static LinearHead Unpack(float[] packed, int classes, int columns, string[] classNames)
+    {
+        int dim = columns - 1;
+        var weights = new float[classes * dim];
+        var biases = new float[classes];
+        for (int i = 0; i < classes; i++)
+        {
+            packed.AsSpan(i * columns, dim).CopyTo(weights.AsSpan(i * dim));
+            biases[i] = packed[i * columns + dim];
+        }
+        return new LinearHead(weights, biases, classNames);
     }
 }

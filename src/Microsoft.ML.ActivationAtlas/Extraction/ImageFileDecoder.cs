@@ -23,6 +23,20 @@ internal static class ImageFileDecoder
     /// <summary>Fills <paramref name="slot"/> from the file; returns null or why the image could not be used.</summary>
     public static string? Decode(string path, PixelConverter converter, Span<float> slot)
     {
+        string? error = DecodeToSize(path, converter.Width, converter.Height, out var resized);
+        if (error is not null)
+            return error;
+        using (resized)
+            return converter.FromBgra(resized!.GetPixelSpan(), slot);
+    }
+
+    /// <summary>
+    /// Decodes the file into a <paramref name="w"/> x <paramref name="h"/> BGRA bitmap as the network sees it (center
+    /// crop, bilinear resize); returns null or why the image could not be used.
+    /// </summary>
+    public static string? DecodeToSize(string path, int w, int h, out SKBitmap? resized)
+    {
+        resized = null;
         if (string.IsNullOrEmpty(path))
             return "the image path is empty";
         if (!File.Exists(path))
@@ -30,7 +44,6 @@ internal static class ImageFileDecoder
         using var decoded = SKBitmap.Decode(path);
         if (decoded is null || decoded.Width == 0 || decoded.Height == 0)
             return $"image file '{path}' is not a readable image (corrupt or unsupported format)";
-        int w = converter.Width, h = converter.Height;
         var target = new SKImageInfo(w, h, SKColorType.Bgra8888, SKAlphaType.Unpremul);
         var (cropX, cropY, cropW, cropH) = CenterCrop(decoded.Width, decoded.Height, w, h);
         SKBitmap source = decoded;
@@ -42,12 +55,10 @@ internal static class ImageFileDecoder
                 return $"image file '{path}' could not be cropped to {w}:{h}";
             source = cropped;
         }
-        using var resized = source.Width == w && source.Height == h && source.ColorType == SKColorType.Bgra8888
+        resized = source.Width == w && source.Height == h && source.ColorType == SKColorType.Bgra8888
             ? source.Copy()
             : source.Resize(target, new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
         cropped?.Dispose();
-        if (resized is null)
-            return $"image file '{path}' could not be resized to {w}x{h}";
-        return converter.FromBgra(resized.GetPixelSpan(), slot);
+        return resized is null ? $"image file '{path}' could not be resized to {w}x{h}" : null;
     }
 }

@@ -87,6 +87,28 @@ public static class CountStatistics
         return q;
     }
 
+    /// <summary>
+    /// Wilson's score interval for a proportion: <paramref name="successes"/> of <paramref name="trials"/>, at
+    /// <paramref name="confidence"/> (two-sided). Unlike the normal approximation it stays inside [0, 1] and is not
+    /// empty at 0 or <paramref name="trials"/> successes.
+    /// </summary>
+    /// <param name="successes">The count, 0 to <paramref name="trials"/>.</param>
+    /// <param name="trials">The number of trials; with 0 the interval is [0, 1].</param>
+    /// <param name="confidence">The confidence level. Default 0.95.</param>
+    public static (double Low, double High) WilsonInterval(int successes, int trials, double confidence = 0.95)
+    {
+        if (trials < 0 || successes < 0 || successes > trials)
+            throw new ArgumentOutOfRangeException(nameof(successes), $"{successes} successes of {trials} trials is not a proportion.");
+        if (!(confidence is > 0 and < 1))
+            throw new ArgumentOutOfRangeException(nameof(confidence), $"{confidence} is not in (0, 1).");
+        if (trials == 0)
+            return (0, 1);
+        double z = NormalQuantile(0.5 + confidence / 2), n = trials, p = successes / n, z2 = z * z;
+        double centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+        double half = z / (1 + z2 / n) * Math.Sqrt(p * (1 - p) / n + z2 / (4 * n * n));
+        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
+    }
+
     /// <summary>The standard normal quantile (Acklam's rational approximation, relative error below 1.2e-9).</summary>
     /// <param name="probability">A probability in (0, 1).</param>
     public static double NormalQuantile(double probability)

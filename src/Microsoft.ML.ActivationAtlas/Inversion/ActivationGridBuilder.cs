@@ -50,7 +50,7 @@ internal static class ActivationGridBuilder
         // Class values: the classifier given, else the atlas's trained head (closed form for a linear head on the mean).
         ActivationModel? head = options.HeadModel;
         string? classSource = head is null ? null : $"classifier {head.Description}";
-        if (head is null && atlas?.TrainedHead(model, layer.Name) is { } trained)
+        if (head is null && atlas?.TrainedHeadModel(model, layer.Name) is { } trained)
             (head, classSource) = (trained, "the atlas's trained head");
         IDataView view = extraction.Transform(data);
         AttributionTransformer? attribution = null;

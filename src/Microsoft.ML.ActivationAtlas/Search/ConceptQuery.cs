@@ -41,11 +41,7 @@ public sealed class ConceptQuery
     public static ConceptQuery ForCell(BuiltAtlas atlas, int gridSize, int x, int y)
     {
         ArgumentNullException.ThrowIfNull(atlas);
-        atlas.CheckGrid(gridSize);
-        if (x < 0 || y < 0 || x >= gridSize || y >= gridSize)
-            throw new ArgumentOutOfRangeException(nameof(x), $"Cell {gridSize}:{x},{y} is outside the {gridSize}x{gridSize} grid (x and y run from 0 to {gridSize - 1}).");
-        var cell = atlas.Atlas.Level(gridSize).Find(x, y)
-            ?? throw new ArgumentException($"Cell {gridSize}:{x},{y} is empty: no image of the atlas lies there (or fewer than its minimum count {atlas.MinimumCount}).");
+        var cell = atlas.FindCell(gridSize, x, y);
         string top = cell.TopClasses.Count > 0 ? $", top: {cell.TopClasses[0].Name} {cell.TopClasses[0].Value:0.##}" : "";
         return new ConceptQuery("cell", $"cell {gridSize}:{x},{y} ({cell.Count} images{top})", cell.MeanActivation.ToArray());
     }

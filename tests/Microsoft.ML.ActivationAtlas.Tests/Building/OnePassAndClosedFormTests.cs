@@ -81,7 +81,7 @@ public sealed class OnePassAndClosedFormTests
         var images = SharedData.CifarImages(6).Where(x => x.Label is "airplane" or "cat" or "ship").ToArray();
         var input = Paths(ml, images.Select(x => x.Path));
         var extracted = ml.Transforms.ExtractActivations(Extraction(ActivationSampling.RandomPosition, mean: "Mean")).Fit(input).Transform(input);
-        var head = LinearHeadTrainer.Train(ml, PretrainedModels.ResNet18, Layer, Column(extracted, "Mean"), 512, images.Select(x => x.Label).ToArray(), out var classes, out _);
+        var head = LinearHeadTrainer.Train(ml, PretrainedModels.ResNet18, Layer, Column(extracted, "Mean"), 512, images.Select(x => x.Label).ToArray(), out var classes);
         Assert.Equal(["airplane", "cat", "ship"], classes);
 
         AttributionTransformer Attribution(AttributionMethod method) => ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
