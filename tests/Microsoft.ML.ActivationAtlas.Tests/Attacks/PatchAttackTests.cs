@@ -35,6 +35,7 @@ public sealed class AttackAtlasFixture : IDisposable
             Layer = "ReLU393_Output_0",
             GridSizes = [4, 8],
             IconSize = 32,
+            Icons = AtlasIconKind.Examples, // the whole-image check pastes a photograph of the target class
             Head = AtlasHeadKind.Train,
             Seed = 3,
         });
@@ -45,6 +46,7 @@ public sealed class AttackAtlasFixture : IDisposable
             Layer = "ReLU393_Output_0",
             GridSizes = [2, 4],
             IconSize = 16,
+            Icons = AtlasIconKind.Examples,
             Seed = 3,
         });
     }
