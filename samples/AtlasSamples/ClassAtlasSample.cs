@@ -58,5 +58,21 @@ public static class ClassAtlasSample
         AtlasImageRenderer.Render(atlas, icons, Path.Combine(output, "ship-class-atlas.png"),
             new AtlasImageOptions { GridSize = 8, CellPixels = 48, ClassIndex = ship, Labels = true });
         Console.WriteLine($"{sourceRows.Length} rows kept for 'ship'; wrote {Path.Combine(output, "ship-class-atlas.png")}");
+
+        // 5. A class comparison, as the article draws one: the attribution difference between two classes (the
+        //    horizontal axis, in [-1, 1], positive towards the first) against a 1-D t-SNE of the activations.
+        int automobile = Array.IndexOf(classNames, "automobile");
+        var compared = ml.Transforms.ClassDifference("Difference", "Attribution", automobile, ship)
+            .Append(ml.Transforms.ProjectToTsne(new TsneEstimator.Options
+            {
+                OutputColumnName = "Axis",
+                InputColumnName = "Activation",
+                NumberOfComponents = 1,
+                Perplexity = 10,
+                Metric = DistanceMetric.Cosine,
+            }))
+            .Fit(attributed).Transform(attributed);
+        var difference = compared.GetColumn<float>("Difference").ToArray();
+        Console.WriteLine($"automobile vs ship: {difference.Count(d => d > 0.5f)} rows lean to automobile, {difference.Count(d => d < -0.5f)} to ship");
     }
 }

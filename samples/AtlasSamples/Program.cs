@@ -3,6 +3,7 @@
 //   dotnet run -c Release --project samples/AtlasSamples -- histogram [image folder]
 //   dotnet run -c Release --project samples/AtlasSamples -- saveload  [image folder]
 //   dotnet run -c Release --project samples/AtlasSamples -- class     [image folder]
+//   dotnet run -c Release --project samples/AtlasSamples -- icons     [image folder]
 // The image folder holds one sub-folder of images per class (default: the CIFAR-10 test images in ../shared).
 using AtlasSamples;
 
@@ -16,8 +17,9 @@ switch (sample)
     case "histogram": ConceptHistogramSample.Run(images, output); break;
     case "saveload": SaveLoadSample.Run(images, output); break;
     case "class": ClassAtlasSample.Run(images, output); break;
+    case "icons": IconsSample.Run(images, output); break;
     default:
-        Console.Error.WriteLine("samples: pipeline, histogram, saveload, class");
+        Console.Error.WriteLine("samples: pipeline, histogram, saveload, class, icons");
         return 2;
 }
 return 0;

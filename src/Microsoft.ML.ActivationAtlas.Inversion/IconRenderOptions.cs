@@ -104,6 +104,13 @@ public sealed class IconRenderOptions
     /// <summary>The objective's form (default the atlas' direction x cosine^n).</summary>
     public ObjectiveKind Objective { get; set; } = ObjectiveKind.DirectionCosine;
 
+    /// <summary>
+    /// An objective of your own, e.g. <c>IconObjective.Atlas() + 0.1 * new MySmoothness()</c>: replaces
+    /// <see cref="Objective"/>, <see cref="CosinePower"/> and <see cref="CosineFloor"/> and is evaluated on the CPU each
+    /// step (the target it sees is whitened when <see cref="Whitening"/> is set). Default null: the built-in objective.
+    /// </summary>
+    public IconObjective? CustomObjective { get; set; }
+
     /// <summary>n in max(floor, cos)^n (default 4).</summary>
     public double CosinePower { get; set; } = 4;
 

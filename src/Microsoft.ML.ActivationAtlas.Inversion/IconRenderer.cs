@@ -31,7 +31,10 @@ public sealed class IconRenderer
         _model = model;
         _options = options ?? new IconRenderOptions();
         _options.Validate();
-        Objective = new ActivationObjective(model.LayerChannels, _options.Objective, _options.CosinePower, _options.CosineFloor, _options.Whitening);
+        Objective = new ActivationObjective(model.LayerChannels, _options.Objective, _options.CosinePower, _options.CosineFloor, _options.Whitening)
+        {
+            Custom = _options.CustomObjective,
+        };
         _parameterization = new ImageParameterization(_options.Size, _options.Size, _options.Basis, _options.DecorrelateColors, _options.MacoMagnitude);
         _transforms = _options.Transforms ?? RobustnessTransforms.LucidStandard(_options.Size);
         (_py, _px) = _options.Position ?? (model.LayerHeight / 2, model.LayerWidth / 2);

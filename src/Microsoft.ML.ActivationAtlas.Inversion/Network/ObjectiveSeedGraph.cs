@@ -17,7 +17,7 @@ internal static class ObjectiveSeedGraph
     public const string TargetsName = "icon_targets";
 
     public static bool Supports(ActivationObjective objective) =>
-        objective.Whitening is null || objective.Whitening.Kind == WhiteningKind.SecondMomentInverse;
+        objective.Custom is null && (objective.Whitening is null || objective.Whitening.Kind == WhiteningKind.SecondMomentInverse);
 
     public static string Key(ActivationObjective o, int y, int x) =>
         string.Create(CultureInfo.InvariantCulture, $"{o.Kind}|{o.CosinePower:R}|{o.CosineFloor:R}|{y}|{x}");

@@ -48,8 +48,13 @@ public sealed class ActivationObjective
     /// <summary>Optional whitening.</summary>
     public Whitening? Whitening { get; }
 
+    /// <summary>
+    /// A user's objective that replaces the built-in form (see <see cref="IconRenderOptions.CustomObjective"/>), or null.
+    /// </summary>
+    public IconObjective? Custom { get; init; }
+
     /// <summary>True when the gradient does not depend on the activation (plain direction), so one VJP pass per step suffices.</summary>
-    public bool IsLinear => Kind == ObjectiveKind.Direction;
+    public bool IsLinear => Custom is null && Kind == ObjectiveKind.Direction;
 
     /// <summary>Checks a target direction and maps it into the objective's space (t' = S v, W (v - mu) or v).</summary>
     /// <param name="direction">The target direction.</param>
@@ -90,6 +95,13 @@ public sealed class ActivationObjective
         int c = Channels;
         Span<float> a = scratch[..c];
         Span<float> g = scratch.Slice(c, c);
+        if (Custom is not null)
+        {
+            double custom = Custom.Evaluate(activation[..c], preparedTarget[..c], g);
+            if (gradient.Length > 0)
+                g.CopyTo(gradient);
+            return custom;
+        }
         if (Whitening is { Kind: WhiteningKind.Zca })
             Whitening.TransformActivation(activation, a, g);
         else

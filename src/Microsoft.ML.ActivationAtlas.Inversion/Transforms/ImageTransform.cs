@@ -16,6 +16,99 @@ public abstract class ImageTransform
     private protected static T Pick<T>(IReadOnlyList<T> values, Random random) => values[random.Next(values.Count)];
 }
 
+/// <summary>
+/// The base of a transform written outside the library (lucid's composable transforms): it draws, for one icon at one
+/// step, the size of its output and the input position each output pixel samples; the library samples bilinearly
+/// and back-propagates through the exact transpose of that sampling, as for its own transforms. Positions are in
+/// input pixels (row, column; pixel centres at whole numbers); a position outside the input reads
+/// <see cref="Fill"/>. Use it in <see cref="IconRenderOptions.Transforms"/> beside the built-in steps.
+/// </summary>
+/// <example>
+/// A mirror image, drawn at random for half of the steps:
+/// <code>
+/// sealed class RandomFlip : SamplingTransform
+/// {
+///     protected override (int Height, int Width) Sample(Random random, int height, int width, SamplePositions positions)
+///     {
+///         bool flip = random.Next(2) == 1;
+///         var p = positions.Resize(height, width);
+///         for (int y = 0; y &lt; height; y++)
+///             for (int x = 0; x &lt; width; x++)
+///                 (p[2 * (y * width + x)], p[2 * (y * width + x) + 1]) = (y, flip ? width - 1 - x : x);
+///         return (height, width);
+///     }
+/// }
+/// </code>
+/// </example>
+public abstract class SamplingTransform : ImageTransform
+{
+    /// <summary>Creates the transform.</summary>
+    /// <param name="fill">The value read outside the input (0.5, mid-grey, by default, as lucid pads).</param>
+    protected SamplingTransform(float fill = 0.5f)
+    {
+        Fill = fill;
+    }
+
+    /// <summary>The value read at positions outside the input.</summary>
+    public float Fill { get; }
+
+    /// <summary>
+    /// Draws this step's random parameters from <paramref name="random"/> (the icon's own stream, so icons reproduce
+    /// for a seed) and writes the input position of every output pixel.
+    /// </summary>
+    /// <param name="random">The icon's random stream.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="positions">Call <see cref="SamplePositions.Resize"/> with the output size and fill what it returns.</param>
+    /// <returns>The output size (the one given to <see cref="SamplePositions.Resize"/>).</returns>
+    protected abstract (int Height, int Width) Sample(Random random, int height, int width, SamplePositions positions);
+
+    internal override void Draw(Random random, int height, int width, SampledMap map)
+    {
+        // The positions belong to the map (one per icon and step), so one transform serves icons rendered in parallel.
+        var positions = map.Positions;
+        var (outH, outW) = Sample(random, height, width, positions);
+        if (outH != positions.Height || outW != positions.Width)
+            throw new InvalidOperationException($"{GetType().Name}.Sample returned {outH}x{outW} but filled positions for {positions.Height}x{positions.Width}.");
+        map.SetPositions(height, width, outH, outW, positions.Values, Fill);
+    }
+}
+
+/// <summary>The input positions a <see cref="SamplingTransform"/> samples, reused from step to step.</summary>
+public sealed class SamplePositions
+{
+    private float[] _values = [];
+
+    internal SamplePositions()
+    {
+    }
+
+    /// <summary>The output height set by the last <see cref="Resize"/>.</summary>
+    public int Height { get; private set; }
+
+    /// <summary>The output width set by the last <see cref="Resize"/>.</summary>
+    public int Width { get; private set; }
+
+    internal ReadOnlySpan<float> Values => _values.AsSpan(0, 2 * Height * Width);
+
+    /// <summary>
+    /// Sets the output size and returns the positions to fill: (row, column) in input pixels for each output pixel
+    /// in row-major order, 2 x <paramref name="height"/> x <paramref name="width"/> values.
+    /// </summary>
+    /// <param name="height">Output height (at least 1).</param>
+    /// <param name="width">Output width (at least 1).</param>
+    public Span<float> Resize(int height, int width)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        if (_values.Length < 2 * height * width)
+            _values = new float[2 * height * width];
+        Height = height;
+        Width = width;
+        return _values.AsSpan(0, 2 * height * width);
+    }
+}
+
 /// <summary>Pads every side by <see cref="Pixels"/> with a constant (lucid <c>pad(n, mode="constant", constant_value)</c>).</summary>
 public sealed class PadTransform : ImageTransform
 {

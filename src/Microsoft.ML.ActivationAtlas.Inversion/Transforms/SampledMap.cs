@@ -21,6 +21,9 @@ internal sealed class SampledMap
     public int OutPixels => OutHeight * OutWidth;
     public int InPixels => InHeight * InWidth;
 
+    /// <summary>The buffer a <see cref="SamplingTransform"/> writes its positions into.</summary>
+    public SamplePositions Positions { get; } = new();
+
     private void Reset(int inH, int inW, int outH, int outW)
     {
         if (inH < 1 || inW < 1 || outH < 1 || outW < 1)
@@ -102,6 +105,41 @@ internal sealed class SampledMap
                 AddTap(p, ref slot, y0 + 1, x0, fy * (1 - fx));
                 AddTap(p, ref slot, y0 + 1, x0 + 1, fy * fx);
             }
+    }
+
+    /// <summary>
+    /// Bilinear sampling at given input positions: output pixel p (row-major) reads the input at
+    /// (<paramref name="positions"/>[2p], <paramref name="positions"/>[2p + 1]) = (y, x), in input pixels; the taps that
+    /// fall outside the input read <paramref name="fill"/> in proportion to their weight.
+    /// </summary>
+    public void SetPositions(int inH, int inW, int outH, int outW, ReadOnlySpan<float> positions, float fill)
+    {
+        Reset(inH, inW, outH, outW);
+        for (int p = 0; p < outH * outW; p++)
+        {
+            float sy = positions[2 * p], sx = positions[2 * p + 1];
+            if (!float.IsFinite(sy) || !float.IsFinite(sx))
+                throw new InvalidOperationException($"A sampling transform gave the non-finite position ({sy}, {sx}) for output pixel {p}.");
+            int y0 = (int)MathF.Floor(sy), x0 = (int)MathF.Floor(sx);
+            float fy = sy - y0, fx = sx - x0;
+            int slot = 0;
+            float outside = 0f;
+            outside += AddTapOrMiss(p, ref slot, y0, x0, (1 - fy) * (1 - fx));
+            outside += AddTapOrMiss(p, ref slot, y0, x0 + 1, (1 - fy) * fx);
+            outside += AddTapOrMiss(p, ref slot, y0 + 1, x0, fy * (1 - fx));
+            outside += AddTapOrMiss(p, ref slot, y0 + 1, x0 + 1, fy * fx);
+            _bias[p] = outside * fill;
+        }
+    }
+
+    private float AddTapOrMiss(int p, ref int slot, int y, int x, float weight)
+    {
+        if (weight == 0f)
+            return 0f;
+        if (y < 0 || y >= InHeight || x < 0 || x >= InWidth)
+            return weight;
+        AddTap(p, ref slot, y, x, weight);
+        return 0f;
     }
 
     private void AddTap(int p, ref int slot, int y, int x, float weight)

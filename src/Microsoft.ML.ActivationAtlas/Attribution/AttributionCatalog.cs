@@ -16,6 +16,7 @@ public static class AttributionCatalog
     /// <param name="layer">The layer's tensor or friendly name.</param>
     /// <param name="inputColumnName">The image column.</param>
     /// <param name="positionColumnName">The position column from activation extraction.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/ClassAtlasSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- class</c>).</example>
     public static AttributionEstimator ComputeAttribution(this TransformsCatalog catalog, string outputColumnName,
         ActivationModel model, string layer, string inputColumnName = ActivationAtlas.AtlasColumnNames.Image, string positionColumnName = ActivationAtlas.AtlasColumnNames.Position)
         => ComputeAttribution(catalog, new AttributionEstimator.Options
@@ -30,6 +31,7 @@ public static class AttributionCatalog
     /// <summary>Adds the attribution column with every setting given.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">The settings.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/ClassAtlasSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- class</c>).</example>
     public static AttributionEstimator ComputeAttribution(this TransformsCatalog catalog, AttributionEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);

@@ -15,6 +15,7 @@ public static class BinningCatalog
     /// <param name="outputColumnName">Cell column: one Int32 per grid size, <c>y * size + x</c>.</param>
     /// <param name="inputColumnName">Layout column: a vector of two Singles.</param>
     /// <param name="gridSizes">Grid sizes; each the finest divided by a power of two. Empty for 20, 40, 80, 160.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/AtlasPipelineSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- pipeline</c>).</example>
     public static BinToGridEstimator BinToGrid(this TransformsCatalog catalog, string outputColumnName = ActivationAtlas.AtlasColumnNames.GridCell, string inputColumnName = ActivationAtlas.AtlasColumnNames.Layout, params int[] gridSizes)
     {
         var options = new BinToGridEstimator.Options { OutputColumnName = outputColumnName, InputColumnName = inputColumnName };
@@ -26,6 +27,7 @@ public static class BinningCatalog
     /// <summary>Bins a 2-D layout column into nested grids with full <paramref name="options"/>.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">The settings.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/AtlasPipelineSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- pipeline</c>).</example>
     public static BinToGridEstimator BinToGrid(this TransformsCatalog catalog, BinToGridEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -42,6 +44,7 @@ public static class BinningCatalog
     /// <param name="options">The settings (default: columns GridCell and Activation, no attribution).</param>
     /// <param name="progress">Optional progress, 0 to 1.</param>
     /// <param name="cancellationToken">Cancels the aggregation.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/AtlasPipelineSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- pipeline</c>).</example>
     public static GridAtlas AggregateAtlas(this DataOperationsCatalog catalog, IDataView data, AtlasAggregationOptions? options = null,
         IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {

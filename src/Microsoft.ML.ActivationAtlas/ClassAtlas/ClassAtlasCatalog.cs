@@ -19,6 +19,7 @@ public static class ClassAtlasCatalog
     /// <param name="kind">Rank, magnitude or both (default).</param>
     /// <param name="magnitudeCount">Rows kept by the magnitude filter. Default 2,000.</param>
     /// <param name="sourceRowColumnName">Added column with the original row positions. Default <c>SourceRow</c>.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/ClassAtlasSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- class</c>).</example>
     public static IDataView FilterByClass(this DataOperationsCatalog catalog, IDataView data, string attributionColumnName, int classIndex,
         ClassFilterKind kind = ClassFilterKind.Both, int magnitudeCount = 2000, string sourceRowColumnName = "SourceRow")
     {
@@ -41,6 +42,7 @@ public static class ClassAtlasCatalog
     /// <param name="classNames">Class names in attribution order; null to read the column's slot names.</param>
     /// <param name="kind">Rank, magnitude or both (default).</param>
     /// <param name="magnitudeCount">Rows kept by the magnitude filter. Default 2,000.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/ClassAtlasSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- class</c>).</example>
     public static IDataView FilterByClass(this DataOperationsCatalog catalog, IDataView data, string attributionColumnName, string className,
         IReadOnlyList<string>? classNames = null, ClassFilterKind kind = ClassFilterKind.Both, int magnitudeCount = 2000)
     {
@@ -68,6 +70,7 @@ public static class ClassAtlasCatalog
     /// <param name="classA">First class index.</param>
     /// <param name="classB">Second class index.</param>
     /// <param name="percentile">Percentile of |difference| that maps to 1. Default 99.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/ClassAtlasSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- class</c>).</example>
     public static ClassDifferenceEstimator ClassDifference(this TransformsCatalog catalog, string outputColumnName, string attributionColumnName, int classA, int classB, float percentile = 99f)
     {
         ArgumentNullException.ThrowIfNull(catalog);

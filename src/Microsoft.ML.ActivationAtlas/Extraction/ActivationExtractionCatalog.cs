@@ -15,6 +15,7 @@ public static class ActivationExtractionCatalog
     /// <param name="layer">The layer's tensor or friendly name, e.g. <c>ReLU393_Output_0</c>.</param>
     /// <param name="inputColumnName">The image column (or float vector of planar RGB pixels 0..255).</param>
     /// <param name="sampling">Which position(s) become rows.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/AtlasPipelineSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- pipeline</c>).</example>
     public static ActivationExtractingEstimator ExtractActivations(this TransformsCatalog catalog, string outputColumnName,
         ActivationModel model, string layer, string inputColumnName = ActivationAtlas.AtlasColumnNames.Image, ActivationSampling sampling = ActivationSampling.RandomPosition)
     {
@@ -32,6 +33,7 @@ public static class ActivationExtractionCatalog
     /// <summary>Extracts activations of one or more layers with every setting given.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">The settings.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/AtlasPipelineSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- pipeline</c>).</example>
     public static ActivationExtractingEstimator ExtractActivations(this TransformsCatalog catalog, ActivationExtractingEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);

@@ -15,6 +15,7 @@ public static class ConceptHistogramCatalog
     /// <param name="data">The new dataset, transformed by the fitted pipeline.</param>
     /// <param name="cellColumnName">The cell column. Default <c>GridCell</c>.</param>
     /// <param name="cancellationToken">Cancels the pass.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/ConceptHistogramSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- histogram</c>).</example>
     public static ConceptHistogram ConceptHistogram(this DataOperationsCatalog catalog, IDataView data, string cellColumnName = ActivationAtlas.AtlasColumnNames.GridCell, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(catalog);

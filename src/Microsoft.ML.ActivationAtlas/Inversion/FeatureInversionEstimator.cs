@@ -1,6 +1,7 @@
 using Microsoft.ML.ActivationAtlas.Common;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
+using Microsoft.ML.ActivationAtlas.Inversion.Transforms;
 using Microsoft.ML.ActivationAtlas.Inversion.Optimization;
 using Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 using Microsoft.ML.ActivationAtlas.Onnx;
@@ -106,6 +107,19 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         /// </summary>
         public IconTransforms Transforms { get; set; } = IconTransforms.LucidStandard;
 
+        /// <summary>
+        /// Transformation robustness of your own, replacing <see cref="Transforms"/>: built-in steps
+        /// (<see cref="PadTransform"/>, <see cref="JitterTransform"/>, ...) and your own <see cref="SamplingTransform"/>s,
+        /// in order. Default null.
+        /// </summary>
+        public IReadOnlyList<ImageTransform>? CustomTransforms { get; set; }
+
+        /// <summary>
+        /// An objective of your own (e.g. <c>IconObjective.Atlas() + 0.1 * new MyObjective()</c>), replacing
+        /// <see cref="Objective"/>, <see cref="CosinePower"/> and <see cref="CosineFloor"/>. Default null.
+        /// </summary>
+        public IconObjective? CustomObjective { get; set; }
+
         /// <summary>The objective. Default the atlas' direction x cosine^n.</summary>
         public ObjectiveKind Objective { get; set; } = ObjectiveKind.DirectionCosine;
 
@@ -166,8 +180,9 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
                 Basis = Basis,
                 MacoMagnitude = MacoMagnitude,
                 DecorrelateColors = DecorrelateColors,
-                Transforms = IconTransformLists.For(Transforms, Size),
+                Transforms = CustomTransforms?.ToArray() ?? IconTransformLists.For(Transforms, Size),
                 Objective = Objective,
+                CustomObjective = CustomObjective,
                 CosinePower = CosinePower,
                 CosineFloor = CosineFloor,
                 Whitening = whitening,

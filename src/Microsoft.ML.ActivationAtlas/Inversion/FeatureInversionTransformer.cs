@@ -103,6 +103,9 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
 
     void IAtlasPersistable.SaveState(AtlasStateWriter writer)
     {
+        if (_options.CustomTransforms is not null || _options.CustomObjective is not null)
+            throw new NotSupportedException("A feature inversion stage with CustomTransforms or CustomObjective cannot be saved: the file holds settings, " +
+                "not code. Save the pipeline without the stage and add the stage again after loading.");
         var model = _options.Model!;
         writer.WriteJson("inversion.json", new InversionState
         {

@@ -21,6 +21,7 @@ public static class InversionCatalog
     /// <param name="outputColumnName">The icon column (MLImage). Default <c>Icon</c>.</param>
     /// <param name="inputColumnName">The direction column (float vector, one value per channel). Default <c>Direction</c>.</param>
     /// <param name="fidelityColumnName">The fidelity column (Single), or null. Default <c>IconFidelity</c>.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static FeatureInversionEstimator InvertFeatures(this TransformsCatalog catalog, ActivationModel model, string layer,
         string outputColumnName = ActivationAtlas.AtlasColumnNames.Icon, string inputColumnName = ActivationAtlas.AtlasColumnNames.Direction, string? fidelityColumnName = ActivationAtlas.AtlasColumnNames.IconFidelity)
         => InvertFeatures(catalog, new FeatureInversionEstimator.Options
@@ -35,6 +36,7 @@ public static class InversionCatalog
     /// <summary>Renders an icon and its fidelity for every direction vector of a column, with all settings.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">The settings.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static FeatureInversionEstimator InvertFeatures(this TransformsCatalog catalog, FeatureInversionEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -51,6 +53,7 @@ public static class InversionCatalog
     /// Row-major <c>[rows, channels]</c> activations the whitening is fitted from; required when
     /// <see cref="FeatureInversionEstimator.Options.Whitening"/> is not <see cref="WhiteningKind.None"/>, else ignored.
     /// </param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static FeatureIconRenderer CreateIconRenderer(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, ReadOnlyMemory<float> whiteningActivations = default)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -64,6 +67,7 @@ public static class InversionCatalog
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">Settings (<see cref="FeatureInversionEstimator.Options.Model"/> and <see cref="FeatureInversionEstimator.Options.Layer"/> required).</param>
     /// <param name="direction">The direction, one value per channel.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static FeatureIcon VisualizeDirection(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, float[] direction)
     {
         ArgumentNullException.ThrowIfNull(direction);
@@ -74,6 +78,7 @@ public static class InversionCatalog
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">Settings (Model and Layer required); the objective is the plain direction.</param>
     /// <param name="channel">The channel index.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static FeatureIcon VisualizeChannel(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, int channel)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -86,6 +91,7 @@ public static class InversionCatalog
     /// <param name="channel">The channel index.</param>
     /// <param name="y">The layer row.</param>
     /// <param name="x">The layer column.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static FeatureIcon VisualizeNeuron(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, int channel, int y, int x)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -100,6 +106,7 @@ public static class InversionCatalog
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">Settings (Model and Layer required).</param>
     /// <param name="image">The image.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static ActivationGrid ActivationGrid(this TransformsCatalog catalog, FeatureInversionEstimator.Options options, MLImage image)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -160,6 +167,7 @@ public static class InversionCatalog
     /// <param name="options">Settings (the network and layer, or an atlas).</param>
     /// <param name="progress">Receives each stage's progress (optional).</param>
     /// <param name="cancellationToken">Cancels the work.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static ActivationGrid ActivationGrid(this TransformsCatalog catalog, string imagePath, ActivationGridOptions options,
         IProgress<Building.AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -178,6 +186,7 @@ public static class InversionCatalog
     /// <param name="options">Settings (the network and layer, or an atlas).</param>
     /// <param name="progress">Receives each stage's progress (optional).</param>
     /// <param name="cancellationToken">Cancels the work; nothing is written then.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/IconsSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- icons</c>).</example>
     public static ActivationGrid WriteActivationGrid(this TransformsCatalog catalog, string imagePath, string outputFolder, ActivationGridOptions options,
         IProgress<Building.AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {

@@ -38,6 +38,7 @@ public static class AtlasModelCatalog
     /// <param name="model">The fitted pipeline: a single transformer or a <see cref="TransformerChain{TLastTransformer}"/>.</param>
     /// <param name="inputSchema">The schema of the data the pipeline reads (<c>data.Schema</c>); may be null.</param>
     /// <param name="filePath">The model file to write; an existing file is replaced only once the new one is complete.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/SaveLoadSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- saveload</c>).</example>
     public static void SaveAtlas(this ModelOperationsCatalog catalog, ITransformer model, DataViewSchema? inputSchema, string filePath)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -57,6 +58,7 @@ public static class AtlasModelCatalog
     /// <param name="model">The fitted pipeline.</param>
     /// <param name="inputSchema">The schema of the data the pipeline reads; may be null.</param>
     /// <param name="stream">The destination; it must be readable, writable and seekable (a file or memory stream).</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/SaveLoadSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- saveload</c>).</example>
     public static void SaveAtlas(this ModelOperationsCatalog catalog, ITransformer model, DataViewSchema? inputSchema, Stream stream)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -99,6 +101,7 @@ public static class AtlasModelCatalog
     /// <param name="filePath">The model file.</param>
     /// <param name="inputSchema">The schema of the data the pipeline was fitted on, as saved.</param>
     /// <returns>The pipeline, with every atlas stage restored.</returns>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/SaveLoadSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- saveload</c>).</example>
     public static ITransformer LoadAtlas(this ModelOperationsCatalog catalog, string filePath, out DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -114,6 +117,7 @@ public static class AtlasModelCatalog
     /// <param name="stream">The model file's content.</param>
     /// <param name="inputSchema">The schema of the data the pipeline was fitted on, as saved.</param>
     /// <returns>The pipeline, with every atlas stage restored.</returns>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/SaveLoadSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- saveload</c>).</example>
     public static ITransformer LoadAtlas(this ModelOperationsCatalog catalog, Stream stream, out DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(catalog);

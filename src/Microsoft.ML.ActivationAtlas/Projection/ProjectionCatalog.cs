@@ -16,6 +16,7 @@ public static class ProjectionCatalog
     /// <param name="metric">Input distance (euclidean; atlases use cosine).</param>
     /// <param name="numberOfComponents">Layout dimension (2).</param>
     /// <param name="seed">Seed; null (the default) draws one from the <see cref="MLContext"/>'s random stream (reproducible for <c>new MLContext(seed: s)</c>).</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/AtlasPipelineSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- pipeline</c>).</example>
     public static UmapEstimator ProjectToUmap(this TransformsCatalog catalog, string outputColumnName, string? inputColumnName = null,
         int numberOfNeighbors = UmapOptions.Defaults.Neighbors, float minDist = UmapOptions.Defaults.MinDist, DistanceMetric metric = DistanceMetric.Euclidean,
         int numberOfComponents = UmapOptions.Defaults.Components, int? seed = null)
@@ -33,6 +34,7 @@ public static class ProjectionCatalog
     /// <summary>Fits a UMAP layout with all settings.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">The settings.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/AtlasPipelineSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- pipeline</c>).</example>
     public static UmapEstimator ProjectToUmap(this TransformsCatalog catalog, UmapEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -47,6 +49,7 @@ public static class ProjectionCatalog
     /// <param name="perplexity">Perplexity (30).</param>
     /// <param name="metric">Input distance (euclidean).</param>
     /// <param name="seed">Seed; null (the default) draws one from the <see cref="MLContext"/>'s random stream (reproducible for <c>new MLContext(seed: s)</c>).</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/ClassAtlasSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- class</c>).</example>
     public static TsneEstimator ProjectToTsne(this TransformsCatalog catalog, string outputColumnName, string? inputColumnName = null,
         int numberOfComponents = TsneOptions.Defaults.Components, float perplexity = TsneOptions.Defaults.Perplexity, DistanceMetric metric = DistanceMetric.Euclidean, int? seed = null)
         => ProjectToTsne(catalog, new TsneEstimator.Options
@@ -62,6 +65,7 @@ public static class ProjectionCatalog
     /// <summary>Fits a Barnes-Hut t-SNE layout with all settings.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">The settings.</param>
+    /// <example>A runnable sample: <c>samples/AtlasSamples/ClassAtlasSample.cs</c> (<c>dotnet run -c Release --project samples/AtlasSamples -- class</c>).</example>
     public static TsneEstimator ProjectToTsne(this TransformsCatalog catalog, TsneEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);

@@ -154,6 +154,76 @@ public sealed class AdjointTests
         AssertAdjoint(Dot(ax, y), Dot(x, aty), name);
     }
 
+    /// <summary>A user's transform: a mirror image shifted by a random sub-pixel amount, with a border outside.</summary>
+    private sealed class ShiftedMirror : SamplingTransform
+    {
+        public ShiftedMirror() : base(fill: 0.25f)
+        {
+        }
+
+        protected override (int Height, int Width) Sample(Random random, int height, int width, SamplePositions positions)
+        {
+            float dy = (float)random.NextDouble() * 2 - 1, dx = (float)random.NextDouble() * 2 - 1;
+            var p = positions.Resize(height, width);
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                {
+                    p[2 * (y * width + x)] = y + dy;
+                    p[2 * (y * width + x) + 1] = width - 1 - x + dx;
+                }
+            return (height, width);
+        }
+    }
+
+    private sealed class Mirror : SamplingTransform
+    {
+        protected override (int Height, int Width) Sample(Random random, int height, int width, SamplePositions positions)
+        {
+            var p = positions.Resize(height + 2, width);
+            for (int y = 0; y < height + 2; y++)
+                for (int x = 0; x < width; x++)
+                    (p[2 * (y * width + x)], p[2 * (y * width + x) + 1]) = (y - 1, width - 1 - x);
+            return (height + 2, width);
+        }
+    }
+
+    [Fact]
+    public void AUsersSamplingTransformGetsTheExactAdjointAndJoinsTheChain()
+    {
+        // Forward: the mirror reads the input mirrored, and the rows it adds outside the input read the fill.
+        var map = new SampledMap();
+        new Mirror().Draw(new Random(1), 5, 7, map);
+        Assert.Equal((7, 7), (map.OutHeight, map.OutWidth));
+        var input = Enumerable.Range(0, 35).Select(i => (float)i).ToArray();
+        var output = new float[49];
+        map.Forward(input, output, 1);
+        Assert.Equal(0.5f, output[3]);
+        Assert.Equal(0.5f, output[48]);
+        for (int y = 0; y < 5; y++)
+            for (int x = 0; x < 7; x++)
+                Assert.Equal(input[y * 7 + (6 - x)], output[(y + 1) * 7 + x]);
+
+        // Adjoint: the dot-product identity, alone and in a chain with the built-in steps, for several draws.
+        var random = new Random(3);
+        var chain = new TransformChain();
+        ImageTransform[] steps = [new PadTransform(4, 0.5f), new ShiftedMirror(), new RandomRotateTransform([9.0]), new CropOrPadTransform(30, 30)];
+        for (int draw = 0; draw < 3; draw++)
+        {
+            chain.Draw(steps, random, 32, 32, 40, 40);
+            Assert.Equal(40, chain.OutHeight);
+            float[] x = RandomVector(3 * 32 * 32, random), y = RandomVector(3 * 40 * 40, random);
+            var ax = new float[y.Length];
+            var a0 = new float[y.Length];
+            chain.Forward(x, ax);
+            chain.Forward(new float[x.Length], a0);
+            for (int i = 0; i < ax.Length; i++)
+                ax[i] -= a0[i];
+            var aty = new float[x.Length];
+            chain.Adjoint(y, aty);
+            AssertAdjoint(Dot(ax, y), Dot(x, aty), $"chain with a user's transform, draw {draw}");
+        }
+    }
+
     [Fact]
     public void DrawnAtlasChainAdjointMatchesForward()
     {

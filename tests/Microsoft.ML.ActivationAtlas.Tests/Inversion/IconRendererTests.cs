@@ -45,6 +45,47 @@ public sealed class IconRendererTests
         Assert.True(median > 0.9, $"median fidelity {median}");
     }
 
+    /// <summary>A user's objective: a penalty on the activation's squared norm (it only pulls towards zero).</summary>
+    private sealed class SquaredNorm : IconObjective
+    {
+        public override double Evaluate(ReadOnlySpan<float> activation, ReadOnlySpan<float> target, Span<float> gradient)
+        {
+            double value = 0;
+            for (int i = 0; i < activation.Length; i++)
+            {
+                value += (double)activation[i] * activation[i];
+                gradient[i] = 2 * activation[i];
+            }
+            return value;
+        }
+    }
+
+    [Fact]
+    public void ComposedObjectivesDriveTheRendererAndTheAtlasPartEqualsTheBuiltIn()
+    {
+        using var model = new LinearLayerModel(size: 20, channels: 6, layerSize: 2, seed: 2);
+        var directions = Directions(4, 6, 5);
+        var options = SmallOptions();
+        options.Transforms = RobustnessTransforms.None;
+        options.ObjectiveInGraph = false;
+        var builtIn = new IconRenderer(model, options).Render(directions);
+        options.CustomObjective = IconObjective.Atlas();
+        var asPart = new IconRenderer(model, options).Render(directions);
+        for (int i = 0; i < builtIn.Count; i++)
+            Assert.Equal(builtIn[i].Pixels, asPart[i].Pixels);
+
+        // The atlas objective minus a small norm penalty: the icons' activations come out smaller than without it,
+        // still pointing along their targets.
+        options.CustomObjective = IconObjective.Atlas() - 0.02 * new SquaredNorm();
+        var penalised = new IconRenderer(model, options).Render(directions);
+        static double Norm(float[] activation) => Math.Sqrt(activation.Sum(v => (double)v * v));
+        for (int i = 0; i < penalised.Count; i++)
+        {
+            Assert.True(Norm(penalised[i].Activation) < Norm(builtIn[i].Activation), $"icon {i}: the norm penalty did not shrink the activation ({Norm(penalised[i].Activation)} against {Norm(builtIn[i].Activation)})");
+            Assert.True(penalised[i].Fidelity > 0.5, $"icon {i}: fidelity {penalised[i].Fidelity}");
+        }
+    }
+
     [Fact]
     public void SameSeedReproducesIconsAndDifferentSeedDoesNot()
     {

@@ -6,6 +6,41 @@ namespace Microsoft.ML.ActivationAtlas.Tests.Inversion;
 /// <summary>The C# objectives and their gradients (the VJP seed), and whitening.</summary>
 public sealed class ObjectiveTests
 {
+    [Fact]
+    public void ComposedObjectivesAddScaleAndMatchFiniteDifferences()
+    {
+        var r = new Random(4);
+        int d = 9;
+        var t = Enumerable.Range(0, d).Select(_ => (float)r.NextDouble()).ToArray();
+        var a = t.Select(x => x + (float)(0.4 * (r.NextDouble() - 0.5))).ToArray();
+        var builtIn = new ActivationObjective(d);
+        var expected = new float[d];
+        double expectedValue = builtIn.Evaluate(a, t, expected, new float[2 * d]);
+        var g = new float[d];
+        Assert.Equal(expectedValue, IconObjective.Atlas().Evaluate(a, t, g), 10);
+        Assert.Equal(expected, g);
+
+        var composed = 0.5 * IconObjective.Atlas(power: 2) + IconObjective.Direction - 0.25 * IconObjective.Direction;
+        double value = composed.Evaluate(a, t, g);
+        var atlas2 = new float[d];
+        double atlas2Value = new ActivationObjective(d, ObjectiveKind.DirectionCosine, cosinePower: 2).Evaluate(a, t, atlas2, new float[2 * d]);
+        double dot = a.Zip(t, (x, y) => (double)x * y).Sum();
+        Assert.Equal(0.5 * atlas2Value + 0.75 * dot, value, 5);
+        for (int k = 0; k < d; k++)
+        {
+            float h = 1e-3f, keep = a[k];
+            a[k] = keep + h;
+            double up = composed.Evaluate(a, t, new float[d]);
+            a[k] = keep - h;
+            double down = composed.Evaluate(a, t, new float[d]);
+            a[k] = keep;
+            double fd = (up - down) / (2 * h);
+            Assert.True(Math.Abs(fd - g[k]) <= 1e-2 * Math.Max(1, Math.Abs(g[k])), $"channel {k}: finite difference {fd}, gradient {g[k]}");
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => IconObjective.Atlas(floor: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => double.NaN * IconObjective.Direction);
+    }
+
     [Theory]
     [InlineData(ObjectiveKind.Direction, WhiteningKind.None)]
     [InlineData(ObjectiveKind.DirectionCosine, WhiteningKind.None)]
