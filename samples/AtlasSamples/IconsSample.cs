@@ -80,11 +80,11 @@ public static class IconsSample
             $"{Median(inverted.GetColumn<float>("IconFidelity").Select(f => (double)f)):0.00} after 32 steps each");
 
         // 3. One channel (lucid's channel objective), and a cell's direction with composed parts of your own: the
-        //    standard transforms plus a random flip, the atlas objective minus a small push along the plain direction.
+        //    standard transforms plus a random flip, the atlas objective plus half the plain direction (lucid's sum).
         var settings = new FeatureInversionEstimator.Options { Model = PretrainedModels.ResNet18, Layer = layer, Steps = 64 };
         FeatureIcon channel = ml.Transforms.VisualizeChannel(settings, channel: 7);
         settings.CustomTransforms = [.. RobustnessTransforms.LucidStandard(settings.Size), new RandomFlip()];
-        settings.CustomObjective = IconObjective.Atlas() - 0.1 * IconObjective.Direction;
+        settings.CustomObjective = IconObjective.Atlas() + 0.5 * IconObjective.Direction;
         FeatureIcon custom = ml.Transforms.VisualizeDirection(settings, coarse[0].MeanActivation.ToArray());
         Console.WriteLine($"channel 7: fidelity {channel.Fidelity:0.00}; cell (0) with custom parts: fidelity {custom.Fidelity:0.00}");
 
