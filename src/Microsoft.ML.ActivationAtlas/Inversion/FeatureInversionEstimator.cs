@@ -31,6 +31,9 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
             public const int Steps = IconRenderOptions.Defaults.Steps;
         }
 
+        // The renderer's defaults, the one place they are set.
+        private static readonly IconRenderOptions Core = new();
+
         /// <summary>The network (required), e.g. <see cref="PretrainedModels.ResNet18"/>.</summary>
         public ActivationModel? Model { get; set; }
 
@@ -60,37 +63,37 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         public int Steps { get; set; } = Defaults.Steps;
 
         /// <summary>Attempts per icon; the best by clean objective is kept. Default 1 (a second one did not raise the median fidelity on atlas cells).</summary>
-        public int Attempts { get; set; } = 1;
+        public int Attempts { get; set; } = Core.Attempts;
 
         /// <summary>Icons optimised per network batch. Default 16.</summary>
-        public int BatchSize { get; set; } = 16;
+        public int BatchSize { get; set; } = Core.BatchSize;
 
         /// <summary>Random seed (icons are reproducible per seed on the CPU). Default 0.</summary>
         public int Seed { get; set; }
 
         /// <summary>Adam learning rate at the first step. Default 0.2 (lucid: 0.05, constant).</summary>
-        public double LearningRate { get; set; } = 0.2;
+        public double LearningRate { get; set; } = Core.LearningRate;
 
         /// <summary>How the learning rate changes over an icon's steps. Default <see cref="LearningRateSchedule.Cosine"/>.</summary>
-        public LearningRateSchedule LearningRateSchedule { get; set; } = LearningRateSchedule.Cosine;
+        public LearningRateSchedule LearningRateSchedule { get; set; } = Core.LearningRateSchedule;
 
         /// <summary>With the cosine schedule, the last step's learning rate as a fraction of <see cref="LearningRate"/>. Default 0.1.</summary>
-        public double FinalLearningRateFraction { get; set; } = 0.1;
+        public double FinalLearningRateFraction { get; set; } = Core.FinalLearningRateFraction;
 
         /// <summary>Steps between clean evaluations, which keep each icon's best parameters. Default 32.</summary>
-        public int EvaluationInterval { get; set; } = 32;
+        public int EvaluationInterval { get; set; } = Core.EvaluationInterval;
 
         /// <summary>Clean evaluations without progress after which an icon stops early; 0 disables it. Default 0.</summary>
         public int EarlyStoppingPatience { get; set; }
 
         /// <summary>The relative improvement that counts as progress for early stopping. Default 0.01.</summary>
-        public double EarlyStoppingTolerance { get; set; } = 0.01;
+        public double EarlyStoppingTolerance { get; set; } = Core.EarlyStoppingTolerance;
 
         /// <summary>Steps of a warm-started icon (see <see cref="FeatureIconRenderer.Render"/>); null for a quarter of <see cref="Steps"/>. Default null.</summary>
         public int? WarmStartSteps { get; set; }
 
         /// <summary>Image basis. Default <see cref="ImageBasis.Fourier"/>.</summary>
-        public ImageBasis Basis { get; set; } = ImageBasis.Fourier;
+        public ImageBasis Basis { get; set; } = Core.Basis;
 
         /// <summary>
         /// The fixed amplitude spectrum of <see cref="ImageBasis.Maco"/>; required with MACO, ignored otherwise. Compute
@@ -99,7 +102,7 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         public float[]? MacoMagnitude { get; set; }
 
         /// <summary>lucid's colour decorrelation. Default true.</summary>
-        public bool DecorrelateColors { get; set; } = true;
+        public bool DecorrelateColors { get; set; } = Core.DecorrelateColors;
 
         /// <summary>
         /// Transformation robustness. Default <see cref="IconTransforms.LucidStandard"/> (the article's stronger
@@ -121,13 +124,13 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         public IconObjective? CustomObjective { get; set; }
 
         /// <summary>The objective. Default the atlas' direction x cosine^n.</summary>
-        public ObjectiveKind Objective { get; set; } = ObjectiveKind.DirectionCosine;
+        public ObjectiveKind Objective { get; set; } = Core.Objective;
 
         /// <summary>n in max(floor, cos)^n. Default 4.</summary>
-        public double CosinePower { get; set; } = 4;
+        public double CosinePower { get; set; } = Core.CosinePower;
 
         /// <summary>The cosine floor. Default 0.1.</summary>
-        public double CosineFloor { get; set; } = 0.1;
+        public double CosineFloor { get; set; } = Core.CosineFloor;
 
         /// <summary>Whitening of the directions, fitted from <see cref="WhiteningColumnName"/>. Default none.</summary>
         public WhiteningKind Whitening { get; set; } = WhiteningKind.None;
