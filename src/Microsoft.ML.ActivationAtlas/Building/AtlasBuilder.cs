@@ -106,8 +106,8 @@ public sealed partial class AtlasBuilder
         return BuildRows(images, activations, outputFolder, options, progress, cancellationToken);
     }
 
-    private BuiltAtlas BuildRows(ImageFolder images, LayerActivations? given, string outputFolder, AtlasBuildOptions options, IProgress<AtlasBuildProgress>? progress,
-        CancellationToken cancellationToken)
+    // The caller's options, copied (never written to) and checked, for a folder big enough for an atlas.
+    private static AtlasBuildOptions CheckedCopy(ImageFolder images, AtlasBuildOptions options)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(options);
@@ -115,6 +115,13 @@ public sealed partial class AtlasBuilder
         o.Validate();
         if (images.Paths.Count < 5)
             throw new InvalidOperationException($"An atlas needs at least 5 images; '{images.Root}' has {images.Paths.Count}.");
+        return o;
+    }
+
+    private BuiltAtlas BuildRows(ImageFolder images, LayerActivations? given, string outputFolder, AtlasBuildOptions options, IProgress<AtlasBuildProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        var o = CheckedCopy(images, options);
         given?.CheckFor(images, o);
         bool fresh = !Directory.Exists(AtlasFolder.WorkFolder(outputFolder));
         string work = AtlasFolder.PrepareWork(outputFolder);
@@ -168,12 +175,7 @@ public sealed partial class AtlasBuilder
     public AtlasShardExtraction ExtractShard(ImageFolder images, string outputFolder, AtlasBuildOptions options, Shard shard,
         IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(images);
-        ArgumentNullException.ThrowIfNull(options);
-        var o = options.Clone();
-        o.Validate();
-        if (images.Paths.Count < 5)
-            throw new InvalidOperationException($"An atlas needs at least 5 images; '{images.Root}' has {images.Paths.Count}.");
+        var o = CheckedCopy(images, options);
         string work = AtlasFolder.PrepareWork(outputFolder);
         var run = new Run(_ml, o, images, o.StageStore ?? new FileStageStore(Path.Combine(work, AtlasFolder.CacheFolder)),
             new StageReporter(progress), cancellationToken);
