@@ -3,16 +3,15 @@ using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.ActivationAtlas.Common;
 
-/// <summary>Recovers the <see cref="MLContext"/> behind a catalog (ML.NET keeps it internal).</summary>
+/// <summary>What the stages need from the <see cref="MLContext"/> behind a catalog (ML.NET keeps it internal).</summary>
 internal static class CatalogContext
 {
-    public static MLContext Of(TransformsCatalog catalog)
-    {
-        // The catalog's environment is internal; MLContext is the only public host, and a fresh one with the same
-        // seed is what transformers need for their own settings. Reflection keeps the original when possible.
-        var env = typeof(TransformsCatalog).GetProperty("Environment", BindingFlags.Instance | BindingFlags.NonPublic)?.GetValue(catalog);
-        return env as MLContext ?? new MLContext();
-    }
+    /// <summary>
+    /// A context for a stage's own ML.NET work. ML.NET's catalogs hold the context's environment, never the
+    /// <see cref="MLContext"/> itself, so this is a fresh context: stages take their seeds from their options or from
+    /// <see cref="DrawSeed"/>, not from it.
+    /// </summary>
+    public static MLContext Of(TransformsCatalog catalog) => Environment(catalog) as MLContext ?? new MLContext();
 
     /// <summary>
     /// A seed drawn from the catalog's <see cref="MLContext"/> random stream, as ML.NET's own trainers draw theirs:
@@ -21,12 +20,17 @@ internal static class CatalogContext
     /// </summary>
     public static int DrawSeed(TransformsCatalog catalog, string stage)
     {
-        ArgumentNullException.ThrowIfNull(catalog);
-        // ML.NET keeps the context's environment in a private field of the catalog (an internal property before 1.0).
-        const BindingFlags hidden = BindingFlags.Instance | BindingFlags.NonPublic;
-        var env = (typeof(TransformsCatalog).GetField("_env", hidden)?.GetValue(catalog)
-            ?? typeof(TransformsCatalog).GetProperty("Environment", hidden)?.GetValue(catalog)) as IHostEnvironment
+        var env = Environment(catalog)
             ?? throw new InvalidOperationException($"{stage}: this ML.NET version hides the MLContext's random stream; set the stage's Seed.");
         return env.Register(stage).Rand.Next();
+    }
+
+    // ML.NET keeps the context's environment in a private field of the catalog (an internal property before 1.0).
+    private static IHostEnvironment? Environment(TransformsCatalog catalog)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        const BindingFlags hidden = BindingFlags.Instance | BindingFlags.NonPublic;
+        return (typeof(TransformsCatalog).GetField("_env", hidden)?.GetValue(catalog)
+            ?? typeof(TransformsCatalog).GetProperty("Environment", hidden)?.GetValue(catalog)) as IHostEnvironment;
     }
 }
