@@ -173,6 +173,22 @@ internal sealed class BuildCommand : ICommand
         return 0;
     }
 
+    /// <summary>The usage lines of the icon options of 'atlas class' and 'atlas compare'.</summary>
+    internal const string SubsetIconUsage = """
+          --icon-budget <t>   of an atlas with inverted icons: time for the cells' inverted icons (drawn with the settings
+                              the atlas was built with), e.g. 90s, 10m or unlimited (default 10m on the CPU, unlimited with
+                              --cuda); cells left show example stand-ins. An atlas with example icons gives example icons.
+          --threads <n>       ONNX Runtime intra-op threads for the inversion (default: ONNX Runtime's choice)
+          --cuda [--device <id>]  invert on CUDA (Gpu build), falling back to the CPU with a warning
+        """;
+
+    /// <summary>The icon options of 'atlas class' and 'atlas compare' (<see cref="SubsetIconUsage"/>).</summary>
+    internal static SubsetIconOptions SubsetIcons(CommandArgs args) => new()
+    {
+        IconBudget = args.Optional("icon-budget") is { } budget ? ParseDuration(budget, "icon-budget") : null,
+        Session = ModelArguments.Session(args),
+    };
+
     /// <summary>A duration such as <c>90s</c>, <c>10m</c>, <c>1.5h</c> (a bare number is seconds), or <c>unlimited</c>; it must be positive.</summary>
     internal static TimeSpan ParseDuration(string text, string option)
     {

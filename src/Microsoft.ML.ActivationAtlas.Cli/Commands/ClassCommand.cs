@@ -12,6 +12,7 @@ internal sealed class ClassCommand : ICommand
 
     public string Usage => $$"""
         usage: atlas class --atlas <dir> --class <name> [--layers <a,b,...>] [--out <dir>] [--filter rank|magnitude|both] [--top <n>] [--grids 10,20,40] [--seed <n>]
+                           [--icon-budget <t>] [--cuda]
 
           --atlas <dir>     an atlas folder written by 'atlas build' (with --layers: the class atlas of every layer,
                             side by side in <out>/index.html)
@@ -24,7 +25,7 @@ internal sealed class ClassCommand : ICommand
           --grids <list>    nested grid sizes (default 10,20,40)
           --neighbors <n>   UMAP neighbours (default {{AtlasBuildOptions.Defaults.NumberOfNeighbors}})
           --seed <n>        UMAP seed (default {{AtlasBuildOptions.Defaults.Seed}})
-
+        {{BuildCommand.SubsetIconUsage}}
         Writes atlas.png, atlas-class.png (icons faded by the class value), index.html and atlas.json.
         """;
 
@@ -39,6 +40,7 @@ internal sealed class ClassCommand : ICommand
         int neighbors = args.Int("neighbors", AtlasBuildOptions.Defaults.NumberOfNeighbors);
         int seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed);
         string? layersArg = args.Optional("layers");
+        var icons = BuildCommand.SubsetIcons(args);
         args.RejectUnknown();
         var kind = filter switch
         {
@@ -60,7 +62,7 @@ internal sealed class ClassCommand : ICommand
             IReadOnlyList<(string Layer, int Rows)> counts;
             using (var stages = new ConsoleStages())
                 counts = linked.WriteClassAtlases(cls, linkedOut, kind, top, grids, neighbors, seed,
-                    layersArg?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), stages, cancellationToken);
+                    layersArg?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), stages, cancellationToken, icons);
             Console.Error.WriteLine($"atlas class: {string.Join(", ", counts.Select(c => $"{c.Layer} {c.Rows:N0} rows"))}: {Path.Combine(linkedOut, "index.html")}");
             return 0;
         }
@@ -70,7 +72,7 @@ internal sealed class ClassCommand : ICommand
         Console.Error.WriteLine($"atlas class: '{name}' ({filter} filter)");
         int rows;
         using (var stages = new ConsoleStages())
-            rows = built.WriteClassAtlas(name, outDir, kind, top, grids, neighbors, seed, stages, cancellationToken);
+            rows = built.WriteClassAtlas(name, outDir, kind, top, grids, neighbors, seed, stages, cancellationToken, icons);
         Console.Error.WriteLine($"atlas class: {rows:N0} rows of '{name}': {Path.Combine(outDir, "index.html")}");
         return 0;
     }

@@ -9,8 +9,9 @@ internal sealed class CompareCommand : ICommand
 
     public string Summary => "compare two classes: x = difference of their values, y = 1-D t-SNE of the activations";
 
-    public string Usage => """
+    public string Usage => $$"""
         usage: atlas compare --atlas <dir> --classes <a>,<b> [--out <dir>] [--grids 10,20,40] [--perplexity <x>] [--seed <n>]
+                             [--icon-budget <t>] [--cuda]
 
           --atlas <dir>       an atlas folder written by 'atlas build'
           --classes <a>,<b>   the two classes (case-insensitive)
@@ -18,6 +19,7 @@ internal sealed class CompareCommand : ICommand
           --grids <list>      nested grid sizes (default 10,20,40)
           --perplexity <x>    t-SNE perplexity (default 30)
           --seed <n>          t-SNE seed (default 1)
+        {{BuildCommand.SubsetIconUsage}}
 
         Rows of either class (rank filter) are placed at x = (value[a] - value[b]) / its 99th percentile, clipped to
         [-1, 1] (a on the right), and y = a 1-D t-SNE of their activations. Writes atlas.png, index.html, atlas.json.
@@ -33,6 +35,7 @@ internal sealed class CompareCommand : ICommand
         int[] grids = BuildCommand.ParseGrids(args.Optional("grids") ?? "10,20,40");
         double perplexity = args.Double("perplexity", 30);
         int seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed);
+        var icons = BuildCommand.SubsetIcons(args);
         args.RejectUnknown();
 
         var built = new MLContext(seed).Atlas().Open(atlasDir);
@@ -43,7 +46,7 @@ internal sealed class CompareCommand : ICommand
         string outDir = outArg ?? Path.Combine(atlasDir, $"compare-{na}-{nb}");
         int rows;
         using (var stages = new ConsoleStages())
-            rows = built.WriteComparison(na, nb, outDir, grids, perplexity, seed, stages, cancellationToken);
+            rows = built.WriteComparison(na, nb, outDir, grids, perplexity, seed, stages, cancellationToken, icons);
         Console.Error.WriteLine($"atlas compare: {rows:N0} rows of '{na}' and '{nb}': {Path.Combine(outDir, "index.html")}");
         return 0;
     }

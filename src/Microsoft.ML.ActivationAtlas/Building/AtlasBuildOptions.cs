@@ -196,7 +196,11 @@ public sealed class AtlasBuildOptions
     }
 
     /// <summary>The icon budget actually used: null when unlimited.</summary>
-    internal TimeSpan? ResolvedIconBudget => IconBudget is { } b ? (b == Timeout.InfiniteTimeSpan ? null : b) : (Session.UseCuda ? null : Defaults.IconBudget);
+    internal TimeSpan? ResolvedIconBudget => ResolveIconBudget(IconBudget, Session.UseCuda);
+
+    /// <summary>An icon budget as used: null when unlimited; when not given, <see cref="Defaults.IconBudget"/> on the CPU and unlimited with CUDA.</summary>
+    internal static TimeSpan? ResolveIconBudget(TimeSpan? budget, bool cuda) =>
+        budget is { } b ? (b == Timeout.InfiniteTimeSpan ? null : b) : (cuda ? null : Defaults.IconBudget);
 
     /// <summary>The image grid actually used.</summary>
     internal int ResolvedImageGridSize => ImageGridSize ?? (GridSizes.Contains(Defaults.ImageGridSize) ? Defaults.ImageGridSize : GridSizes.Min());

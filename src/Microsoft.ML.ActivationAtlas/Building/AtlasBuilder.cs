@@ -225,7 +225,8 @@ public sealed partial class AtlasBuilder
             stage.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
 
             string iconKey = $"{ActivationKey}|{o.NumberOfNeighbors}|{o.MinDist.ToString(CultureInfo.InvariantCulture)}|{o.DeterministicLayout}|{string.Join(",", o.GridSizes)}|{o.MinimumCount}|{o.IconSize}|{AtlasIconStep.InversionKey(o, layer)}";
-            var (icons, completeGrids, iconNote) = AtlasIconStep.Render(ml, atlas, images.Paths, activations, o, layer, store, iconKey, report, ct);
+            var (icons, completeGrids, iconNote) = AtlasIconStep.Render(ml, atlas, row => images.Paths[row], activations, o.IconSize,
+                o.Icons == AtlasIconKind.Inversion ? AtlasIconStep.Plan.Of(o, layer) : null, store, iconKey, report, ct);
 
             stage = report.Start("outputs");
             foreach (var sub in new[] { "icons", "examples", "classes" })
@@ -264,6 +265,7 @@ public sealed partial class AtlasBuilder
                 IconNote = iconNote,
                 ImageGrid = imageGrid,
                 IconKey = o.Icons == AtlasIconKind.Inversion ? iconKey : null,
+                IconSettings = o.Icons == AtlasIconKind.Inversion ? AtlasIconStep.IconSettings.Of(AtlasIconStep.InversionOptions(o, layer), o.IconMinimumCount) : null,
                 ActivationsKey = ExtractionKey,
                 ClassesKey = ClassesKey,
                 Seed = o.Seed,
@@ -277,19 +279,9 @@ public sealed partial class AtlasBuilder
             extraction.Dispose();
         }
 
-        /// <summary>
-        /// The grid drawn in <c>atlas.png</c>: the one asked for; else, with inverted icons, the default image grid when
-        /// all its cells are inverted, or the finest coarser grid that is (the budget may stop short of the default);
-        /// else the default.
-        /// </summary>
-        private int ImageGrid(IReadOnlyList<int> completeGrids)
-        {
-            int preferred = o.ResolvedImageGridSize;
-            if (o.ImageGridSize is not null || o.Icons != AtlasIconKind.Inversion || completeGrids.Contains(preferred))
-                return preferred;
-            var coarser = completeGrids.Where(g => g < preferred).ToArray();
-            return coarser.Length > 0 ? coarser.Max() : preferred;
-        }
+        /// <summary>The grid drawn in <c>atlas.png</c>: the one asked for, else <see cref="AtlasIconStep.ImageGrid"/> of the default.</summary>
+        private int ImageGrid(IReadOnlyList<int> completeGrids) =>
+            o.ImageGridSize ?? AtlasIconStep.ImageGrid(o.ResolvedImageGridSize, o.Icons == AtlasIconKind.Inversion, completeGrids);
 
         /// <summary>The store entry of one page of a stage's rows.</summary>
         private static string PageEntry(string stage, int page) => $"{stage}.page{page.ToString("D5", CultureInfo.InvariantCulture)}";

@@ -33,6 +33,9 @@ internal static class AtlasFolder
         public string? IconNote { get; init; }
         public int ImageGrid { get; init; }
         public string? IconKey { get; init; }
+
+        /// <summary>How the inverted icons were drawn (null in atlases built before it was kept, and with example icons).</summary>
+        public AtlasIconStep.IconSettings? IconSettings { get; init; }
         public string? ActivationsKey { get; init; }
         public string? ClassesKey { get; init; }
         public int Seed { get; init; }

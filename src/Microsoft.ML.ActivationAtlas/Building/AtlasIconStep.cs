@@ -2,9 +2,15 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.ML.ActivationAtlas.Binning;
 using Microsoft.ML.ActivationAtlas.Common;
+using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Inversion;
+using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
+using Microsoft.ML.ActivationAtlas.Inversion.Optimization;
+using Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
+using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Rendering;
 
 namespace Microsoft.ML.ActivationAtlas.Building;
@@ -15,7 +21,8 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// <see cref="FeatureIconRenderer"/> (network, gradient graphs and sessions built once) from the coarsest grid to the
 /// finest: the coarsest grid's cells cold, each finer cell warm-started from its parent cell's optimised parameters,
 /// until the time budget is spent. Each finished icon (PNG, quality, parameters) goes to the stage store, so an
-/// interrupted build resumes where it stopped.
+/// interrupted build resumes where it stopped. The atlases of a subset of an atlas's rows (class atlases, class
+/// comparisons) are drawn by the same step with the settings the atlas was built with (<see cref="IconSettings"/>).
 /// </summary>
 internal static class AtlasIconStep
 {
@@ -31,13 +38,72 @@ internal static class AtlasIconStep
     /// <param name="Note">A sentence on the inverted icons for <c>atlas.json</c> and the viewer, or null.</param>
     internal sealed record Result(AtlasIcons Icons, IReadOnlyList<int> CompleteGrids, string? Note);
 
+    /// <summary>
+    /// What the inverted icons of a build are drawn with, kept in <c>build.json</c> so that the atlases of its subsets
+    /// (class atlases, comparisons) draw theirs the same way: the inversion's settings (parameterisation, steps, size,
+    /// transforms, objective, optimiser, seed) and the cells' minimum count.
+    /// </summary>
+    internal sealed record IconSettings(int Steps, int? WarmStartSteps, int Size, int? NetworkInputSize, int Attempts, int BatchSize, int Seed,
+        double LearningRate, [property: JsonConverter(typeof(JsonStringEnumConverter<LearningRateSchedule>))] LearningRateSchedule LearningRateSchedule,
+        double FinalLearningRateFraction, int EvaluationInterval, int EarlyStoppingPatience, double EarlyStoppingTolerance,
+        [property: JsonConverter(typeof(JsonStringEnumConverter<ImageBasis>))] ImageBasis Basis, bool DecorrelateColors,
+        [property: JsonConverter(typeof(JsonStringEnumConverter<IconTransforms>))] IconTransforms Transforms,
+        [property: JsonConverter(typeof(JsonStringEnumConverter<ObjectiveKind>))] ObjectiveKind Objective, double CosinePower, double CosineFloor,
+        int MinimumCount)
+    {
+        /// <summary>The settings of an inversion (its model, layer and session aside).</summary>
+        public static IconSettings Of(FeatureInversionEstimator.Options v, int minimumCount) => new(v.Steps, v.WarmStartSteps, v.Size, v.NetworkInputSize,
+            v.Attempts, v.BatchSize, v.Seed, v.LearningRate, v.LearningRateSchedule, v.FinalLearningRateFraction, v.EvaluationInterval,
+            v.EarlyStoppingPatience, v.EarlyStoppingTolerance, v.Basis, v.DecorrelateColors, v.Transforms, v.Objective, v.CosinePower, v.CosineFloor,
+            minimumCount);
+
+        /// <summary>The inversion these settings describe, on <paramref name="model"/>'s <paramref name="layer"/>.</summary>
+        public FeatureInversionEstimator.Options Inversion(ActivationModel model, string layer, OnnxSessionOptions session) => new()
+        {
+            Model = model,
+            Layer = layer,
+            Session = session,
+            Steps = Steps,
+            WarmStartSteps = WarmStartSteps,
+            Size = Size,
+            NetworkInputSize = NetworkInputSize,
+            Attempts = Attempts,
+            BatchSize = BatchSize,
+            Seed = Seed,
+            LearningRate = LearningRate,
+            LearningRateSchedule = LearningRateSchedule,
+            FinalLearningRateFraction = FinalLearningRateFraction,
+            EvaluationInterval = EvaluationInterval,
+            EarlyStoppingPatience = EarlyStoppingPatience,
+            EarlyStoppingTolerance = EarlyStoppingTolerance,
+            Basis = Basis,
+            DecorrelateColors = DecorrelateColors,
+            Transforms = Transforms,
+            Objective = Objective,
+            CosinePower = CosinePower,
+            CosineFloor = CosineFloor,
+        };
+    }
+
+    /// <summary>
+    /// How one atlas's inverted icons are drawn: the inversion, the grids inverted (coarse to fine), the cells'
+    /// minimum count, the time budget (null: unlimited), the icon side, and the prefix of the store entries (a
+    /// subset atlas keeps its icons apart from those of the atlas whose store it uses).
+    /// </summary>
+    internal sealed record Plan(FeatureInversionEstimator.Options Inversion, int[] Grids, int MinimumCount, TimeSpan? Budget, int IconSize, string Prefix = "")
+    {
+        /// <summary>The plan of a build.</summary>
+        public static Plan Of(AtlasBuildOptions o, string layer) =>
+            new(InversionOptions(o, layer), InvertedGrids(o.GridSizes, o.IconGridSize), o.IconMinimumCount, o.ResolvedIconBudget, o.IconSize);
+    }
+
     /// <summary>The store entry of an inverted icon's PNG.</summary>
-    public static string Entry(int grid, AtlasCell cell) =>
-        string.Create(CultureInfo.InvariantCulture, $"icons-{grid}/{cell.X}_{cell.Y}.png");
+    public static string Entry(int grid, AtlasCell cell, string prefix = "") =>
+        string.Create(CultureInfo.InvariantCulture, $"{prefix}icons-{grid}/{cell.X}_{cell.Y}.png");
 
-    private static string MetaEntry(int grid, AtlasCell cell) => Path.ChangeExtension(Entry(grid, cell), ".json");
+    private static string MetaEntry(int grid, AtlasCell cell, string prefix) => Path.ChangeExtension(Entry(grid, cell, prefix), ".json");
 
-    private static string ParametersEntry(int grid, AtlasCell cell) => Path.ChangeExtension(Entry(grid, cell), ".params");
+    private static string ParametersEntry(int grid, AtlasCell cell, string prefix) => Path.ChangeExtension(Entry(grid, cell, prefix), ".params");
 
     /// <summary>A grid's cells that get inverted icons.</summary>
     public static AtlasCell[] InvertedCells(AtlasLevel level, int minimumCount) => level.Cells.Where(c => c.Count >= minimumCount).ToArray();
@@ -56,31 +122,36 @@ internal static class AtlasIconStep
     };
 
     /// <summary>The part of the store key that the inverted icons depend on beyond the atlas itself.</summary>
-    internal static string InversionKey(AtlasBuildOptions o, string layer)
-    {
-        var v = InversionOptions(o, layer);
-        return string.Join("|", "inversion", v.Size, v.NetworkInputSize, v.Steps, v.WarmStartSteps, v.Attempts, v.BatchSize, v.Seed,
+    internal static string InversionKey(AtlasBuildOptions o, string layer) => InversionKey(InversionOptions(o, layer), o.IconMinimumCount, o.IconGridSize);
+
+    /// <summary>The part of the store key that inverted icons drawn with <paramref name="v"/> depend on beyond the atlas itself.</summary>
+    internal static string InversionKey(FeatureInversionEstimator.Options v, int minimumCount, int? finestGrid) =>
+        string.Join("|", "inversion", v.Size, v.NetworkInputSize, v.Steps, v.WarmStartSteps, v.Attempts, v.BatchSize, v.Seed,
             v.LearningRate.ToString("R", CultureInfo.InvariantCulture), v.LearningRateSchedule, v.FinalLearningRateFraction.ToString("R", CultureInfo.InvariantCulture),
             v.EvaluationInterval, v.EarlyStoppingPatience, v.EarlyStoppingTolerance.ToString("R", CultureInfo.InvariantCulture), v.Basis, v.DecorrelateColors,
             v.Transforms, v.Objective, v.CosinePower.ToString("R", CultureInfo.InvariantCulture), v.CosineFloor.ToString("R", CultureInfo.InvariantCulture),
-            v.Whitening, o.IconMinimumCount, o.IconGridSize);
-    }
+            v.Whitening, minimumCount, finestGrid);
 
-    public static Result Render(MLContext ml, GridAtlas atlas, IReadOnlyList<string> imagePaths, ReadOnlyMemory<float> activations, AtlasBuildOptions o,
-        string layer, IAtlasStageStore store, string key, StageReporter report, CancellationToken ct)
+    /// <summary>
+    /// The icons of <paramref name="atlas"/>: each cell's nearest example (<paramref name="imagePathOfRow"/>) at
+    /// <paramref name="iconSize"/>, and with a <paramref name="plan"/> the inverted icons, coarse grid to fine, within its budget.
+    /// </summary>
+    public static Result Render(MLContext ml, GridAtlas atlas, Func<int, string> imagePathOfRow, ReadOnlyMemory<float> activations, int iconSize, Plan? plan,
+        IAtlasStageStore store, string key, StageReporter report, CancellationToken ct)
     {
         var stage = report.Start("icons");
-        var icons = AtlasIcons.FromNearestExamples(atlas, row => imagePaths[row], o.IconSize);
+        var icons = AtlasIcons.FromNearestExamples(atlas, imagePathOfRow, iconSize);
         stage.Done($"{icons.Count:N0} example icons");
-        if (o.Icons != AtlasIconKind.Inversion)
+        if (plan is null)
             return new Result(icons, [], null);
 
         stage = report.Start("inversion");
-        var grids = InvertedGrids(o.GridSizes, o.IconGridSize);
-        var cells = grids.Select(g => InvertedCells(atlas.Level(g), o.IconMinimumCount)).ToArray();
+        var grids = plan.Grids;
+        string prefix = plan.Prefix;
+        var cells = grids.Select(g => InvertedCells(atlas.Level(g), plan.MinimumCount)).ToArray();
         int total = cells.Sum(c => c.Length), done = 0, reused = 0;
-        var budget = o.ResolvedIconBudget;
-        var inversion = InversionOptions(o, layer);
+        var budget = plan.Budget;
+        var inversion = plan.Inversion;
         using var renderer = ml.Transforms.CreateIconRenderer(inversion);
         var clock = Stopwatch.StartNew();
         int chunkSize = ChunkBatches * inversion.BatchSize;
@@ -97,7 +168,7 @@ internal static class AtlasIconStep
             var todo = new List<AtlasCell>();
             foreach (var cell in cells[gi])
             {
-                if (TryLoad(store, key, grid, cell, out var png, out var meta, out var parameters))
+                if (TryLoad(store, key, grid, cell, prefix, out var png, out var meta, out var parameters))
                 {
                     icons.SetInverted(grid, cell.X, cell.Y, png, new InvertedIconInfo(meta.Fidelity, meta.Plausibility, meta.Steps, meta.WarmStarted));
                     if (parameters is not null)
@@ -139,10 +210,10 @@ internal static class AtlasIconStep
                     var png = AtlasIcons.EncodeRgba(icon.ToRgba(), icon.Size, icon.Size);
                     var meta = new IconMeta(icon.Fidelity, plausibility[f], icon.StepsTaken, icon.WarmStarted);
                     // The description goes last: an icon whose entries are not all written reads as missing.
-                    store.SaveBytes(Entry(grid, cell), key, png);
+                    store.SaveBytes(Entry(grid, cell, prefix), key, png);
                     if (hasChildren)
-                        store.SaveBytes(ParametersEntry(grid, cell), key, MemoryMarshal.AsBytes(icon.Parameters.AsSpan()).ToArray());
-                    store.SaveBytes(MetaEntry(grid, cell), key, JsonSerializer.SerializeToUtf8Bytes(meta));
+                        store.SaveBytes(ParametersEntry(grid, cell, prefix), key, MemoryMarshal.AsBytes(icon.Parameters.AsSpan()).ToArray());
+                    store.SaveBytes(MetaEntry(grid, cell, prefix), key, JsonSerializer.SerializeToUtf8Bytes(meta));
                     icons.SetInverted(grid, cell.X, cell.Y, png, new InvertedIconInfo(meta.Fidelity, meta.Plausibility, meta.Steps, meta.WarmStarted));
                     if (hasChildren)
                         current[(cell.X, cell.Y)] = icon.Parameters;
@@ -169,32 +240,44 @@ internal static class AtlasIconStep
         return new Result(icons, complete, note);
     }
 
+    /// <summary>
+    /// The grid to draw in <c>atlas.png</c> instead of <paramref name="preferred"/>: with inverted icons, the preferred
+    /// grid when all its cells are inverted, or the finest coarser grid that is (the budget may stop short of it).
+    /// </summary>
+    public static int ImageGrid(int preferred, bool inverted, IReadOnlyList<int> completeGrids)
+    {
+        if (!inverted || completeGrids.Contains(preferred))
+            return preferred;
+        var coarser = completeGrids.Where(g => g < preferred).ToArray();
+        return coarser.Length > 0 ? coarser.Max() : preferred;
+    }
+
     /// <summary>Reads the stored inverted icons of a built atlas into <paramref name="icons"/>.</summary>
     public static void Load(GridAtlas atlas, IEnumerable<int> grids, IAtlasStageStore store, string key, AtlasIcons icons)
     {
         foreach (int grid in grids)
             foreach (var cell in atlas.Level(grid).Cells)
-                if (TryLoad(store, key, grid, cell, out var png, out var meta, out _))
+                if (TryLoad(store, key, grid, cell, "", out var png, out var meta, out _))
                     icons.SetInverted(grid, cell.X, cell.Y, png, new InvertedIconInfo(meta.Fidelity, meta.Plausibility, meta.Steps, meta.WarmStarted));
     }
 
     /// <summary>Removes the stored optimisation parameters (only a resumed build's finer cells start from them).</summary>
-    public static void DiscardParameters(GridAtlas atlas, IEnumerable<int> grids, IAtlasStageStore store)
+    public static void DiscardParameters(GridAtlas atlas, IEnumerable<int> grids, IAtlasStageStore store, string prefix = "")
     {
         foreach (int grid in grids)
             foreach (var cell in atlas.Level(grid).Cells)
-                store.Delete(ParametersEntry(grid, cell));
+                store.Delete(ParametersEntry(grid, cell, prefix));
     }
 
-    private static bool TryLoad(IAtlasStageStore store, string key, int grid, AtlasCell cell, out byte[] png, out IconMeta meta, out float[]? parameters)
+    private static bool TryLoad(IAtlasStageStore store, string key, int grid, AtlasCell cell, string prefix, out byte[] png, out IconMeta meta, out float[]? parameters)
     {
         meta = null!;
         parameters = null;
         png = [];
-        if (!store.TryLoadBytes(MetaEntry(grid, cell), key, out var json) || !store.TryLoadBytes(Entry(grid, cell), key, out png))
+        if (!store.TryLoadBytes(MetaEntry(grid, cell, prefix), key, out var json) || !store.TryLoadBytes(Entry(grid, cell, prefix), key, out png))
             return false;
         meta = JsonSerializer.Deserialize<IconMeta>(json)!;
-        if (store.TryLoadBytes(ParametersEntry(grid, cell), key, out var bytes) && bytes.Length % sizeof(float) == 0)
+        if (store.TryLoadBytes(ParametersEntry(grid, cell, prefix), key, out var bytes) && bytes.Length % sizeof(float) == 0)
             parameters = MemoryMarshal.Cast<byte, float>(bytes).ToArray();
         return true;
     }

@@ -430,7 +430,10 @@ public sealed class BuiltAtlas
 
     /// <summary>
     /// Writes the class activation atlas of one class into a new folder: the rows <paramref name="filter"/> selects,
-    /// laid out anew by UMAP (cosine, the build's minimum distance 0.01), binned, with example icons.
+    /// laid out anew by UMAP (cosine, the build's minimum distance 0.01), binned, and drawn with the atlas's kind of
+    /// icons: of an atlas with inverted icons, each cell's mean activation inverted with the settings the atlas was
+    /// built with, within <see cref="SubsetIconOptions.IconBudget"/> (the cells left show example stand-ins, marked as
+    /// such); of an atlas with example icons, example images.
     /// </summary>
     /// <param name="className">The class (case-insensitive).</param>
     /// <param name="outputFolder">The folder to create; it must not exist.</param>
@@ -440,12 +443,14 @@ public sealed class BuiltAtlas
     /// <param name="numberOfNeighbors">UMAP neighbours. Default 20.</param>
     /// <param name="seed">UMAP seed. Default 1.</param>
     /// <param name="progress">Receives each stage's progress (optional).</param>
-    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <param name="cancellationToken">Cancels the work; inverted icons finished before stay in the atlas's stage store for the same call again.</param>
+    /// <param name="icons">The inverted icons' budget and sessions; null takes the defaults.</param>
     /// <returns>The number of rows of the class atlas.</returns>
     public int WriteClassAtlas(string className, string outputFolder, ClassFilterKind filter = ClassFilterKind.Rank, int top = 2000, int[]? gridSizes = null,
         int numberOfNeighbors = AtlasBuildOptions.Defaults.NumberOfNeighbors, int seed = AtlasBuildOptions.Defaults.Seed,
-        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default, SubsetIconOptions? icons = null)
     {
+        _ = icons?.ResolvedIconBudget;
         int k = ClassIndex(className);
         string name = ClassNames[k];
         AtlasFolder.EnsureFree(outputFolder);
@@ -459,14 +464,15 @@ public sealed class BuiltAtlas
         var layout = Matrices.Read(umap.Transform(view), "Layout", out _, out _, cancellationToken);
         stage.Done();
         SubsetAtlasWriter.Write(_ml, this, rows, layout, gridSizes ?? [10, 20, 40], k,
-            $"Class activation atlas of “{name}” ({ModelName} {LayerName})", outputFolder, report, cancellationToken);
+            $"Class activation atlas of “{name}” ({ModelName} {LayerName})", outputFolder, report, cancellationToken, icons);
         return rows.Length;
     }
 
     /// <summary>
     /// Writes the comparison of two classes into a new folder: the rows of either (rank filter) at
     /// x = the difference of their class values (clipped at its 99th percentile, <paramref name="classA"/> on the right)
-    /// and y = a 1-D t-SNE of their activations, binned, with example icons.
+    /// and y = a 1-D t-SNE of their activations, binned, and drawn with the atlas's kind of icons as
+    /// <see cref="WriteClassAtlas"/> draws them.
     /// </summary>
     /// <param name="classA">The class drawn on the right.</param>
     /// <param name="classB">The class drawn on the left.</param>
@@ -475,11 +481,14 @@ public sealed class BuiltAtlas
     /// <param name="perplexity">t-SNE perplexity (lowered for few rows). Default 30.</param>
     /// <param name="seed">t-SNE seed. Default 1.</param>
     /// <param name="progress">Receives each stage's progress (optional).</param>
-    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <param name="cancellationToken">Cancels the work; inverted icons finished before stay in the atlas's stage store for the same call again.</param>
+    /// <param name="icons">The inverted icons' budget and sessions; null takes the defaults.</param>
     /// <returns>The number of rows compared.</returns>
     public int WriteComparison(string classA, string classB, string outputFolder, int[]? gridSizes = null, double perplexity = 30,
-        int seed = AtlasBuildOptions.Defaults.Seed, IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+        int seed = AtlasBuildOptions.Defaults.Seed, IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default,
+        SubsetIconOptions? icons = null)
     {
+        _ = icons?.ResolvedIconBudget;
         int a = ClassIndex(classA), b = ClassIndex(classB);
         if (a == b)
             throw new ArgumentException($"'{classA}' and '{classB}' are the same class.");
@@ -510,7 +519,7 @@ public sealed class BuiltAtlas
         var layout = Matrices.Read(pipeline.Fit(view).Transform(view), "Layout", out _, out _, cancellationToken);
         stage.Done();
         SubsetAtlasWriter.Write(_ml, this, rows, layout, gridSizes ?? [10, 20, 40], null,
-            $"“{na}” (right) vs “{nb}” (left) ({ModelName} {LayerName})", outputFolder, report, cancellationToken,
+            $"“{na}” (right) vs “{nb}” (left) ({ModelName} {LayerName})", outputFolder, report, cancellationToken, icons,
             AtlasAxes.ClassComparison(na, nb, ClassValueName));
         return rows.Length;
     }
@@ -617,6 +626,36 @@ public sealed class BuiltAtlas
 
     /// <summary>The network the atlas was built on, with its preprocessing (from the fitted pipeline).</summary>
     public ActivationModel Model => Extraction.Settings.Model!;
+
+    /// <summary>The atlas's stage store (its finished stages and inverted icons).</summary>
+    internal IAtlasStageStore Store => _store;
+
+    /// <summary>The store key of the atlas's inverted icons, or null.</summary>
+    internal string? IconStoreKey => _settings.IconKey;
+
+    /// <summary>
+    /// How a subset atlas of this atlas (class atlas, comparison) on <paramref name="grids"/> draws its inverted icons:
+    /// with the settings this atlas was built with, or, for an atlas built before they were kept, the defaults and a
+    /// note saying so; null for an atlas with example icons.
+    /// </summary>
+    internal (AtlasIconStep.Plan? Plan, string? Note) SubsetIconPlan(SubsetIconOptions? options, IEnumerable<int> grids)
+    {
+        if (IconKind != AtlasIconKind.Inversion)
+            return (null, null);
+        options ??= new SubsetIconOptions();
+        var budget = options.ResolvedIconBudget;
+        var settings = _settings.IconSettings;
+        string? note = null;
+        if (settings is null)
+        {
+            settings = AtlasIconStep.IconSettings.Of(new FeatureInversionEstimator.Options { Steps = AtlasBuildOptions.Defaults.IconSteps, Seed = _settings.Seed },
+                AtlasBuildOptions.Defaults.IconMinimumCount);
+            note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"The atlas it comes from does not record its icon settings ({AtlasFolder.SettingsFile} written before they were kept), so the defaults are used: {settings.Steps} steps, {settings.Size} px, seed {settings.Seed}.");
+        }
+        var inversion = settings.Inversion(Model, Extraction.Layers[0].Name, options.Session ?? new());
+        return (new AtlasIconStep.Plan(inversion, grids.Order().ToArray(), settings.MinimumCount, budget, IconSize), note);
+    }
 
     /// <summary>The fitted extraction stage of the pipeline.</summary>
     internal ActivationExtractingTransformer Extraction => ((IEnumerable<ITransformer>)Pipeline).OfType<ActivationExtractingTransformer>().First();

@@ -119,14 +119,24 @@ public sealed class LinkedAtlas
     /// <param name="seed">UMAP seed. Default 1.</param>
     /// <param name="layers">The layers to write, in order; null (default): all.</param>
     /// <param name="progress">Receives each stage's progress (optional), named <c>&lt;layer&gt;: &lt;stage&gt;</c>.</param>
-    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <param name="cancellationToken">Cancels the work; the inverted icons finished before stay in the layers' stage stores for the same call again.</param>
+    /// <param name="icons">
+    /// The inverted icons' budget (shared equally among the layers, as in <see cref="AtlasBuilder.BuildLayers"/>) and
+    /// sessions; null takes the defaults. Each layer's class atlas has the icons of that layer's atlas (see <see cref="BuiltAtlas.WriteClassAtlas"/>).
+    /// </param>
     /// <returns>Each layer written and the number of rows of its class atlas.</returns>
     public IReadOnlyList<(string Layer, int Rows)> WriteClassAtlases(string className, string outputFolder, ClassFilterKind filter = ClassFilterKind.Rank, int top = 2000,
         int[]? gridSizes = null, int numberOfNeighbors = AtlasBuildOptions.Defaults.NumberOfNeighbors, int seed = AtlasBuildOptions.Defaults.Seed,
-        IReadOnlyList<string>? layers = null, IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+        IReadOnlyList<string>? layers = null, IProgress<AtlasBuildProgress>? progress = null, CancellationToken cancellationToken = default,
+        SubsetIconOptions? icons = null)
     {
         string name = Layers[0].ClassNames[Layers[0].ClassIndex(className)];
         var chosen = (layers ?? LayerNames).Select(l => Layers[LayerIndex(l)]).ToArray();
+        var share = new SubsetIconOptions
+        {
+            Session = icons?.Session ?? new(),
+            IconBudget = (icons ?? new SubsetIconOptions()).ResolvedIconBudget is { } budget ? budget / chosen.Length : Timeout.InfiniteTimeSpan,
+        };
         AtlasFolder.EnsureFree(outputFolder);
         string work = AtlasFolder.PrepareWork(outputFolder);
         var counts = new (string, int)[chosen.Length];
@@ -136,7 +146,7 @@ public sealed class LinkedAtlas
             var prefixed = progress is null ? null : new SyncProgress<AtlasBuildProgress>(p => progress.Report(p with { Stage = layer + ": " + p.Stage }));
             if (Directory.Exists(sub))
                 Directory.Delete(sub, recursive: true);
-            counts[l] = (layer, chosen[l].WriteClassAtlas(name, sub, filter, top, gridSizes, numberOfNeighbors, seed, prefixed, cancellationToken));
+            counts[l] = (layer, chosen[l].WriteClassAtlas(name, sub, filter, top, gridSizes, numberOfNeighbors, seed, prefixed, cancellationToken, share));
         }
         LinkedViewerWriter.WriteSideBySide(work, $"Class activation atlases of “{name}” ({Layers[0].ModelName}, {chosen.Length} layers)",
             chosen.Select(l => (l.LayerName, LayerFolder(l.LayerName).Replace('\\', '/'))).ToArray());

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using Microsoft.ML.ActivationAtlas.Binning;
 using Microsoft.ML.ActivationAtlas.Rendering;
 
@@ -5,15 +8,17 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 
 /// <summary>
 /// Writes the atlas of a subset of a built atlas's rows (a class atlas or a class comparison) laid out anew:
-/// grid, aggregation (with the build's minimum count), example icons (at the build's icon size), <c>atlas.png</c>,
-/// the viewer and <c>atlas.json</c>, into a new folder. Of an atlas with inverted icons, a cell that holds exactly the
-/// images of an inverted cell (the same mean activation) shows that icon; the others show example images, and the
-/// viewer and <c>atlas.json</c> say so.
+/// grid, aggregation (with the build's minimum count), icons, <c>atlas.png</c>, the viewer and <c>atlas.json</c>, into
+/// a new folder. The icons are of the atlas's kind: of an atlas with inverted icons, each cell's mean activation is
+/// inverted by the build's icon step (<see cref="AtlasIconStep"/>) with the settings the atlas was built with, coarse
+/// grid to fine within the budget, and the cells left show example stand-ins marked as such; of an atlas with example
+/// icons, example images. The inverted icons go to the atlas's stage store under an entry prefix of their own, so an
+/// interrupted class atlas resumes from the icons it finished.
 /// </summary>
 internal static class SubsetAtlasWriter
 {
     public static void Write(MLContext ml, BuiltAtlas built, int[] rows, float[] layout, int[] grids, int? classIndex, string title, string outDir,
-        StageReporter report, CancellationToken cancellationToken, AtlasAxes? axes = null)
+        StageReporter report, CancellationToken cancellationToken, SubsetIconOptions? iconOptions, AtlasAxes? axes = null)
     {
         int n = rows.Length, dim = built.ActivationSize, k = built.ClassNames.Count;
         var stage = report.Start("grid");
@@ -21,13 +26,24 @@ internal static class SubsetAtlasWriter
             (AtlasStages.ClassValues, Matrices.Gather(built.ClassValues, k, rows), k));
         var grid = ml.Transforms.BinToGrid(new BinToGridEstimator.Options { GridSizes = grids }).Fit(view);
         var atlas = AtlasStages.Aggregate(ml, grid.Transform(view), built.ClassNames, built.MinimumCount, stage, cancellationToken);
-        var icons = AtlasIcons.FromNearestExamples(atlas, r => built.ImagePaths[rows[r]], built.IconSize);
-        string? note = built.IconKind == AtlasIconKind.Inversion ? ReuseInvertedIcons(built, atlas, rows, icons) : null;
-        stage.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")) + (note is null ? "" : ". " + note));
+        stage.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
+
+        var (plan, settingsNote) = built.SubsetIconPlan(iconOptions, atlas.Levels.Select(l => l.GridSize));
+        string key = string.Join("|", "subset", Hash(MemoryMarshal.AsBytes(rows.AsSpan())), Hash(MemoryMarshal.AsBytes(layout.AsSpan())),
+            string.Join(",", grids), built.MinimumCount, built.IconSize, built.IconStoreKey ?? "",
+            plan is null ? "examples" : AtlasIconStep.InversionKey(plan.Inversion, plan.MinimumCount, null));
+        if (plan is not null)
+            plan = plan with { Prefix = $"subsets/{Hash(System.Text.Encoding.UTF8.GetBytes(key))}/" };
+        var (icons, complete, budgetNote) = AtlasIconStep.Render(ml, atlas, r => built.ImagePaths[rows[r]], built.Activations, built.IconSize, plan,
+            built.Store, key, report, cancellationToken);
+        string? note = plan is null ? null : string.Join(" ", new[] { settingsNote, budgetNote }.Where(s => s is not null)) is { Length: > 0 } joined
+            ? "This atlas is laid out anew and its cells are inverted with the icon settings of the atlas it comes from. " + joined
+            : null;
+
         stage = report.Start("outputs");
         AtomicOutput.WriteDirectory(outDir, overwrite: false, dir =>
         {
-            int png = atlas.Levels[Math.Min(1, atlas.Levels.Count - 1)].GridSize;
+            int png = AtlasIconStep.ImageGrid(atlas.Levels[Math.Min(1, atlas.Levels.Count - 1)].GridSize, plan is not null, complete);
             var image = new AtlasImageOptions { GridSize = png, CellPixels = Math.Max(16, Math.Min(built.IconSize, 4096 / png)), Axes = axes };
             AtlasImageRenderer.Render(atlas, icons, Path.Combine(dir, "atlas.png"), image);
             if (classIndex is int c)
@@ -47,42 +63,11 @@ internal static class SubsetAtlasWriter
             });
             AtlasJsonWriter.Write(atlas, icons, Path.Combine(dir, "atlas.json"), built.ModelName, built.LayerName, note);
         });
+        // The PNGs stay for a later class atlas of the same rows; only an interrupted one starts from the parameters.
+        if (plan is not null)
+            AtlasIconStep.DiscardParameters(atlas, plan.Grids, built.Store, plan.Prefix);
         stage.Done();
     }
 
-    /// <summary>
-    /// Gives the cells of a subset atlas that hold the same images as an inverted cell of the built atlas that icon
-    /// (same count, same nearest image, and the same mean activation); returns what the subset atlas's icons are.
-    /// </summary>
-    private static string ReuseInvertedIcons(BuiltAtlas built, GridAtlas subset, int[] rows, AtlasIcons icons)
-    {
-        var source = built.Icons;
-        var inverted = new Dictionary<(int Count, int Row), List<AtlasCell>>();
-        foreach (var level in built.Atlas.Levels)
-            foreach (var cell in level.Cells)
-                if (cell.ExampleRows.Count > 0 && source.Inversion(level.GridSize, cell.X, cell.Y) is not null)
-                {
-                    var key = (cell.Count, cell.ExampleRows[0]);
-                    if (!inverted.TryGetValue(key, out var list))
-                        inverted[key] = list = [];
-                    list.Add(cell);
-                }
-        int reused = 0, total = 0;
-        foreach (var level in subset.Levels)
-            foreach (var cell in level.Cells)
-            {
-                total++;
-                if (cell.ExampleRows.Count == 0 || !inverted.TryGetValue((cell.Count, rows[cell.ExampleRows[0]]), out var candidates))
-                    continue;
-                var same = candidates.FirstOrDefault(c =>
-                    Inversion.Objectives.ActivationObjective.Cosine(c.MeanActivation.Span, cell.MeanActivation.Span) > 0.99999);
-                if (same is null)
-                    continue;
-                icons.SetInverted(level.GridSize, cell.X, cell.Y, source.Get(same.GridSize, same.X, same.Y)!, source.Inversion(same.GridSize, same.X, same.Y)!);
-                reused++;
-            }
-        return reused == 0
-            ? "This atlas is laid out anew, and none of its cells holds the same images as an inverted cell of the atlas it comes from, so its cells show example images."
-            : $"This atlas is laid out anew: {reused:N0} of its {total:N0} cells hold the same images as an inverted cell of the atlas it comes from and show that icon; the others show example images.";
-    }
+    private static string Hash(ReadOnlySpan<byte> bytes) => Convert.ToHexString(SHA256.HashData(bytes))[..16].ToLower(CultureInfo.InvariantCulture);
 }
