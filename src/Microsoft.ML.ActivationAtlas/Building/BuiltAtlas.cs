@@ -651,7 +651,7 @@ public sealed class BuiltAtlas
             settings = AtlasIconStep.IconSettings.Of(new FeatureInversionEstimator.Options { Steps = AtlasBuildOptions.Defaults.IconSteps, Seed = _settings.Seed },
                 AtlasBuildOptions.Defaults.IconMinimumCount);
             note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"The atlas it comes from does not record its icon settings ({AtlasFolder.SettingsFile} written before they were kept), so the defaults are used: {settings.Steps} steps, {settings.Size} px, seed {settings.Seed}.");
+                $"The atlas it comes from does not record its icon settings ({AtlasFolder.SettingsFile} written before they were kept), so its cells are inverted with the defaults: {settings.Steps} steps, {settings.Size} px, seed {settings.Seed}.");
         }
         var inversion = settings.Inversion(Model, Extraction.Layers[0].Name, options.Session ?? new());
         return (new AtlasIconStep.Plan(inversion, grids.Order().ToArray(), settings.MinimumCount, budget, IconSize), note);

@@ -36,9 +36,7 @@ internal static class SubsetAtlasWriter
             plan = plan with { Prefix = $"subsets/{Hash(System.Text.Encoding.UTF8.GetBytes(key))}/" };
         var (icons, complete, budgetNote) = AtlasIconStep.Render(ml, atlas, r => built.ImagePaths[rows[r]], built.Activations, built.IconSize, plan,
             built.Store, key, report, cancellationToken);
-        string? note = plan is null ? null : string.Join(" ", new[] { settingsNote, budgetNote }.Where(s => s is not null)) is { Length: > 0 } joined
-            ? "This atlas is laid out anew and its cells are inverted with the icon settings of the atlas it comes from. " + joined
-            : null;
+        string? note = string.Join(" ", new[] { settingsNote, budgetNote }.Where(s => s is not null)) is { Length: > 0 } joined ? joined : null;
 
         stage = report.Start("outputs");
         AtomicOutput.WriteDirectory(outDir, overwrite: false, dir =>

@@ -255,22 +255,6 @@ public sealed class InvertedIconBuildTests(InvertedAtlasFixture fixture, ITestOu
     }
 
     [Fact]
-    public void AClassAtlasOfAnInvertedAtlasSaysWhatItsIconsAre()
-    {
-        var built = fixture.Default;
-        string outDir = Path.Combine(fixture.Root, "class-ship");
-        built.WriteClassAtlas("ship", outDir, gridSizes: [1, 2]);
-        var summary = IconSummary(outDir);
-        Assert.Contains("laid out anew", summary.GetProperty("note").GetString());
-        // Every cell it draws as an inverted icon holds the images of an inverted cell of the atlas: the same icon.
-        var atlas = built.Atlas;
-        foreach (var grid in new[] { 1, 2 })
-            foreach (var cell in Cells(outDir, grid).Where(c => c.GetProperty("icon").GetString() == "inversion"))
-                Assert.Contains(atlas.Levels.SelectMany(l => l.Cells), c => c.Count == cell.GetProperty("n").GetInt32());
-        Assert.Contains("laid out anew", File.ReadAllText(Path.Combine(outDir, "index.html")));
-    }
-
-    [Fact]
     public async Task TheCliWritesInvertedIconsWhoseFidelityThroughStockMlNetBeatsAnUntrainedIcon()
     {
         string images = InvertedAtlasFixture.CopyImages(fixture.Root, "cli-images", 6, "ship", "frog");

@@ -272,6 +272,8 @@ public sealed class LinkedLayerAtlasTests(LinkedLayerAtlasFixture fixture, ITest
             Assert.Equal(12, written[l].Rows);
             var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "layers", LinkedLayerAtlasFixture.LayerNames[l], "atlas.json")))!;
             Assert.Equal(LinkedLayerAtlasFixture.LayerNames[l], json["layer"]!.GetValue<string>());
+            // The layers' atlases have example icons, and so have their class atlases.
+            Assert.All(json["grids"]!.AsArray().SelectMany(g => g!["cells"]!.AsArray()), c => Assert.Equal("example", c!["icon"]!.GetValue<string>()));
             Assert.Equal(12, json["grids"]![0]!["cells"]!.AsArray().Sum(c => c!["n"]!.GetValue<int>()));
         }
         Assert.Throws<IOException>(() => fixture.Atlas.WriteClassAtlases("ship", dir));
