@@ -11,19 +11,24 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 /// </summary>
 /// <remarks>
 /// Sizes of icons are small (tens to a few hundred pixels), so the transform is evaluated as two dense real matrix
-/// products with precomputed cosine/sine tables: exact, simple to transpose, and far cheaper than the network.
+/// products with precomputed cosine/sine matrices (<see cref="DenseProduct"/>): exact, simple to transpose, and far
+/// cheaper than the network. The real and imaginary parts are interleaved so that one product does each pass: the
+/// column pass (complex, over y) maps the rows <c>[Xr(ky); Xi(ky)]</c> to <c>[Zr(y); Zi(y)]</c>, the row pass (c2r,
+/// over x) maps <c>[Zr(y), Zi(y)]</c> to the image row. Rows of the spectrum are padded to whole SIMD vectors.
 /// </remarks>
 internal sealed class RealFourier2D
 {
     private readonly int _fftWidth;
-    // Column pass (over y, complex, size H): cos/sin of 2 pi ky y / H, scaled by 1/H. Symmetric [H x H].
-    private readonly float[] _cosH;
-    private readonly float[] _sinH;
-    // Row pass (c2r over x): a_k cos(2 pi k x / Wf) and a_k sin(...), [fw x W] and transposes [W x fw].
-    private readonly float[] _cosW;
-    private readonly float[] _sinW;
-    private readonly float[] _cosWT;
-    private readonly float[] _sinWT;
+    // Spectrum row length padded to whole vectors.
+    private readonly int _stride;
+    // Column pass [2H x 2H]: row 2y = (C[y,ky], -S[y,ky]) over ky, row 2y+1 = (S[y,ky], C[y,ky]); C, S = cos, sin(2 pi ky y / H) / H.
+    private readonly float[] _columns;
+    // Its adjoint [2H x 2H]: row 2ky = (C[ky,y], S[ky,y]) over y, row 2ky+1 = (-S[ky,y], C[ky,y]).
+    private readonly float[] _columnsAdjoint;
+    // Row pass [2 stride x W]: row k = a_k cos(2 pi k x / Wf), row stride + k = -a_k sin(...), padding rows zero.
+    private readonly float[] _rows;
+    // Its adjoint [W x 2 stride], the transpose.
+    private readonly float[] _rowsAdjoint;
 
     public RealFourier2D(int height, int width)
     {
@@ -39,22 +44,31 @@ internal sealed class RealFourier2D
             SpectrumWidth = 1;
             _fftWidth = 1;
         }
+        int h = height, fw = SpectrumWidth, v = System.Numerics.Vector<float>.Count;
+        _stride = (fw + v - 1) / v * v;
 
-        _cosH = new float[height * height];
-        _sinH = new float[height * height];
-        for (int k = 0; k < height; k++)
-            for (int y = 0; y < height; y++)
+        _columns = new float[4 * h * h];
+        _columnsAdjoint = new float[4 * h * h];
+        for (int k = 0; k < h; k++)
+            for (int y = 0; y < h; y++)
             {
-                double t = 2 * Math.PI * ((long)k * y % height) / height;
-                _cosH[k * height + y] = (float)(Math.Cos(t) / height);
-                _sinH[k * height + y] = (float)(Math.Sin(t) / height);
+                double t = 2 * Math.PI * ((long)k * y % h) / h;
+                float c = (float)(Math.Cos(t) / h), s = (float)(Math.Sin(t) / h);
+                // C and S are symmetric: C[y, k] = C[k, y].
+                int r = 2 * y * 2 * h + 2 * k;
+                _columns[r] = c;
+                _columns[r + 1] = -s;
+                _columns[r + 2 * h] = s;
+                _columns[r + 2 * h + 1] = c;
+                int q = 2 * k * 2 * h + 2 * y;
+                _columnsAdjoint[q] = c;
+                _columnsAdjoint[q + 1] = s;
+                _columnsAdjoint[q + 2 * h] = -s;
+                _columnsAdjoint[q + 2 * h + 1] = c;
             }
 
-        int fw = SpectrumWidth;
-        _cosW = new float[fw * width];
-        _sinW = new float[fw * width];
-        _cosWT = new float[width * fw];
-        _sinWT = new float[width * fw];
+        _rows = new float[2 * _stride * width];
+        _rowsAdjoint = new float[width * 2 * _stride];
         for (int k = 0; k < fw; k++)
         {
             bool edge = k == 0 || (_fftWidth % 2 == 0 && k == _fftWidth / 2);
@@ -64,10 +78,10 @@ internal sealed class RealFourier2D
                 double t = 2 * Math.PI * ((long)k * x % _fftWidth) / _fftWidth;
                 float c = (float)(a * Math.Cos(t));
                 float s = edge ? 0f : (float)(a * Math.Sin(t));
-                _cosW[k * width + x] = c;
-                _sinW[k * width + x] = s;
-                _cosWT[x * fw + k] = c;
-                _sinWT[x * fw + k] = s;
+                _rows[k * width + x] = c;
+                _rows[(_stride + k) * width + x] = -s;
+                _rowsAdjoint[x * 2 * _stride + k] = c;
+                _rowsAdjoint[x * 2 * _stride + _stride + k] = -s;
             }
         }
     }
@@ -88,77 +102,43 @@ internal sealed class RealFourier2D
     public int SpectrumSize => SpectrumHeight * SpectrumWidth;
 
     /// <summary>Scratch floats needed by <see cref="Inverse"/> and <see cref="InverseAdjoint"/>.</summary>
-    public int ScratchSize => 2 * Height * SpectrumWidth;
+    public int ScratchSize => 4 * Height * _stride;
 
     /// <summary>image = irfft2d(re + i im). <paramref name="image"/> is overwritten.</summary>
     public void Inverse(ReadOnlySpan<float> re, ReadOnlySpan<float> im, Span<float> image, Span<float> scratch)
     {
-        int h = Height, w = Width, fw = SpectrumWidth;
-        Span<float> zr = scratch[..(h * fw)];
-        Span<float> zi = scratch.Slice(h * fw, h * fw);
-        zr.Clear();
-        zi.Clear();
-        // Z = (C + iS)(Xr + iXi): Zr = C Xr - S Xi, Zi = S Xr + C Xi   (C, S symmetric, rows indexed by y).
-        for (int y = 0; y < h; y++)
+        int h = Height, w = Width, fw = SpectrumWidth, st = _stride;
+        Span<float> x = scratch[..(2 * h * st)];
+        Span<float> z = scratch.Slice(2 * h * st, 2 * h * st);
+        // X: rows Xr(ky), Xi(ky) interleaved, the padding zero (it meets zero rows of the row pass, and must not be NaN).
+        for (int k = 0; k < h; k++)
         {
-            Span<float> zrRow = zr.Slice(y * fw, fw);
-            Span<float> ziRow = zi.Slice(y * fw, fw);
-            for (int k = 0; k < h; k++)
-            {
-                float c = _cosH[y * h + k], s = _sinH[y * h + k];
-                ReadOnlySpan<float> xr = re.Slice(k * fw, fw), xi = im.Slice(k * fw, fw);
-                TensorPrimitives.MultiplyAdd(xr, c, zrRow, zrRow);
-                TensorPrimitives.MultiplyAdd(xi, -s, zrRow, zrRow);
-                TensorPrimitives.MultiplyAdd(xr, s, ziRow, ziRow);
-                TensorPrimitives.MultiplyAdd(xi, c, ziRow, ziRow);
-            }
+            re.Slice(k * fw, fw).CopyTo(x.Slice(2 * k * st, fw));
+            im.Slice(k * fw, fw).CopyTo(x.Slice((2 * k + 1) * st, fw));
+            x.Slice(2 * k * st + fw, st - fw).Clear();
+            x.Slice((2 * k + 1) * st + fw, st - fw).Clear();
         }
-        // x[y, :] = sum_k Zr[y,k] Cw[k,:] - Zi[y,k] Sw[k,:]
-        image[..(h * w)].Clear();
-        for (int y = 0; y < h; y++)
-        {
-            Span<float> row = image.Slice(y * w, w);
-            for (int k = 0; k < fw; k++)
-            {
-                TensorPrimitives.MultiplyAdd(_cosW.AsSpan(k * w, w), zr[y * fw + k], row, row);
-                TensorPrimitives.MultiplyAdd(_sinW.AsSpan(k * w, w), -zi[y * fw + k], row, row);
-            }
-        }
+        // Z = (C + iS)(Xr + iXi): rows Zr(y) = C Xr - S Xi, Zi(y) = S Xr + C Xi.
+        DenseProduct.Multiply(_columns, 2 * h, x, st, z, st, 2 * h, 2 * h, st);
+        // x[y, :] = sum_k Zr[y,k] Cw[k,:] - Zi[y,k] Sw[k,:]: row y of Z as one row of 2 stride values.
+        DenseProduct.Multiply(z, 2 * st, _rows, w, image, w, h, 2 * st, w);
     }
 
     /// <summary>The adjoint: (re, im) += irfft2d^T(image). Accumulates into the spectrum gradients.</summary>
     public void InverseAdjoint(ReadOnlySpan<float> image, Span<float> re, Span<float> im, Span<float> scratch)
     {
-        int h = Height, w = Width, fw = SpectrumWidth;
-        Span<float> zr = scratch[..(h * fw)];
-        Span<float> zi = scratch.Slice(h * fw, h * fw);
-        // Zr[y,k] = sum_x g[y,x] Cw[k,x];  Zi[y,k] = -sum_x g[y,x] Sw[k,x]
-        for (int y = 0; y < h; y++)
-        {
-            Span<float> zrRow = zr.Slice(y * fw, fw);
-            Span<float> ziRow = zi.Slice(y * fw, fw);
-            zrRow.Clear();
-            ziRow.Clear();
-            ReadOnlySpan<float> g = image.Slice(y * w, w);
-            for (int x = 0; x < w; x++)
-            {
-                TensorPrimitives.MultiplyAdd(_cosWT.AsSpan(x * fw, fw), g[x], zrRow, zrRow);
-                TensorPrimitives.MultiplyAdd(_sinWT.AsSpan(x * fw, fw), -g[x], ziRow, ziRow);
-            }
-        }
-        // Xr += C^T Zr + S^T Zi ; Xi += -S^T Zr + C^T Zi   (C, S symmetric)
+        int h = Height, w = Width, fw = SpectrumWidth, st = _stride;
+        Span<float> x = scratch[..(2 * h * st)];
+        Span<float> z = scratch.Slice(2 * h * st, 2 * h * st);
+        // Zr[y,k] = sum_x g[y,x] Cw[k,x];  Zi[y,k] = -sum_x g[y,x] Sw[k,x]: rows Zr(y), Zi(y) interleaved.
+        DenseProduct.Multiply(image, w, _rowsAdjoint, 2 * st, z, 2 * st, h, w, 2 * st);
+        // Xr += C^T Zr + S^T Zi ; Xi += -S^T Zr + C^T Zi   (C, S symmetric).
+        DenseProduct.Multiply(_columnsAdjoint, 2 * h, z, st, x, st, 2 * h, 2 * h, st);
         for (int k = 0; k < h; k++)
         {
             Span<float> xr = re.Slice(k * fw, fw), xi = im.Slice(k * fw, fw);
-            for (int y = 0; y < h; y++)
-            {
-                float c = _cosH[k * h + y], s = _sinH[k * h + y];
-                ReadOnlySpan<float> zrRow = zr.Slice(y * fw, fw), ziRow = zi.Slice(y * fw, fw);
-                TensorPrimitives.MultiplyAdd(zrRow, c, xr, xr);
-                TensorPrimitives.MultiplyAdd(ziRow, s, xr, xr);
-                TensorPrimitives.MultiplyAdd(zrRow, -s, xi, xi);
-                TensorPrimitives.MultiplyAdd(ziRow, c, xi, xi);
-            }
+            TensorPrimitives.Add(xr, x.Slice(2 * k * st, fw), xr);
+            TensorPrimitives.Add(xi, x.Slice((2 * k + 1) * st, fw), xi);
         }
     }
 
