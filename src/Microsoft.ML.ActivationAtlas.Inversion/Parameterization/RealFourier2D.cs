@@ -10,25 +10,28 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 /// at width + 1 and cropped, as lucid does.
 /// </summary>
 /// <remarks>
-/// Sizes of icons are small (tens to a few hundred pixels), so the transform is evaluated as two dense real matrix
-/// products with precomputed cosine/sine matrices (<see cref="DenseProduct"/>): exact, simple to transpose, and far
-/// cheaper than the network. The real and imaginary parts are interleaved so that one product does each pass: the
-/// column pass (complex, over y) maps the rows <c>[Xr(ky); Xi(ky)]</c> to <c>[Zr(y); Zi(y)]</c>, the row pass (c2r,
-/// over x) maps <c>[Zr(y), Zi(y)]</c> to the image row. Rows of the spectrum are padded to whole SIMD vectors.
+/// Sizes of icons are small (tens to a few hundred pixels), so the transform is evaluated as dense real matrix products
+/// with precomputed cosine/sine matrices (<see cref="DenseProduct"/>): exact, simple to transpose, and cheaper than the
+/// network. Each pass first folds the inputs that meet the same cosine (rows or columns k and N - k: their sum) and
+/// the same sine up to sign (their difference), so the products cover half the rows and half the outputs (the
+/// one level of an FFT that symmetry gives); the real and imaginary parts are interleaved and the spectrum rows padded
+/// to whole SIMD vectors.
 /// </remarks>
 internal sealed class RealFourier2D
 {
     private readonly int _fftWidth;
     // Spectrum row length padded to whole vectors.
     private readonly int _stride;
-    // Column pass [2H x 2H]: row 2y = (C[y,ky], -S[y,ky]) over ky, row 2y+1 = (S[y,ky], C[y,ky]); C, S = cos, sin(2 pi ky y / H) / H.
-    private readonly float[] _columns;
-    // Its adjoint [2H x 2H]: row 2ky = (C[ky,y], S[ky,y]) over y, row 2ky+1 = (-S[ky,y], C[ky,y]).
-    private readonly float[] _columnsAdjoint;
-    // Row pass [2 stride x W]: row k = a_k cos(2 pi k x / Wf), row stride + k = -a_k sin(...), padding rows zero.
-    private readonly float[] _rows;
-    // Its adjoint [W x 2 stride], the transpose.
-    private readonly float[] _rowsAdjoint;
+    // Column pass, C, S = cos, sin(2 pi ky y / H) / H (symmetric; C even and S odd in y and in ky about H/2):
+    // _even [E x E] = C[y, k] for y, k <= H/2; _odd [E x D] = S[y, k] for y <= H/2, 1 <= k <= (H-1)/2.
+    private readonly int _evenRows, _oddRows;
+    private readonly float[] _even;
+    private readonly float[] _odd;
+    // Row pass (c2r over x), Cw, Sw = a_k cos, sin(2 pi k x / Wf) (even and odd in x about Wf / 2), for the first
+    // half of the columns, x < Wf / 2 + 1: _rowCos [stride x X] = Cw[k, x], _rowSin = -Sw[k, x] (padding rows zero), and
+    // the transposes [X x stride].
+    private readonly int _halfWidth, _halfStride;
+    private readonly float[] _rowCos, _rowSin, _rowCosT, _rowSinT;
 
     public RealFourier2D(int height, int width)
     {
@@ -47,41 +50,38 @@ internal sealed class RealFourier2D
         int h = height, fw = SpectrumWidth, v = System.Numerics.Vector<float>.Count;
         _stride = (fw + v - 1) / v * v;
 
-        _columns = new float[4 * h * h];
-        _columnsAdjoint = new float[4 * h * h];
-        for (int k = 0; k < h; k++)
-            for (int y = 0; y < h; y++)
-            {
-                double t = 2 * Math.PI * ((long)k * y % h) / h;
-                float c = (float)(Math.Cos(t) / h), s = (float)(Math.Sin(t) / h);
-                // C and S are symmetric: C[y, k] = C[k, y].
-                int r = 2 * y * 2 * h + 2 * k;
-                _columns[r] = c;
-                _columns[r + 1] = -s;
-                _columns[r + 2 * h] = s;
-                _columns[r + 2 * h + 1] = c;
-                int q = 2 * k * 2 * h + 2 * y;
-                _columnsAdjoint[q] = c;
-                _columnsAdjoint[q + 1] = s;
-                _columnsAdjoint[q + 2 * h] = -s;
-                _columnsAdjoint[q + 2 * h + 1] = c;
-            }
+        _evenRows = h / 2 + 1;
+        _oddRows = (h - 1) / 2;
+        _even = new float[_evenRows * _evenRows];
+        _odd = new float[_evenRows * _oddRows];
+        for (int y = 0; y < _evenRows; y++)
+        {
+            for (int k = 0; k < _evenRows; k++)
+                _even[y * _evenRows + k] = (float)(Math.Cos(2 * Math.PI * ((long)k * y % h) / h) / h);
+            for (int k = 1; k <= _oddRows; k++)
+                _odd[y * _oddRows + k - 1] = (float)(Math.Sin(2 * Math.PI * ((long)k * y % h) / h) / h);
+        }
 
-        _rows = new float[2 * _stride * width];
-        _rowsAdjoint = new float[width * 2 * _stride];
+        _halfWidth = Math.Min(width, _fftWidth / 2 + 1);
+        _halfStride = (_halfWidth + v - 1) / v * v;
+        int nx = _halfWidth;
+        _rowCos = new float[_stride * nx];
+        _rowSin = new float[_stride * nx];
+        _rowCosT = new float[nx * _stride];
+        _rowSinT = new float[nx * _stride];
         for (int k = 0; k < fw; k++)
         {
             bool edge = k == 0 || (_fftWidth % 2 == 0 && k == _fftWidth / 2);
             double a = (edge ? 1.0 : 2.0) / _fftWidth;
-            for (int x = 0; x < width; x++)
+            for (int x = 0; x < nx; x++)
             {
                 double t = 2 * Math.PI * ((long)k * x % _fftWidth) / _fftWidth;
                 float c = (float)(a * Math.Cos(t));
                 float s = edge ? 0f : (float)(a * Math.Sin(t));
-                _rows[k * width + x] = c;
-                _rows[(_stride + k) * width + x] = -s;
-                _rowsAdjoint[x * 2 * _stride + k] = c;
-                _rowsAdjoint[x * 2 * _stride + _stride + k] = -s;
+                _rowCos[k * nx + x] = c;
+                _rowSin[k * nx + x] = -s;
+                _rowCosT[x * _stride + k] = c;
+                _rowSinT[x * _stride + k] = -s;
             }
         }
     }
@@ -102,44 +102,159 @@ internal sealed class RealFourier2D
     public int SpectrumSize => SpectrumHeight * SpectrumWidth;
 
     /// <summary>Scratch floats needed by <see cref="Inverse"/> and <see cref="InverseAdjoint"/>.</summary>
-    public int ScratchSize => 4 * Height * _stride;
+    public int ScratchSize => 2 * Height * _stride + 2 * _stride * (3 * _evenRows + _oddRows) + 2 * Height * _halfStride;
 
     /// <summary>image = irfft2d(re + i im). <paramref name="image"/> is overwritten.</summary>
     public void Inverse(ReadOnlySpan<float> re, ReadOnlySpan<float> im, Span<float> image, Span<float> scratch)
     {
         int h = Height, w = Width, fw = SpectrumWidth, st = _stride;
-        Span<float> x = scratch[..(2 * h * st)];
-        Span<float> z = scratch.Slice(2 * h * st, 2 * h * st);
-        // X: rows Xr(ky), Xi(ky) interleaved, the padding zero (it meets zero rows of the row pass, and must not be NaN).
-        for (int k = 0; k < h; k++)
+        Split(scratch, out var z, out var even, out var odd, out var evenOut, out var oddOut);
+        // Z = (C + iS)(Xr + iXi), rows Zr(y) = C Xr - S Xi and Zi(y) = S Xr + C Xi, from the even and odd parts in ky.
+        Fold(re, im, fw, even, odd);
+        ColumnPass(even, odd, evenOut, oddOut);
+        for (int y = 0; y < _evenRows; y++)
         {
-            re.Slice(k * fw, fw).CopyTo(x.Slice(2 * k * st, fw));
-            im.Slice(k * fw, fw).CopyTo(x.Slice((2 * k + 1) * st, fw));
-            x.Slice(2 * k * st + fw, st - fw).Clear();
-            x.Slice((2 * k + 1) * st + fw, st - fw).Clear();
+            ReadOnlySpan<float> ar = evenOut.Slice(2 * y * st, st), ai = evenOut.Slice((2 * y + 1) * st, st);
+            ReadOnlySpan<float> br = oddOut.Slice(2 * y * st, st), bi = oddOut.Slice((2 * y + 1) * st, st);
+            TensorPrimitives.Subtract(ar, bi, z.Slice(2 * y * st, st));
+            TensorPrimitives.Add(ai, br, z.Slice((2 * y + 1) * st, st));
+            int m = h - y;
+            if (y > 0 && m > y)
+            {
+                // C[h - y, k] = C[y, k], S[h - y, k] = -S[y, k].
+                TensorPrimitives.Add(ar, bi, z.Slice(2 * m * st, st));
+                TensorPrimitives.Subtract(ai, br, z.Slice((2 * m + 1) * st, st));
+            }
         }
-        // Z = (C + iS)(Xr + iXi): rows Zr(y) = C Xr - S Xi, Zi(y) = S Xr + C Xi.
-        DenseProduct.Multiply(_columns, 2 * h, x, st, z, st, 2 * h, 2 * h, st);
-        // x[y, :] = sum_k Zr[y,k] Cw[k,:] - Zi[y,k] Sw[k,:]: row y of Z as one row of 2 stride values.
-        DenseProduct.Multiply(z, 2 * st, _rows, w, image, w, h, 2 * st, w);
+        // x[y, :] = sum_k Zr[y,k] Cw[k,:] - Zi[y,k] Sw[k,:], for the first half of the columns P = Zr Cw and Q = -Zi Sw;
+        // column Wf - x is P - Q (Cw even, Sw odd about Wf / 2).
+        int nx = _halfWidth, sx = _halfStride, wf = _fftWidth;
+        Span<float> p = scratch.Slice(ScratchSize - 2 * h * sx, h * sx), q = scratch.Slice(ScratchSize - h * sx, h * sx);
+        DenseProduct.Multiply(z, 2 * st, _rowCos, nx, p, sx, h, st, nx);
+        DenseProduct.Multiply(z[st..], 2 * st, _rowSin, nx, q, sx, h, st, nx);
+        for (int y = 0; y < h; y++)
+        {
+            ReadOnlySpan<float> py = p.Slice(y * sx, nx), qy = q.Slice(y * sx, nx);
+            Span<float> row = image.Slice(y * w, w);
+            TensorPrimitives.Add(py, qy, row[..nx]);
+            for (int x = Math.Max(1, wf - w + 1); 2 * x < wf; x++)
+                row[wf - x] = py[x] - qy[x];
+        }
     }
 
     /// <summary>The adjoint: (re, im) += irfft2d^T(image). Accumulates into the spectrum gradients.</summary>
     public void InverseAdjoint(ReadOnlySpan<float> image, Span<float> re, Span<float> im, Span<float> scratch)
     {
         int h = Height, w = Width, fw = SpectrumWidth, st = _stride;
-        Span<float> x = scratch[..(2 * h * st)];
-        Span<float> z = scratch.Slice(2 * h * st, 2 * h * st);
-        // Zr[y,k] = sum_x g[y,x] Cw[k,x];  Zi[y,k] = -sum_x g[y,x] Sw[k,x]: rows Zr(y), Zi(y) interleaved.
-        DenseProduct.Multiply(image, w, _rowsAdjoint, 2 * st, z, 2 * st, h, w, 2 * st);
-        // Xr += C^T Zr + S^T Zi ; Xi += -S^T Zr + C^T Zi   (C, S symmetric).
-        DenseProduct.Multiply(_columnsAdjoint, 2 * h, z, st, x, st, 2 * h, 2 * h, st);
-        for (int k = 0; k < h; k++)
+        Split(scratch, out var z, out var even, out var odd, out var evenOut, out var oddOut);
+        // Zr[y,k] = sum_x g[y,x] Cw[k,x];  Zi[y,k] = -sum_x g[y,x] Sw[k,x]: rows Zr(y), Zi(y) interleaved; the columns x
+        // and Wf - x folded first (their sum meets Cw, their difference Sw).
+        int nx = _halfWidth, sx = _halfStride, wf = _fftWidth;
+        Span<float> ge = scratch.Slice(ScratchSize - 2 * h * sx, h * sx), go = scratch.Slice(ScratchSize - h * sx, h * sx);
+        for (int y = 0; y < h; y++)
         {
-            Span<float> xr = re.Slice(k * fw, fw), xi = im.Slice(k * fw, fw);
-            TensorPrimitives.Add(xr, x.Slice(2 * k * st, fw), xr);
-            TensorPrimitives.Add(xi, x.Slice((2 * k + 1) * st, fw), xi);
+            ReadOnlySpan<float> row = image.Slice(y * w, w);
+            Span<float> ey = ge.Slice(y * sx, nx), oy = go.Slice(y * sx, nx);
+            row[..nx].CopyTo(ey);
+            row[..nx].CopyTo(oy);
+            for (int x = Math.Max(1, wf - w + 1); 2 * x < wf; x++)
+            {
+                ey[x] += row[wf - x];
+                oy[x] -= row[wf - x];
+            }
         }
+        DenseProduct.Multiply(ge, sx, _rowCosT, st, z, 2 * st, h, nx, st);
+        DenseProduct.Multiply(go, sx, _rowSinT, st, z[st..], 2 * st, h, nx, st);
+        // Xr += C^T Zr + S^T Zi ; Xi += -S^T Zr + C^T Zi   (C, S symmetric), from the even and odd parts in y.
+        Fold(z, st, even, odd);
+        ColumnPass(even, odd, evenOut, oddOut);
+        for (int k = 0; k < _evenRows; k++)
+        {
+            ReadOnlySpan<float> ar = evenOut.Slice(2 * k * st, fw), ai = evenOut.Slice((2 * k + 1) * st, fw);
+            ReadOnlySpan<float> br = oddOut.Slice(2 * k * st, fw), bi = oddOut.Slice((2 * k + 1) * st, fw);
+            Span<float> xr = re.Slice(k * fw, fw), xi = im.Slice(k * fw, fw);
+            TensorPrimitives.Add(xr, ar, xr);
+            TensorPrimitives.Add(xr, bi, xr);
+            TensorPrimitives.Add(xi, ai, xi);
+            TensorPrimitives.Subtract(xi, br, xi);
+            int m = h - k;
+            if (k > 0 && m > k)
+            {
+                xr = re.Slice(m * fw, fw);
+                xi = im.Slice(m * fw, fw);
+                TensorPrimitives.Add(xr, ar, xr);
+                TensorPrimitives.Subtract(xr, bi, xr);
+                TensorPrimitives.Add(xi, ai, xi);
+                TensorPrimitives.Add(xi, br, xi);
+            }
+        }
+    }
+
+    private void Split(Span<float> scratch, out Span<float> z, out Span<float> even, out Span<float> odd, out Span<float> evenOut, out Span<float> oddOut)
+    {
+        int st = _stride, e = 2 * st * _evenRows, o = 2 * st * _oddRows;
+        z = scratch[..(2 * Height * st)];
+        var rest = scratch[(2 * Height * st)..];
+        even = rest[..e];
+        odd = rest.Slice(e, o);
+        evenOut = rest.Slice(e + o, e);
+        oddOut = rest.Slice(2 * e + o, e);
+    }
+
+    // The even and odd parts over rows k and H - k of a pair of planes (row k: re row, then im row, each padded to the
+    // stride with zeros): even[k] = p[k] + p[H - k] (p[k] alone for k = 0 and k = H / 2), odd[k - 1] = p[k] - p[H - k].
+    private void Fold(ReadOnlySpan<float> re, ReadOnlySpan<float> im, int length, Span<float> even, Span<float> odd)
+    {
+        int h = Height, st = _stride;
+        even.Clear();
+        odd.Clear();
+        for (int k = 0; k < _evenRows; k++)
+        {
+            int m = h - k;
+            for (int part = 0; part < 2; part++)
+            {
+                ReadOnlySpan<float> p = part == 0 ? re : im;
+                Span<float> e = even.Slice((2 * k + part) * st, length);
+                if (k == 0 || m == k)
+                {
+                    p.Slice(k * length, length).CopyTo(e);
+                    continue;
+                }
+                TensorPrimitives.Add(p.Slice(k * length, length), p.Slice(m * length, length), e);
+                TensorPrimitives.Subtract(p.Slice(k * length, length), p.Slice(m * length, length), odd.Slice((2 * (k - 1) + part) * st, length));
+            }
+        }
+    }
+
+    // The same for the interleaved rows Zr(y), Zi(y) of z (stride st).
+    private void Fold(ReadOnlySpan<float> z, int st, Span<float> even, Span<float> odd)
+    {
+        int h = Height;
+        for (int y = 0; y < _evenRows; y++)
+        {
+            int m = h - y;
+            for (int part = 0; part < 2; part++)
+            {
+                ReadOnlySpan<float> row = z.Slice((2 * y + part) * st, st);
+                Span<float> e = even.Slice((2 * y + part) * st, st);
+                if (y == 0 || m == y)
+                {
+                    row.CopyTo(e);
+                    continue;
+                }
+                ReadOnlySpan<float> mirror = z.Slice((2 * m + part) * st, st);
+                TensorPrimitives.Add(row, mirror, e);
+                TensorPrimitives.Subtract(row, mirror, odd.Slice((2 * (y - 1) + part) * st, st));
+            }
+        }
+    }
+
+    // evenOut [E x 2 stride] = _even even, oddOut = _odd odd: the cosine sums of the even parts, the sine sums of the odd.
+    private void ColumnPass(ReadOnlySpan<float> even, ReadOnlySpan<float> odd, Span<float> evenOut, Span<float> oddOut)
+    {
+        int st = _stride;
+        DenseProduct.Multiply(_even, _evenRows, even, 2 * st, evenOut, 2 * st, _evenRows, _evenRows, 2 * st);
+        DenseProduct.Multiply(_odd, _oddRows, odd, 2 * st, oddOut, 2 * st, _evenRows, _oddRows, 2 * st);
     }
 
     /// <summary>
