@@ -143,7 +143,7 @@ public sealed class IconRenderer
         private readonly bool[] _stoppedEarly;
         private readonly List<(int Icon, int Attempt)> _work = [];
         private readonly IObjectiveGradientModel? _inGraph;
-        private readonly float[] _input, _inputGrad, _layer, _seed, _packedTargets;
+        private readonly float[] _input, _inputGrad, _layer, _seed, _packedTargets, _objectiveScratch;
         private readonly double[] _values;
         private readonly Slot[] _slots;
         private readonly TransformChain _clean = new();
@@ -183,6 +183,7 @@ public sealed class IconRenderer
             _layer = new float[batch * layerSize];
             _seed = new float[batch * layerSize];
             _packedTargets = new float[batch * c];
+            _objectiveScratch = new float[batch * ObjectiveScratchPerIcon(c)];
             _values = new double[batch];
             _inGraph = r._options.ObjectiveInGraph && !r._options.AveragePositions && m is IObjectiveGradientModel og && og.SupportsObjective(r.Objective) ? og : null;
             _slots = new Slot[batch];
@@ -207,14 +208,18 @@ public sealed class IconRenderer
                         Start(slot, _work[_next++]);
                 // Icons of no steps (Steps = 0) are their initial parameters: one clean evaluation finishes them.
                 due.Clear();
-                due.AddRange(_slots.Where(x => x.Active && x.Budget == 0));
+                foreach (var slot in _slots)
+                    if (slot.Active && slot.Budget == 0)
+                        due.Add(slot);
                 if (due.Count > 0)
                 {
                     Evaluate(due);
                     continue;
                 }
                 active.Clear();
-                active.AddRange(_slots.Where(x => x.Active));
+                foreach (var slot in _slots)
+                    if (slot.Active)
+                        active.Add(slot);
                 if (active.Count == 0)
                     break;
                 _ct.ThrowIfCancellationRequested();
@@ -238,9 +243,14 @@ public sealed class IconRenderer
                     slot.Step++;
                 });
                 _iconSteps += count;
-                double mean = _values.AsSpan(0, count).ToArray().Average();
+                double mean = 0;
+                for (int k = 0; k < count; k++)
+                    mean += _values[k];
+                mean /= count;
                 due.Clear();
-                due.AddRange(active.Where(x => x.Step % o.EvaluationInterval == 0 || x.Step == x.Budget));
+                foreach (var slot in active)
+                    if (slot.Step % o.EvaluationInterval == 0 || slot.Step == slot.Budget)
+                        due.Add(slot);
                 if (due.Count > 0)
                     Evaluate(due);
                 var lead = active[0];
@@ -284,19 +294,19 @@ public sealed class IconRenderer
             if (_inGraph is not null)
             {
                 _r.RunObjectiveBackward(_inGraph, _input, count, _packedTargets, _layer, _inputGrad);
-                _r.EvaluateAll(_layer, _packedTargets, count, _values);
+                _r.EvaluateAll(_layer, _packedTargets, count, _values, _objectiveScratch);
             }
             else if (!_r.Objective.IsLinear)
             {
                 _r.RunForward(_input, count, _layer);
-                _r.FillSeeds(_layer, _packedTargets, count, _seed, _values);
+                _r.FillSeeds(_layer, _packedTargets, count, _seed, _values, _objectiveScratch);
                 _r.RunBackward(_input, count, _seed, _layer, _inputGrad);
             }
             else
             {
-                _r.FillSeeds(null, _packedTargets, count, _seed, _values);
+                _r.FillSeeds(null, _packedTargets, count, _seed, _values, _objectiveScratch);
                 _r.RunBackward(_input, count, _seed, _layer, _inputGrad);
-                _r.EvaluateAll(_layer, _packedTargets, count, _values);
+                _r.EvaluateAll(_layer, _packedTargets, count, _values, _objectiveScratch);
             }
         }
 
@@ -315,7 +325,7 @@ public sealed class IconRenderer
                 _targets[slot.Icon].CopyTo(_packedTargets, k * c);
             }
             _r.RunForward(_input, count, _layer);
-            _r.EvaluateAll(_layer, _packedTargets, count, _values);
+            _r.EvaluateAll(_layer, _packedTargets, count, _values, _objectiveScratch);
             for (int k = 0; k < count; k++)
             {
                 var slot = due[k];
@@ -371,40 +381,52 @@ public sealed class IconRenderer
 
     private float[] ActivationAt(float[] layer, int i)
     {
+        var a = new float[_model.LayerChannels];
+        ActivationAt(layer, i, a);
+        return a;
+    }
+
+    private void ActivationAt(float[] layer, int i, Span<float> a)
+    {
         int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, plane = lh * lw;
-        var a = new float[c];
         if (_options.AveragePositions)
         {
             for (int ch = 0; ch < c; ch++)
                 a[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan((i * c + ch) * plane, plane)) / plane;
-            return a;
+            return;
         }
         int o = i * c * plane + _py * lw + _px;
         for (int ch = 0; ch < c; ch++)
             a[ch] = layer[o + ch * plane];
-        return a;
     }
 
-    private void EvaluateAll(float[] layer, float[] targets, int count, double[] values)
+    // Per icon of a batch: the activation, the objective's gradient and its scratch (2 c).
+    private static int ObjectiveScratchPerIcon(int c) => 4 * c;
+
+    private void EvaluateAll(float[] layer, float[] targets, int count, double[] values, float[] scratch)
     {
-        int c = _model.LayerChannels;
+        int c = _model.LayerChannels, per = ObjectiveScratchPerIcon(c);
         Parallel.For(0, count, i =>
         {
-            var scratch = new float[2 * c];
-            values[i] = Objective.Evaluate(ActivationAt(layer, i), targets.AsSpan(i * c, c), Span<float>.Empty, scratch);
+            var own = scratch.AsSpan(i * per, per);
+            own.Clear(); // as fresh buffers: a custom objective may add into its gradient
+            ActivationAt(layer, i, own[..c]);
+            values[i] = Objective.Evaluate(own[..c], targets.AsSpan(i * c, c), Span<float>.Empty, own[(2 * c)..]);
         });
     }
 
     // seed = -d(objective)/d(layer) at the objective position (the optimiser minimises), zero elsewhere.
-    private void FillSeeds(float[]? layer, float[] targets, int count, float[] seed, double[] values)
+    private void FillSeeds(float[]? layer, float[] targets, int count, float[] seed, double[] values, float[] objectiveScratch)
     {
-        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, layerSize = c * lh * lw;
+        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, layerSize = c * lh * lw, per = ObjectiveScratchPerIcon(c);
         Array.Clear(seed, 0, count * layerSize);
         Parallel.For(0, count, i =>
         {
-            var grad = new float[c];
-            var scratch = new float[2 * c];
-            var activation = layer is null ? new float[c] : ActivationAt(layer, i);
+            var own = objectiveScratch.AsSpan(i * per, per);
+            Span<float> activation = own[..c], grad = own.Slice(c, c), scratch = own[(2 * c)..];
+            own.Clear(); // as fresh buffers: a custom objective may add into its gradient
+            if (layer is not null)
+                ActivationAt(layer, i, activation);
             values[i] = Objective.Evaluate(activation, targets.AsSpan(i * c, c), grad, scratch);
             if (_options.AveragePositions)
             {

@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Microsoft.ML.ActivationAtlas.Inversion.Optimization;
 
 /// <summary>
@@ -59,11 +61,27 @@ internal sealed class AdamOptimizer
         float lr = (float)(learningRate * Math.Sqrt(1 - Math.Pow(Beta2, _t)) / (1 - Math.Pow(Beta1, _t)));
         var m = _m.AsSpan(0, parameters.Length);
         var v = _v.AsSpan(0, parameters.Length);
-        for (int i = 0; i < parameters.Length; i++)
+        ReadOnlySpan<float> g = gradient[..parameters.Length];
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
         {
-            float g = gradient[i];
-            m[i] = b1 * m[i] + (1 - b1) * g;
-            v[i] = b2 * v[i] + (1 - b2) * g * g;
+            // The same operations in the same order as the scalar loop, so the values are identical.
+            Vector<float> vb1 = new(b1), vb2 = new(b2), va1 = new(1 - b1), va2 = new(1 - b2), veps = new(eps), vlr = new(lr);
+            for (; i + Vector<float>.Count <= parameters.Length; i += Vector<float>.Count)
+            {
+                var gi = new Vector<float>(g[i..]);
+                var mi = vb1 * new Vector<float>(m[i..]) + va1 * gi;
+                var vi = vb2 * new Vector<float>(v[i..]) + va2 * gi * gi;
+                mi.CopyTo(m[i..]);
+                vi.CopyTo(v[i..]);
+                (new Vector<float>(parameters[i..]) - vlr * mi / (Vector.SquareRoot(vi) + veps)).CopyTo(parameters[i..]);
+            }
+        }
+        for (; i < parameters.Length; i++)
+        {
+            float gi = g[i];
+            m[i] = b1 * m[i] + (1 - b1) * gi;
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi;
             parameters[i] -= lr * m[i] / (MathF.Sqrt(v[i]) + eps);
         }
     }

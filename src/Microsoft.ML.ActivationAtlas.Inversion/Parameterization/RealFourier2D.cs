@@ -10,20 +10,28 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Parameterization;
 /// at width + 1 and cropped, as lucid does.
 /// </summary>
 /// <remarks>
-/// Sizes of icons are small (tens to a few hundred pixels), so the transform is evaluated as two dense real matrix
-/// products with precomputed cosine/sine tables: exact, simple to transpose, and far cheaper than the network.
+/// Sizes of icons are small (tens to a few hundred pixels), so the transform is evaluated as dense real matrix products
+/// with precomputed cosine/sine matrices (<see cref="DenseProduct"/>): exact, simple to transpose, and cheaper than the
+/// network. Each pass first folds the inputs that meet the same cosine (rows or columns k and N - k: their sum) and
+/// the same sine up to sign (their difference), so the products cover half the rows and half the outputs (the
+/// one level of an FFT that symmetry gives); the real and imaginary parts are interleaved and the spectrum rows padded
+/// to whole SIMD vectors.
 /// </remarks>
 internal sealed class RealFourier2D
 {
     private readonly int _fftWidth;
-    // Column pass (over y, complex, size H): cos/sin of 2 pi ky y / H, scaled by 1/H. Symmetric [H x H].
-    private readonly float[] _cosH;
-    private readonly float[] _sinH;
-    // Row pass (c2r over x): a_k cos(2 pi k x / Wf) and a_k sin(...), [fw x W] and transposes [W x fw].
-    private readonly float[] _cosW;
-    private readonly float[] _sinW;
-    private readonly float[] _cosWT;
-    private readonly float[] _sinWT;
+    // Spectrum row length padded to whole vectors.
+    private readonly int _stride;
+    // Column pass, C, S = cos, sin(2 pi ky y / H) / H (symmetric; C even and S odd in y and in ky about H/2):
+    // _even [E x E] = C[y, k] for y, k <= H/2; _odd [E x D] = S[y, k] for y <= H/2, 1 <= k <= (H-1)/2.
+    private readonly int _evenRows, _oddRows;
+    private readonly float[] _even;
+    private readonly float[] _odd;
+    // Row pass (c2r over x), Cw, Sw = a_k cos, sin(2 pi k x / Wf) (even and odd in x about Wf / 2), for the first
+    // half of the columns, x < Wf / 2 + 1: _rowCos [stride x X] = Cw[k, x], _rowSin = -Sw[k, x] (padding rows zero), and
+    // the transposes [X x stride].
+    private readonly int _halfWidth, _halfStride;
+    private readonly float[] _rowCos, _rowSin, _rowCosT, _rowSinT;
 
     public RealFourier2D(int height, int width)
     {
@@ -39,35 +47,41 @@ internal sealed class RealFourier2D
             SpectrumWidth = 1;
             _fftWidth = 1;
         }
+        int h = height, fw = SpectrumWidth, v = System.Numerics.Vector<float>.Count;
+        _stride = (fw + v - 1) / v * v;
 
-        _cosH = new float[height * height];
-        _sinH = new float[height * height];
-        for (int k = 0; k < height; k++)
-            for (int y = 0; y < height; y++)
-            {
-                double t = 2 * Math.PI * ((long)k * y % height) / height;
-                _cosH[k * height + y] = (float)(Math.Cos(t) / height);
-                _sinH[k * height + y] = (float)(Math.Sin(t) / height);
-            }
+        _evenRows = h / 2 + 1;
+        _oddRows = (h - 1) / 2;
+        _even = new float[_evenRows * _evenRows];
+        _odd = new float[_evenRows * _oddRows];
+        for (int y = 0; y < _evenRows; y++)
+        {
+            for (int k = 0; k < _evenRows; k++)
+                _even[y * _evenRows + k] = (float)(Math.Cos(2 * Math.PI * ((long)k * y % h) / h) / h);
+            for (int k = 1; k <= _oddRows; k++)
+                _odd[y * _oddRows + k - 1] = (float)(Math.Sin(2 * Math.PI * ((long)k * y % h) / h) / h);
+        }
 
-        int fw = SpectrumWidth;
-        _cosW = new float[fw * width];
-        _sinW = new float[fw * width];
-        _cosWT = new float[width * fw];
-        _sinWT = new float[width * fw];
+        _halfWidth = Math.Min(width, _fftWidth / 2 + 1);
+        _halfStride = (_halfWidth + v - 1) / v * v;
+        int nx = _halfWidth;
+        _rowCos = new float[_stride * nx];
+        _rowSin = new float[_stride * nx];
+        _rowCosT = new float[nx * _stride];
+        _rowSinT = new float[nx * _stride];
         for (int k = 0; k < fw; k++)
         {
             bool edge = k == 0 || (_fftWidth % 2 == 0 && k == _fftWidth / 2);
             double a = (edge ? 1.0 : 2.0) / _fftWidth;
-            for (int x = 0; x < width; x++)
+            for (int x = 0; x < nx; x++)
             {
                 double t = 2 * Math.PI * ((long)k * x % _fftWidth) / _fftWidth;
                 float c = (float)(a * Math.Cos(t));
                 float s = edge ? 0f : (float)(a * Math.Sin(t));
-                _cosW[k * width + x] = c;
-                _sinW[k * width + x] = s;
-                _cosWT[x * fw + k] = c;
-                _sinWT[x * fw + k] = s;
+                _rowCos[k * nx + x] = c;
+                _rowSin[k * nx + x] = -s;
+                _rowCosT[x * _stride + k] = c;
+                _rowSinT[x * _stride + k] = -s;
             }
         }
     }
@@ -88,78 +102,159 @@ internal sealed class RealFourier2D
     public int SpectrumSize => SpectrumHeight * SpectrumWidth;
 
     /// <summary>Scratch floats needed by <see cref="Inverse"/> and <see cref="InverseAdjoint"/>.</summary>
-    public int ScratchSize => 2 * Height * SpectrumWidth;
+    public int ScratchSize => 2 * Height * _stride + 2 * _stride * (3 * _evenRows + _oddRows) + 2 * Height * _halfStride;
 
     /// <summary>image = irfft2d(re + i im). <paramref name="image"/> is overwritten.</summary>
     public void Inverse(ReadOnlySpan<float> re, ReadOnlySpan<float> im, Span<float> image, Span<float> scratch)
     {
-        int h = Height, w = Width, fw = SpectrumWidth;
-        Span<float> zr = scratch[..(h * fw)];
-        Span<float> zi = scratch.Slice(h * fw, h * fw);
-        zr.Clear();
-        zi.Clear();
-        // Z = (C + iS)(Xr + iXi): Zr = C Xr - S Xi, Zi = S Xr + C Xi   (C, S symmetric, rows indexed by y).
-        for (int y = 0; y < h; y++)
+        int h = Height, w = Width, fw = SpectrumWidth, st = _stride;
+        Split(scratch, out var z, out var even, out var odd, out var evenOut, out var oddOut);
+        // Z = (C + iS)(Xr + iXi), rows Zr(y) = C Xr - S Xi and Zi(y) = S Xr + C Xi, from the even and odd parts in ky.
+        Fold(re, im, fw, even, odd);
+        ColumnPass(even, odd, evenOut, oddOut);
+        for (int y = 0; y < _evenRows; y++)
         {
-            Span<float> zrRow = zr.Slice(y * fw, fw);
-            Span<float> ziRow = zi.Slice(y * fw, fw);
-            for (int k = 0; k < h; k++)
+            ReadOnlySpan<float> ar = evenOut.Slice(2 * y * st, st), ai = evenOut.Slice((2 * y + 1) * st, st);
+            ReadOnlySpan<float> br = oddOut.Slice(2 * y * st, st), bi = oddOut.Slice((2 * y + 1) * st, st);
+            TensorPrimitives.Subtract(ar, bi, z.Slice(2 * y * st, st));
+            TensorPrimitives.Add(ai, br, z.Slice((2 * y + 1) * st, st));
+            int m = h - y;
+            if (y > 0 && m > y)
             {
-                float c = _cosH[y * h + k], s = _sinH[y * h + k];
-                ReadOnlySpan<float> xr = re.Slice(k * fw, fw), xi = im.Slice(k * fw, fw);
-                TensorPrimitives.MultiplyAdd(xr, c, zrRow, zrRow);
-                TensorPrimitives.MultiplyAdd(xi, -s, zrRow, zrRow);
-                TensorPrimitives.MultiplyAdd(xr, s, ziRow, ziRow);
-                TensorPrimitives.MultiplyAdd(xi, c, ziRow, ziRow);
+                // C[h - y, k] = C[y, k], S[h - y, k] = -S[y, k].
+                TensorPrimitives.Add(ar, bi, z.Slice(2 * m * st, st));
+                TensorPrimitives.Subtract(ai, br, z.Slice((2 * m + 1) * st, st));
             }
         }
-        // x[y, :] = sum_k Zr[y,k] Cw[k,:] - Zi[y,k] Sw[k,:]
-        image[..(h * w)].Clear();
+        // x[y, :] = sum_k Zr[y,k] Cw[k,:] - Zi[y,k] Sw[k,:], for the first half of the columns P = Zr Cw and Q = -Zi Sw;
+        // column Wf - x is P - Q (Cw even, Sw odd about Wf / 2).
+        int nx = _halfWidth, sx = _halfStride, wf = _fftWidth;
+        Span<float> p = scratch.Slice(ScratchSize - 2 * h * sx, h * sx), q = scratch.Slice(ScratchSize - h * sx, h * sx);
+        DenseProduct.Multiply(z, 2 * st, _rowCos, nx, p, sx, h, st, nx);
+        DenseProduct.Multiply(z[st..], 2 * st, _rowSin, nx, q, sx, h, st, nx);
         for (int y = 0; y < h; y++)
         {
+            ReadOnlySpan<float> py = p.Slice(y * sx, nx), qy = q.Slice(y * sx, nx);
             Span<float> row = image.Slice(y * w, w);
-            for (int k = 0; k < fw; k++)
-            {
-                TensorPrimitives.MultiplyAdd(_cosW.AsSpan(k * w, w), zr[y * fw + k], row, row);
-                TensorPrimitives.MultiplyAdd(_sinW.AsSpan(k * w, w), -zi[y * fw + k], row, row);
-            }
+            TensorPrimitives.Add(py, qy, row[..nx]);
+            for (int x = Math.Max(1, wf - w + 1); 2 * x < wf; x++)
+                row[wf - x] = py[x] - qy[x];
         }
     }
 
     /// <summary>The adjoint: (re, im) += irfft2d^T(image). Accumulates into the spectrum gradients.</summary>
     public void InverseAdjoint(ReadOnlySpan<float> image, Span<float> re, Span<float> im, Span<float> scratch)
     {
-        int h = Height, w = Width, fw = SpectrumWidth;
-        Span<float> zr = scratch[..(h * fw)];
-        Span<float> zi = scratch.Slice(h * fw, h * fw);
-        // Zr[y,k] = sum_x g[y,x] Cw[k,x];  Zi[y,k] = -sum_x g[y,x] Sw[k,x]
+        int h = Height, w = Width, fw = SpectrumWidth, st = _stride;
+        Split(scratch, out var z, out var even, out var odd, out var evenOut, out var oddOut);
+        // Zr[y,k] = sum_x g[y,x] Cw[k,x];  Zi[y,k] = -sum_x g[y,x] Sw[k,x]: rows Zr(y), Zi(y) interleaved; the columns x
+        // and Wf - x folded first (their sum meets Cw, their difference Sw).
+        int nx = _halfWidth, sx = _halfStride, wf = _fftWidth;
+        Span<float> ge = scratch.Slice(ScratchSize - 2 * h * sx, h * sx), go = scratch.Slice(ScratchSize - h * sx, h * sx);
         for (int y = 0; y < h; y++)
         {
-            Span<float> zrRow = zr.Slice(y * fw, fw);
-            Span<float> ziRow = zi.Slice(y * fw, fw);
-            zrRow.Clear();
-            ziRow.Clear();
-            ReadOnlySpan<float> g = image.Slice(y * w, w);
-            for (int x = 0; x < w; x++)
+            ReadOnlySpan<float> row = image.Slice(y * w, w);
+            Span<float> ey = ge.Slice(y * sx, nx), oy = go.Slice(y * sx, nx);
+            row[..nx].CopyTo(ey);
+            row[..nx].CopyTo(oy);
+            for (int x = Math.Max(1, wf - w + 1); 2 * x < wf; x++)
             {
-                TensorPrimitives.MultiplyAdd(_cosWT.AsSpan(x * fw, fw), g[x], zrRow, zrRow);
-                TensorPrimitives.MultiplyAdd(_sinWT.AsSpan(x * fw, fw), -g[x], ziRow, ziRow);
+                ey[x] += row[wf - x];
+                oy[x] -= row[wf - x];
             }
         }
-        // Xr += C^T Zr + S^T Zi ; Xi += -S^T Zr + C^T Zi   (C, S symmetric)
-        for (int k = 0; k < h; k++)
+        DenseProduct.Multiply(ge, sx, _rowCosT, st, z, 2 * st, h, nx, st);
+        DenseProduct.Multiply(go, sx, _rowSinT, st, z[st..], 2 * st, h, nx, st);
+        // Xr += C^T Zr + S^T Zi ; Xi += -S^T Zr + C^T Zi   (C, S symmetric), from the even and odd parts in y.
+        Fold(z, st, even, odd);
+        ColumnPass(even, odd, evenOut, oddOut);
+        for (int k = 0; k < _evenRows; k++)
         {
+            ReadOnlySpan<float> ar = evenOut.Slice(2 * k * st, fw), ai = evenOut.Slice((2 * k + 1) * st, fw);
+            ReadOnlySpan<float> br = oddOut.Slice(2 * k * st, fw), bi = oddOut.Slice((2 * k + 1) * st, fw);
             Span<float> xr = re.Slice(k * fw, fw), xi = im.Slice(k * fw, fw);
-            for (int y = 0; y < h; y++)
+            TensorPrimitives.Add(xr, ar, xr);
+            TensorPrimitives.Add(xr, bi, xr);
+            TensorPrimitives.Add(xi, ai, xi);
+            TensorPrimitives.Subtract(xi, br, xi);
+            int m = h - k;
+            if (k > 0 && m > k)
             {
-                float c = _cosH[k * h + y], s = _sinH[k * h + y];
-                ReadOnlySpan<float> zrRow = zr.Slice(y * fw, fw), ziRow = zi.Slice(y * fw, fw);
-                TensorPrimitives.MultiplyAdd(zrRow, c, xr, xr);
-                TensorPrimitives.MultiplyAdd(ziRow, s, xr, xr);
-                TensorPrimitives.MultiplyAdd(zrRow, -s, xi, xi);
-                TensorPrimitives.MultiplyAdd(ziRow, c, xi, xi);
+                xr = re.Slice(m * fw, fw);
+                xi = im.Slice(m * fw, fw);
+                TensorPrimitives.Add(xr, ar, xr);
+                TensorPrimitives.Subtract(xr, bi, xr);
+                TensorPrimitives.Add(xi, ai, xi);
+                TensorPrimitives.Add(xi, br, xi);
             }
         }
+    }
+
+    private void Split(Span<float> scratch, out Span<float> z, out Span<float> even, out Span<float> odd, out Span<float> evenOut, out Span<float> oddOut)
+    {
+        int st = _stride, e = 2 * st * _evenRows, o = 2 * st * _oddRows;
+        z = scratch[..(2 * Height * st)];
+        var rest = scratch[(2 * Height * st)..];
+        even = rest[..e];
+        odd = rest.Slice(e, o);
+        evenOut = rest.Slice(e + o, e);
+        oddOut = rest.Slice(2 * e + o, e);
+    }
+
+    // The even and odd parts over rows k and H - k of a pair of planes (row k: re row, then im row, each padded to the
+    // stride with zeros): even[k] = p[k] + p[H - k] (p[k] alone for k = 0 and k = H / 2), odd[k - 1] = p[k] - p[H - k].
+    private void Fold(ReadOnlySpan<float> re, ReadOnlySpan<float> im, int length, Span<float> even, Span<float> odd)
+    {
+        int h = Height, st = _stride;
+        even.Clear();
+        odd.Clear();
+        for (int k = 0; k < _evenRows; k++)
+        {
+            int m = h - k;
+            for (int part = 0; part < 2; part++)
+            {
+                ReadOnlySpan<float> p = part == 0 ? re : im;
+                Span<float> e = even.Slice((2 * k + part) * st, length);
+                if (k == 0 || m == k)
+                {
+                    p.Slice(k * length, length).CopyTo(e);
+                    continue;
+                }
+                TensorPrimitives.Add(p.Slice(k * length, length), p.Slice(m * length, length), e);
+                TensorPrimitives.Subtract(p.Slice(k * length, length), p.Slice(m * length, length), odd.Slice((2 * (k - 1) + part) * st, length));
+            }
+        }
+    }
+
+    // The same for the interleaved rows Zr(y), Zi(y) of z (stride st).
+    private void Fold(ReadOnlySpan<float> z, int st, Span<float> even, Span<float> odd)
+    {
+        int h = Height;
+        for (int y = 0; y < _evenRows; y++)
+        {
+            int m = h - y;
+            for (int part = 0; part < 2; part++)
+            {
+                ReadOnlySpan<float> row = z.Slice((2 * y + part) * st, st);
+                Span<float> e = even.Slice((2 * y + part) * st, st);
+                if (y == 0 || m == y)
+                {
+                    row.CopyTo(e);
+                    continue;
+                }
+                ReadOnlySpan<float> mirror = z.Slice((2 * m + part) * st, st);
+                TensorPrimitives.Add(row, mirror, e);
+                TensorPrimitives.Subtract(row, mirror, odd.Slice((2 * (y - 1) + part) * st, st));
+            }
+        }
+    }
+
+    // evenOut [E x 2 stride] = _even even, oddOut = _odd odd: the cosine sums of the even parts, the sine sums of the odd.
+    private void ColumnPass(ReadOnlySpan<float> even, ReadOnlySpan<float> odd, Span<float> evenOut, Span<float> oddOut)
+    {
+        int st = _stride;
+        DenseProduct.Multiply(_even, _evenRows, even, 2 * st, evenOut, 2 * st, _evenRows, _evenRows, 2 * st);
+        DenseProduct.Multiply(_odd, _oddRows, odd, 2 * st, oddOut, 2 * st, _evenRows, _oddRows, 2 * st);
     }
 
     /// <summary>

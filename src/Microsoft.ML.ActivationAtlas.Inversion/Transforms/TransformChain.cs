@@ -3,6 +3,8 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Transforms;
 /// <summary>
 /// One icon's drawn sequence of transforms (plus an optional final resize to the network's input) with the
 /// intermediate images kept for the adjoint. Reused across steps: <see cref="Draw"/> redraws every random map.
+/// A crop drawn after a window (pad, jitter, crop), a resize or a rotation is absorbed into that map (it only selects
+/// part of its output), so the article's pad and five jitters run as one copy; the values are those of the maps apart.
 /// </summary>
 internal sealed class TransformChain
 {
@@ -14,6 +16,15 @@ internal sealed class TransformChain
     private int _count;
 
     public int OutHeight { get; private set; }
+
+    /// <summary>
+    /// Whether every map is kept apart and stored as tap tables (the reference form of <see cref="SampledMap.TapTables"/>,
+    /// for checking the on-the-fly and absorbed maps); the default false.
+    /// </summary>
+    public bool TapTables { get; set; }
+
+    /// <summary>The number of maps applied (after absorbing crops).</summary>
+    public int MapCount => _count;
     public int OutWidth { get; private set; }
 
     /// <summary>Draws every step for an input of <paramref name="height"/> x <paramref name="width"/>; then resizes to the target if it differs.</summary>
@@ -24,13 +35,17 @@ internal sealed class TransformChain
         foreach (var t in transforms)
         {
             var map = Next();
+            map.TapTables = TapTables;
             t.Draw(random, h, w, map);
             h = map.OutHeight;
             w = map.OutWidth;
+            if (!TapTables && _count > 1 && _maps[_count - 2].TryAbsorbCrop(map))
+                _count--;
         }
         if (h != targetHeight || w != targetWidth)
         {
             var map = Next();
+            map.TapTables = TapTables;
             map.SetResize(h, w, targetHeight, targetWidth, halfPixel: true);
             h = targetHeight;
             w = targetWidth;

@@ -5,6 +5,8 @@ using System.Text.Json;
 using Microsoft.ML.ActivationAtlas.Inversion;
 using Microsoft.ML.ActivationAtlas.Inversion.Network;
 using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
+using Microsoft.ML.ActivationAtlas.Inversion.Optimization;
+using Microsoft.ML.ActivationAtlas.Inversion.Transforms;
 using Microsoft.ML.ActivationAtlas.Onnx;
 using SkiaSharp;
 
@@ -97,7 +99,13 @@ internal sealed class IconsBenchmark : IBenchmark
             Enumerable.Range(0, ch).Select(k => (float)Enumerable.Range(0, 4).Average(j => acts[order[4 * i + j]][k])).ToArray()).ToList();
 
         // Whole steps: a fresh optimisation of every icon per round, evaluated once at the end (as PyTorch's side).
-        IconRenderOptions Options(int n, int seed) => new() { Size = size, Steps = n, Attempts = 1, BatchSize = icons, Seed = seed, EvaluationInterval = n };
+        // The article's transforms and constant Adam 0.05, as PyTorch's side runs them (the renderer's defaults are lucid's
+        // lighter transforms and Adam 0.2 with cosine decay).
+        IconRenderOptions Options(int n, int seed) => new()
+        {
+            Size = size, Steps = n, Attempts = 1, BatchSize = icons, Seed = seed, EvaluationInterval = n,
+            Transforms = RobustnessTransforms.Atlas(size), LearningRate = 0.05, LearningRateSchedule = LearningRateSchedule.Constant,
+        };
         new IconRenderer(model, Options(2, 0)).Render(directions); // builds the gradient session
         var fidelities = new List<double>();
         double OursSteps()
