@@ -136,6 +136,13 @@ public sealed class IconRenderOptions
     /// </summary>
     public bool ObjectiveInGraph { get; set; } = true;
 
+    /// <summary>
+    /// Where each step's gradient is computed (default <see cref="IconStepPath.Auto"/>: the whole step as one ONNX graph
+    /// when the model runs on CUDA, so that images do not cross to the host every step; the C# image side otherwise).
+    /// Both paths draw the same transforms from the same seed and give the same icons within float rounding.
+    /// </summary>
+    public IconStepPath StepPath { get; set; } = IconStepPath.Auto;
+
     /// <summary>The steps of a warm-started icon.</summary>
     internal int WarmSteps => WarmStartSteps ?? Math.Max(1, Steps / 4);
 
@@ -165,6 +172,8 @@ public sealed class IconRenderOptions
             throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must be 0 (off) or more.");
         if (!(EarlyStoppingTolerance >= 0) || double.IsInfinity(EarlyStoppingTolerance))
             throw new ArgumentOutOfRangeException(nameof(EarlyStoppingTolerance), EarlyStoppingTolerance, "EarlyStoppingTolerance must be a finite number >= 0.");
+        if (!Enum.IsDefined(StepPath))
+            throw new ArgumentOutOfRangeException(nameof(StepPath), StepPath, "Unknown step path.");
         if (WarmStartSteps is { } warm)
             Positive(warm, nameof(WarmStartSteps));
     }

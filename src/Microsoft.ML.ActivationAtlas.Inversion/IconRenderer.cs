@@ -11,7 +11,8 @@ namespace Microsoft.ML.ActivationAtlas.Inversion;
 /// position points along the direction (lucid's <c>render_icons</c>, as used by the activation atlas).
 /// The image side (parameterisation, transformation robustness and their adjoints, Adam) runs in C#; the network
 /// side is an <see cref="ILayerGradientModel"/>, whose vector-Jacobian product is seeded with the objective's
-/// gradient computed in C#.
+/// gradient (computed in the graph where the model supports it). With <see cref="IconRenderOptions.StepPath"/> the
+/// whole step except Adam can run as one ONNX graph instead (see <see cref="IconStepPath.Graph"/>).
 /// </summary>
 public sealed class IconRenderer
 {
@@ -21,6 +22,7 @@ public sealed class IconRenderer
     private readonly IReadOnlyList<ImageTransform> _transforms;
     private readonly int _py;
     private readonly int _px;
+    private readonly IconStepGraph? _stepGraph;
 
     /// <summary>Creates a renderer for a layer model.</summary>
     /// <param name="model">The network up to the layer, with its vector-Jacobian product.</param>
@@ -40,6 +42,35 @@ public sealed class IconRenderer
         (_py, _px) = _options.Position ?? (model.LayerHeight / 2, model.LayerWidth / 2);
         if (_py < 0 || _py >= model.LayerHeight || _px < 0 || _px >= model.LayerWidth)
             throw new ArgumentOutOfRangeException(nameof(options), $"The objective position ({_py}, {_px}) lies outside the {model.LayerHeight}x{model.LayerWidth} layer.");
+        _stepGraph = ResolveStepGraph();
+    }
+
+    /// <summary>
+    /// Whether each step runs as one ONNX graph (<see cref="IconStepPath.Graph"/>, or <see cref="IconStepPath.Auto"/>
+    /// resolved to it) rather than with the image side in C#.
+    /// </summary>
+    public bool UsesStepGraph => _stepGraph is not null;
+
+    private IconStepGraph? ResolveStepGraph()
+    {
+        var path = _options.StepPath;
+        if (path == IconStepPath.Host)
+            return null;
+        var plan = StepTransformPlan.TryCreate(_transforms, _options.Size);
+        string? reason = _model is not OnnxLayerGradientModel ? $"the model is a {_model.GetType().Name}, not an OnnxLayerGradientModel"
+            : _parameterization.Basis is not FourierImageParameterization ? $"the basis is {_options.Basis} (the graph computes the Fourier basis)"
+            : plan is null ? "the transform list is not of lucid's shape (pad, jitters, random scale, random rotation, jitter, crop or pad)"
+            : _options.AveragePositions ? "AveragePositions is set (the graph optimises one position)"
+            : !_options.ObjectiveInGraph ? "ObjectiveInGraph is off"
+            : !ObjectiveSeedGraph.Supports(Objective) ? "the objective is custom or whitened other than by the second-moment inverse"
+            : null;
+        if (reason is not null)
+            return path == IconStepPath.Graph
+                ? throw new NotSupportedException($"IconRenderOptions.StepPath is Graph, but {reason}; use StepPath Host or Auto.")
+                : null;
+        if (path == IconStepPath.Auto && !((OnnxLayerGradientModel)_model).UsesCuda)
+            return null;
+        return new IconStepGraph((FourierImageParameterization)_parameterization.Basis, _options.DecorrelateColors, plan!, Objective, _py, _px);
     }
 
     /// <summary>The objective used.</summary>
@@ -145,6 +176,7 @@ public sealed class IconRenderer
         private readonly IObjectiveGradientModel? _inGraph;
         private readonly float[] _input, _inputGrad, _layer, _seed, _packedTargets, _objectiveScratch;
         private readonly double[] _values;
+        private readonly float[] _spectrum = [], _spectrumGrad = [], _affine = [], _clamp = [], _window = [];
         private readonly Slot[] _slots;
         private readonly TransformChain _clean = new();
         private readonly TimeSpan? _budget;
@@ -186,6 +218,14 @@ public sealed class IconRenderer
             _objectiveScratch = new float[batch * ObjectiveScratchPerIcon(c)];
             _values = new double[batch];
             _inGraph = r._options.ObjectiveInGraph && !r._options.AveragePositions && m is IObjectiveGradientModel og && og.SupportsObjective(r.Objective) ? og : null;
+            if (r._stepGraph is { } graph)
+            {
+                _spectrum = new float[batch * graph.ParameterCount];
+                _spectrumGrad = new float[batch * graph.ParameterCount];
+                _affine = new float[batch * StepTransformPlan.AffineSize];
+                _clamp = new float[batch * StepTransformPlan.ClampSize];
+                _window = new float[batch * StepTransformPlan.WindowSize];
+            }
             _slots = new Slot[batch];
             int imageSize = 3 * r._options.Size * r._options.Size;
             for (int i = 0; i < batch; i++)
@@ -224,24 +264,30 @@ public sealed class IconRenderer
                     break;
                 _ct.ThrowIfCancellationRequested();
                 int count = active.Count;
-                Parallel.For(0, count, po, k =>
+                if (_r._stepGraph is { } graph)
                 {
-                    var slot = active[k];
-                    _r._parameterization.Forward(slot.Parameters, slot.Image, slot.Workspace);
-                    slot.Chain.Draw(_r._transforms, slot.Random, s, s, nh, nw);
-                    slot.Chain.Forward(slot.Image, _input.AsSpan(k * inputSize, inputSize));
-                });
-                NetworkStep(active);
-                Parallel.For(0, count, po, k =>
+                    GraphStep(active, graph);
+                    Parallel.For(0, count, po, k => AdamStep(active[k]));
+                }
+                else
                 {
-                    var slot = active[k];
-                    slot.Chain.Adjoint(_inputGrad.AsSpan(k * inputSize, inputSize), slot.ImageGradient);
-                    Array.Clear(slot.ParameterGradient);
-                    _r._parameterization.Backward(slot.Parameters, slot.Image, slot.ImageGradient, slot.ParameterGradient, slot.Workspace);
-                    double lr = LearningRateSchedules.At(o.LearningRateSchedule, o.LearningRate, o.FinalLearningRateFraction, slot.Step, slot.Budget);
-                    slot.Adam.Step(slot.Parameters, slot.ParameterGradient, lr);
-                    slot.Step++;
-                });
+                    Parallel.For(0, count, po, k =>
+                    {
+                        var slot = active[k];
+                        _r._parameterization.Forward(slot.Parameters, slot.Image, slot.Workspace);
+                        slot.Chain.Draw(_r._transforms, slot.Random, s, s, nh, nw);
+                        slot.Chain.Forward(slot.Image, _input.AsSpan(k * inputSize, inputSize));
+                    });
+                    NetworkStep(active);
+                    Parallel.For(0, count, po, k =>
+                    {
+                        var slot = active[k];
+                        slot.Chain.Adjoint(_inputGrad.AsSpan(k * inputSize, inputSize), slot.ImageGradient);
+                        Array.Clear(slot.ParameterGradient);
+                        _r._parameterization.Backward(slot.Parameters, slot.Image, slot.ImageGradient, slot.ParameterGradient, slot.Workspace);
+                        AdamStep(slot);
+                    });
+                }
                 _iconSteps += count;
                 double mean = 0;
                 for (int k = 0; k < count; k++)
@@ -284,6 +330,40 @@ public sealed class IconRenderer
             slot.Best = double.NegativeInfinity;
             slot.SinceImprovement = 0;
             slot.Active = true;
+        }
+
+        private void AdamStep(Slot slot)
+        {
+            var o = _r._options;
+            double lr = LearningRateSchedules.At(o.LearningRateSchedule, o.LearningRate, o.FinalLearningRateFraction, slot.Step, slot.Budget);
+            slot.Adam.Step(slot.Parameters, slot.ParameterGradient, lr);
+            slot.Step++;
+        }
+
+        // The whole step in one graph run per network batch: the icons' spectra and transform draws in, the layer and
+        // the spectrum gradients out.
+        private void GraphStep(List<Slot> active, IconStepGraph graph)
+        {
+            var model = (OnnxLayerGradientModel)_r._model;
+            int count = active.Count, c = model.LayerChannels, p = graph.ParameterCount, layerSize = c * model.LayerHeight * model.LayerWidth;
+            const int a = StepTransformPlan.AffineSize, cl = StepTransformPlan.ClampSize, w = StepTransformPlan.WindowSize;
+            for (int k = 0; k < count; k++)
+            {
+                var slot = active[k];
+                graph.Plan.Draw(slot.Random, _affine.AsSpan(k * a, a), _clamp.AsSpan(k * cl, cl), _window.AsSpan(k * w, w));
+                slot.Parameters.CopyTo(_spectrum, k * p);
+                _targets[slot.Icon].CopyTo(_packedTargets, k * c);
+            }
+            int max = Math.Max(1, model.MaxBatchSize);
+            for (int b = 0; b < count; b += max)
+            {
+                int n = Math.Min(max, count - b);
+                model.Step(graph, n, _spectrum.AsSpan(b * p, n * p), _affine.AsSpan(b * a, n * a), _clamp.AsSpan(b * cl, n * cl), _window.AsSpan(b * w, n * w),
+                    _packedTargets.AsSpan(b * c, n * c), _layer.AsSpan(b * layerSize, n * layerSize), _spectrumGrad.AsSpan(b * p, n * p));
+            }
+            _r.EvaluateAll(_layer, _packedTargets, count, _values);
+            for (int k = 0; k < count; k++)
+                _spectrumGrad.AsSpan(k * p, p).CopyTo(active[k].ParameterGradient);
         }
 
         private void NetworkStep(List<Slot> active)

@@ -41,6 +41,7 @@ internal sealed class RuleTable
         ReductionRules.Register(t);
         ShapeRules.Register(t);
         TensorRules.Register(t);
+        SamplingRules.Register(t);
         return t;
     }
 }

@@ -21,6 +21,7 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
     private InferenceSession? _vjp;
     private readonly Dictionary<string, InferenceSession> _objectiveSessions = new(StringComparer.Ordinal);
     private readonly Dictionary<(int Batch, int Size), float[]> _buffers = [];
+    private readonly Dictionary<(int Batch, int Kind), float[]> _stepBuffers = [];
     private readonly string _input;
     private readonly object _gate = new();
 
@@ -202,6 +203,55 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
             layerBuffer.AsSpan(0, batch * LayerSize).CopyTo(layer);
             GradientOut(gradientBuffer, batch, imageGradient);
         }
+    }
+
+    /// <summary>
+    /// One optimisation step of a batch of icons in one run of the step graph (<see cref="IconStepGraph"/>, built and
+    /// cached on first use): the layer and d(loss)/d(spectrum) (minus the graph's ascent gradient).
+    /// </summary>
+    internal void Step(IconStepGraph step, int batch, ReadOnlySpan<float> spectrum, ReadOnlySpan<float> affine, ReadOnlySpan<float> clamp,
+        ReadOnlySpan<float> window, ReadOnlySpan<float> preparedTargets, Span<float> layer, Span<float> spectrumGradient)
+    {
+        lock (_gate)
+        {
+            if (!_objectiveSessions.TryGetValue(step.Key, out var session))
+            {
+                var graph = step.Build(_cut, _input, Layer, _options.Normalization, _options.ReluRedirection, InputHeight, InputWidth, LayerHeight, LayerWidth);
+                _objectiveSessions[step.Key] = session = OnnxSessionFactory.Create(graph, _options.Session);
+            }
+            int p = step.ParameterCount;
+            OrtValue In(ReadOnlySpan<float> values, int kind, int per, params long[] shape)
+            {
+                var buffer = StepBuffer(batch, kind, per);
+                values[..(batch * per)].CopyTo(buffer);
+                return OrtValue.CreateTensorValueFromMemory(buffer, [batch, .. shape]);
+            }
+            using var sv = In(spectrum, 0, p, p);
+            using var av = In(affine, 1, Transforms.StepTransformPlan.AffineSize, 2, 2, 3);
+            using var cv = In(clamp, 2, Transforms.StepTransformPlan.ClampSize, 2);
+            using var wv = In(window, 3, Transforms.StepTransformPlan.WindowSize, 2, 2);
+            using var tv = In(preparedTargets, 4, LayerChannels, LayerChannels);
+            using var lv = LayerOutput(batch, out var layerBuffer);
+            var gradient = StepBuffer(batch, 5, p);
+            using var gv = OrtValue.CreateTensorValueFromMemory(gradient, [batch, p]);
+            using var ro = new RunOptions();
+            session.Run(ro, [IconStepGraph.SpectrumName, IconStepGraph.AffineName, IconStepGraph.ClampName, IconStepGraph.WindowName, ObjectiveSeedGraph.TargetsName],
+                [sv, av, cv, wv, tv], [Layer, IconStepGraph.GradientName], [lv, gv]);
+            layerBuffer.AsSpan(0, batch * LayerSize).CopyTo(layer);
+            // Back from the ascent convention of the graph to the gradient of the loss.
+            System.Numerics.Tensors.TensorPrimitives.Negate(gradient.AsSpan(0, batch * p), spectrumGradient[..(batch * p)]);
+        }
+    }
+
+    /// <summary>Whether this model's sessions run on CUDA.</summary>
+    internal bool UsesCuda => _options.Session?.UseCuda == true;
+
+    // Exact-size step buffers per batch size: 0 spectrum, 1 affine, 2 clamp, 3 window, 4 targets, 5 gradient.
+    private float[] StepBuffer(int batch, int kind, int per)
+    {
+        if (!_stepBuffers.TryGetValue((batch, kind), out var buffer) || buffer.Length != batch * per)
+            _stepBuffers[(batch, kind)] = buffer = new float[batch * per];
+        return buffer;
     }
 
     private VjpOptions VjpSettings() => new()

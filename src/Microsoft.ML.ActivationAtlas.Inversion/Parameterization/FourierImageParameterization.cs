@@ -45,6 +45,9 @@ public sealed class FourierImageParameterization : IImageParameterization
     /// <inheritdoc/>
     public int Width { get; }
 
+    /// <summary>The real inverse 2-D DFT of one channel.</summary>
+    internal RealFourier2D Transform => _fft;
+
     /// <summary>Complex coefficients per channel.</summary>
     public int SpectrumSize => _fft.SpectrumSize;
 

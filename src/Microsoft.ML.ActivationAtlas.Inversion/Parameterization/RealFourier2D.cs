@@ -258,6 +258,35 @@ internal sealed class RealFourier2D
     }
 
     /// <summary>
+    /// The inverse transform as two dense matrices, for graphs that compute it as matrix products: with the real and
+    /// imaginary planes stacked as rows, <c>[Zr; Zi] = Column [Xr; Xi]</c> (<c>Column</c> is <c>[2 H, 2 H]</c>), and
+    /// with <c>Zr</c> and <c>Zi</c> side by side, <c>image = [Zr, Zi] Row</c> (<c>Row</c> is <c>[2 SpectrumWidth, W]</c>).
+    /// Both are row-major and hold exactly the tables <see cref="Inverse"/> uses.
+    /// </summary>
+    public (float[] Column, float[] Row) DenseMatrices()
+    {
+        int h = Height, w = Width, fw = SpectrumWidth;
+        var column = new float[4 * h * h];
+        for (int y = 0; y < h; y++)
+            for (int k = 0; k < h; k++)
+            {
+                float c = _cosH[y * h + k], s = _sinH[y * h + k];
+                column[y * 2 * h + k] = c;              // Zr += C Xr
+                column[y * 2 * h + h + k] = -s;         // Zr -= S Xi
+                column[(h + y) * 2 * h + k] = s;        // Zi += S Xr
+                column[(h + y) * 2 * h + h + k] = c;    // Zi += C Xi
+            }
+        var row = new float[2 * fw * w];
+        for (int k = 0; k < fw; k++)
+            for (int x = 0; x < w; x++)
+            {
+                row[k * w + x] = _cosW[k * w + x];
+                row[(fw + k) * w + x] = -_sinW[k * w + x];
+            }
+        return (column, row);
+    }
+
+    /// <summary>
     /// The forward transform (numpy <c>rfft2</c> on the transform grid, an odd width zero-padded by one column): the
     /// half spectrum whose <see cref="Inverse"/> is the image. Direct sums; meant for setting up, not for every step.
     /// </summary>

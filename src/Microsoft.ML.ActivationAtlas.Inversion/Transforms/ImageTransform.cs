@@ -150,8 +150,15 @@ public sealed class JitterTransform : ImageTransform
 
     internal override void Draw(Random random, int height, int width, SampledMap map)
     {
-        int dy = random.Next(Pixels + 1), dx = random.Next(Pixels + 1);
+        var (dy, dx) = DrawOffset(random);
         map.SetWindow(height, width, height - Pixels, width - Pixels, dy, dx, 0f);
+    }
+
+    /// <summary>The crop's offset for one step (row, then column), as every renderer path draws it.</summary>
+    internal (int Dy, int Dx) DrawOffset(Random random)
+    {
+        int dy = random.Next(Pixels + 1), dx = random.Next(Pixels + 1);
+        return (dy, dx);
     }
 }
 
@@ -173,9 +180,12 @@ public sealed class RandomScaleTransform : ImageTransform
     /// <summary>The scale factors.</summary>
     public IReadOnlyList<double> Scales => _scales;
 
+    /// <summary>The scale factor for one step, as every renderer path draws it.</summary>
+    internal double DrawScale(Random random) => Pick(_scales, random);
+
     internal override void Draw(Random random, int height, int width, SampledMap map)
     {
-        double s = Pick(_scales, random);
+        double s = DrawScale(random);
         map.SetResize(height, width, (int)(s * height), (int)(s * width), halfPixel: false);
     }
 }
@@ -199,7 +209,10 @@ public sealed class RandomRotateTransform : ImageTransform
     public IReadOnlyList<double> Degrees => _degrees;
 
     internal override void Draw(Random random, int height, int width, SampledMap map) =>
-        map.SetRotation(height, width, Pick(_degrees, random));
+        map.SetRotation(height, width, DrawAngle(random));
+
+    /// <summary>The angle in degrees for one step, as every renderer path draws it.</summary>
+    internal double DrawAngle(Random random) => Pick(_degrees, random);
 }
 
 /// <summary>TensorFlow's <c>resize_image_with_crop_or_pad</c>: centre crop or zero-pad to a fixed size.</summary>
@@ -226,7 +239,7 @@ public sealed class CropOrPadTransform : ImageTransform
         map.SetWindow(height, width, Height, Width, Offset(height, Height), Offset(width, Width), 0f);
 
     // Crop: start (in - out) / 2 into the input; pad: the input starts (out - in) / 2 into the output.
-    private static int Offset(int input, int output) => input >= output ? (input - output) / 2 : -((output - input) / 2);
+    internal static int Offset(int input, int output) => input >= output ? (input - output) / 2 : -((output - input) / 2);
 }
 
 /// <summary>A deterministic bilinear resize (half-pixel centres), e.g. from the icon size to the network's input size.</summary>

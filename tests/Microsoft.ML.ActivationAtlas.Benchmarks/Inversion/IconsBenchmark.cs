@@ -23,7 +23,8 @@ namespace Microsoft.ML.ActivationAtlas.Benchmarks.Inversion;
 /// machine's measured matrix-multiply peak. Then a labelled contact sheet of ResNet18 icons for the mean last-layer
 /// activation of every CIFAR-10 class (ours only).
 /// Options: --model all|googlenet|resnet18-layer3|resnet18-layer4 --icons 16 --size 80 --steps 64 --rounds 3
-/// --net-iterations 4 --threads (cores) --spin --sheet-steps 256 --out artifacts/benchmarks/icons --no-torch --no-sheet.
+/// --net-iterations 4 --threads (cores) --spin --sheet-steps 256 --out artifacts/benchmarks/icons --no-torch --no-sheet
+/// --step auto|host|graph (<see cref="IconRenderOptions.StepPath"/>: the C# image side, or the whole step as one graph).
 /// </summary>
 internal sealed class IconsBenchmark : IBenchmark
 {
@@ -41,7 +42,7 @@ internal sealed class IconsBenchmark : IBenchmark
 
     public string Name => "icons";
 
-    public string Description => "feature inversion: icon-steps/s and fidelity vs PyTorch/torchvision (googlenet, ResNet18 layer3/layer4), CIFAR-10 class contact sheet: [--model all|googlenet|resnet18-layer3|resnet18-layer4] [--icons 16] [--size 80] [--steps 64] [--rounds 3] [--threads cores] [--spin] [--no-torch] [--no-sheet]";
+    public string Description => "feature inversion: icon-steps/s and fidelity vs PyTorch/torchvision (googlenet, ResNet18 layer3/layer4), CIFAR-10 class contact sheet: [--model all|googlenet|resnet18-layer3|resnet18-layer4] [--icons 16] [--size 80] [--steps 64] [--rounds 3] [--threads cores] [--spin] [--step auto|host|graph] [--no-torch] [--no-sheet]";
 
     public int Run(string[] args)
     {
@@ -49,6 +50,11 @@ internal sealed class IconsBenchmark : IBenchmark
         int icons = a.Get("icons", 16), size = a.Get("size", 80), steps = a.Get("steps", 64), sheetSteps = a.Get("sheet-steps", 256);
         int rounds = a.Get("rounds", 3), netIterations = a.Get("net-iterations", 4);
         string which = a.Get("model", "all");
+        if (!Enum.TryParse<IconStepPath>(a.Get("step", "auto"), ignoreCase: true, out var step) || !Enum.IsDefined(step))
+        {
+            Console.Error.WriteLine($"icons: --step {a.Get("step", "auto")} is not auto, host or graph.");
+            return 2;
+        }
         var cases = Cases.Where(c => which == "all" || c.Name == which).ToList();
         if (cases.Count == 0)
         {
@@ -69,16 +75,18 @@ internal sealed class IconsBenchmark : IBenchmark
             ["size"] = size,
             ["steps"] = steps,
             ["rounds"] = rounds,
+            ["step"] = step.ToString().ToLowerInvariant(),
         };
         settings.Describe(result);
         foreach (var c in cases)
-            result[c.Name] = RunCase(c, icons, size, steps, rounds, netIterations, settings, torch, ortPeak);
+            result[c.Name] = RunCase(c, icons, size, steps, rounds, netIterations, settings, torch, ortPeak, step);
         result["contact_sheet"] = a.Has("no-sheet") ? null : ContactSheet(IconData.ResNet18, IconData.ResNet18Preprocess, size, sheetSteps, settings, outDir);
         Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;
     }
 
-    private static Dictionary<string, object?> RunCase(Case c, int icons, int size, int steps, int rounds, int netIterations, Comparison.Settings settings, bool torch, double ortPeak)
+    private static Dictionary<string, object?> RunCase(Case c, int icons, int size, int steps, int rounds, int netIterations, Comparison.Settings settings, bool torch, double ortPeak,
+        IconStepPath step)
     {
         int input = (size + c.Multiple - 1) / c.Multiple * c.Multiple;
         var normalization = c.Norm == "imagenet" ? InputNormalization.ImageNet : MeanImagePreprocessing.Load(IconData.ResNet18Preprocess, input);
@@ -105,8 +113,9 @@ internal sealed class IconsBenchmark : IBenchmark
         {
             Size = size, Steps = n, Attempts = 1, BatchSize = icons, Seed = seed, EvaluationInterval = n,
             Transforms = RobustnessTransforms.Atlas(size), LearningRate = 0.05, LearningRateSchedule = LearningRateSchedule.Constant,
+            StepPath = step,
         };
-        new IconRenderer(model, Options(2, 0)).Render(directions); // builds the gradient session
+        new IconRenderer(model, Options(2, 0)).Render(directions); // builds the gradient (or step graph) session
         var fidelities = new List<double>();
         double OursSteps()
         {
@@ -144,6 +153,7 @@ internal sealed class IconsBenchmark : IBenchmark
             ["layer"] = model.Layer,
             ["torch_cut"] = c.Cut,
             ["network_input_size"] = input,
+            ["step_graph"] = renderer.UsesStepGraph,
             ["layer_shape"] = new[] { ch, model.LayerHeight, model.LayerWidth },
         };
         if (!torch)

@@ -16,8 +16,9 @@ public sealed class TransformerRuleTests
     /// Max relative error of the forward-mode derivative of y along a random tangent u against (y(x + h u) - y(x - h u)) / 2h,
     /// in float32 or in the float64 mode.
     /// </summary>
-    private static double CheckJvp(ModelProto model, string x, long[] xShape, bool doublePrecision = false)
+    internal static double CheckJvp(ModelProto model, string x, long[] xShape, bool doublePrecision = false, Dictionary<string, OnnxFloatTensor>? others = null)
     {
+        others ??= [];
         int n = (int)xShape.Aggregate(1L, (a, b) => a * b);
         var xv = Random(n, 1);
         var u = Random(n, 7);
@@ -25,11 +26,11 @@ public sealed class TransformerRuleTests
         float[] Y(float step)
         {
             var shifted = xv.Select((v, i) => v + step * u[i]).ToArray();
-            return forward.RunFloat(new Dictionary<string, OnnxFloatTensor> { [x] = new(shifted, xShape) })["y"].Data;
+            return forward.RunFloat(new Dictionary<string, OnnxFloatTensor>(others) { [x] = new(shifted, xShape) })["y"].Data;
         }
         var jvp = GradientGraphBuilder.BuildJvp(model, new JvpOptions { At = x, Outputs = ["y"], DoublePrecision = doublePrecision });
         using var session = OnnxSessionFactory.Create(jvp);
-        var tangent = session.RunFloat(new Dictionary<string, OnnxFloatTensor> { [x] = new(xv, xShape), ["jvp_tangent"] = new(u, xShape) })["y_tangent"].Data;
+        var tangent = session.RunFloat(new Dictionary<string, OnnxFloatTensor>(others) { [x] = new(xv, xShape), ["jvp_tangent"] = new(u, xShape) })["y_tangent"].Data;
         const float h = 1e-2f;
         float[] plus = Y(h), minus = Y(-h);
         double maxRef = 0, maxDiff = 0;
