@@ -120,8 +120,22 @@ public sealed class IconRenderOptions
     /// <summary>Optional whitening of the targets (see <see cref="Objectives.Whitening.Fit"/>).</summary>
     public Whitening? Whitening { get; set; }
 
-    /// <summary>The layer position [y, x] whose activation is optimised; null for the centre (lucid: size / 2).</summary>
+    /// <summary>
+    /// The layer position [y, x] whose activation is optimised (in a token layer, the patch grid's cell); null for the
+    /// centre (lucid: size / 2).
+    /// </summary>
     public (int Y, int X)? Position { get; set; }
+
+    /// <summary>
+    /// For a vision transformer's token layer (<see cref="Network.ILayerGradientModel.Tokens"/>): the index of the token
+    /// whose activation is optimised, replacing <see cref="Position"/>. Tokens are counted as the layer holds them: with
+    /// <see cref="Onnx.TokenLayout.Default"/> token 0 is the class token and patch (y, x) is token 1 + y * width + x.
+    /// Default null: the patch token at <see cref="Position"/> (the centre patch).
+    /// </summary>
+    public int? Token { get; set; }
+
+    /// <summary>The <see cref="Token"/> of a class token with the usual layouts (<see cref="Onnx.TokenLayout.Default"/>): 0.</summary>
+    public const int ClassToken = 0;
 
     /// <summary>
     /// Apply the objective to the layer's activation averaged over all positions instead of one position (lucid's

@@ -21,6 +21,10 @@ public sealed class IconRenderer
     private readonly IReadOnlyList<ImageTransform> _transforms;
     private readonly int _py;
     private readonly int _px;
+    // The objective's index in the layer's positions per channel (y * W + x, or a token index), and their count.
+    private readonly int _position;
+    private readonly int _plane;
+    private readonly int _firstPatch;
 
     /// <summary>Creates a renderer for a layer model.</summary>
     /// <param name="model">The network up to the layer, with its vector-Jacobian product.</param>
@@ -40,13 +44,29 @@ public sealed class IconRenderer
         (_py, _px) = _options.Position ?? (model.LayerHeight / 2, model.LayerWidth / 2);
         if (_py < 0 || _py >= model.LayerHeight || _px < 0 || _px >= model.LayerWidth)
             throw new ArgumentOutOfRangeException(nameof(options), $"The objective position ({_py}, {_px}) lies outside the {model.LayerHeight}x{model.LayerWidth} layer.");
+        _firstPatch = model.Tokens?.PrefixTokens ?? 0;
+        _plane = _firstPatch + model.LayerHeight * model.LayerWidth;
+        _position = _firstPatch + _py * model.LayerWidth + _px;
+        if (_options.Token is { } token)
+        {
+            if (model.Tokens is null)
+                throw new ArgumentException($"IconRenderOptions.Token is {token}, but the layer is not a token layer ({model.LayerChannels}x{model.LayerHeight}x{model.LayerWidth}); use Position.", nameof(options));
+            if (token < 0 || token >= _plane)
+                throw new ArgumentOutOfRangeException(nameof(options), token, $"IconRenderOptions.Token {token} is out of range: the token layer has {_plane} tokens " +
+                    $"({_firstPatch} class and register tokens, then {model.LayerHeight}x{model.LayerWidth} patches), indices 0 to {_plane - 1}.");
+            _position = token;
+            (_py, _px) = token >= _firstPatch ? ((token - _firstPatch) / model.LayerWidth, (token - _firstPatch) % model.LayerWidth) : (-1, -1);
+        }
     }
 
     /// <summary>The objective used.</summary>
     public ActivationObjective Objective { get; }
 
-    /// <summary>The objective position [y, x] in the layer.</summary>
+    /// <summary>The objective position [y, x] in the layer (in a token layer's patch grid; (-1, -1) for a class or register token).</summary>
     public (int Y, int X) Position => (_py, _px);
+
+    /// <summary>For a token layer, the index of the token whose activation is optimised (0 is the class token of the default layout); null for a spatial layer.</summary>
+    public int? Token => _model.Tokens is null ? null : _position;
 
     /// <summary>Parameters per icon (the length of <see cref="RenderedIcon.Parameters"/> and of a warm start).</summary>
     public int ParameterCount => _parameterization.ParameterCount;
@@ -177,7 +197,7 @@ public sealed class IconRenderer
                     _work.Add((i, a));
             }
             var m = r._model;
-            int inputSize = 3 * m.InputHeight * m.InputWidth, c = m.LayerChannels, layerSize = c * m.LayerHeight * m.LayerWidth;
+            int inputSize = 3 * m.InputHeight * m.InputWidth, c = m.LayerChannels, layerSize = c * r._plane;
             _input = new float[batch * inputSize];
             _inputGrad = new float[batch * inputSize];
             _layer = new float[batch * layerSize];
@@ -371,15 +391,17 @@ public sealed class IconRenderer
 
     private float[] ActivationAt(float[] layer, int i)
     {
-        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, plane = lh * lw;
+        int c = _model.LayerChannels, plane = _plane;
         var a = new float[c];
         if (_options.AveragePositions)
         {
+            // The mean over the spatial positions (a token layer's patch tokens).
+            int patches = plane - _firstPatch;
             for (int ch = 0; ch < c; ch++)
-                a[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan((i * c + ch) * plane, plane)) / plane;
+                a[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan((i * c + ch) * plane + _firstPatch, patches)) / patches;
             return a;
         }
-        int o = i * c * plane + _py * lw + _px;
+        int o = i * c * plane + _position;
         for (int ch = 0; ch < c; ch++)
             a[ch] = layer[o + ch * plane];
         return a;
@@ -398,7 +420,7 @@ public sealed class IconRenderer
     // seed = -d(objective)/d(layer) at the objective position (the optimiser minimises), zero elsewhere.
     private void FillSeeds(float[]? layer, float[] targets, int count, float[] seed, double[] values)
     {
-        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, layerSize = c * lh * lw;
+        int c = _model.LayerChannels, plane = _plane, layerSize = c * plane;
         Array.Clear(seed, 0, count * layerSize);
         Parallel.For(0, count, i =>
         {
@@ -408,20 +430,20 @@ public sealed class IconRenderer
             values[i] = Objective.Evaluate(activation, targets.AsSpan(i * c, c), grad, scratch);
             if (_options.AveragePositions)
             {
-                int plane = lh * lw;
+                int patches = plane - _firstPatch;
                 for (int ch = 0; ch < c; ch++)
-                    seed.AsSpan(i * layerSize + ch * plane, plane).Fill(-grad[ch] / plane);
+                    seed.AsSpan(i * layerSize + ch * plane + _firstPatch, patches).Fill(-grad[ch] / patches);
                 return;
             }
-            int o = i * layerSize + _py * lw + _px;
+            int o = i * layerSize + _position;
             for (int ch = 0; ch < c; ch++)
-                seed[o + ch * lh * lw] = -grad[ch];
+                seed[o + ch * plane] = -grad[ch];
         });
     }
 
     private void RunForward(float[] input, int count, float[] layer)
     {
-        int inputSize = 3 * _model.InputHeight * _model.InputWidth, layerSize = _model.LayerChannels * _model.LayerHeight * _model.LayerWidth;
+        int inputSize = 3 * _model.InputHeight * _model.InputWidth, layerSize = _model.LayerChannels * _plane;
         int max = Math.Max(1, _model.MaxBatchSize);
         for (int b = 0; b < count; b += max)
         {
@@ -432,19 +454,19 @@ public sealed class IconRenderer
 
     private void RunObjectiveBackward(IObjectiveGradientModel model, float[] input, int count, float[] targets, float[] layer, float[] inputGrad)
     {
-        int inputSize = 3 * _model.InputHeight * _model.InputWidth, c = _model.LayerChannels, layerSize = c * _model.LayerHeight * _model.LayerWidth;
+        int inputSize = 3 * _model.InputHeight * _model.InputWidth, c = _model.LayerChannels, layerSize = c * _plane;
         int max = Math.Max(1, _model.MaxBatchSize);
         for (int b = 0; b < count; b += max)
         {
             int n = Math.Min(max, count - b);
-            model.BackwardObjective(Objective, _py, _px, input.AsSpan(b * inputSize, n * inputSize), n, targets.AsSpan(b * c, n * c),
+            model.BackwardObjective(Objective, _position, input.AsSpan(b * inputSize, n * inputSize), n, targets.AsSpan(b * c, n * c),
                 layer.AsSpan(b * layerSize, n * layerSize), inputGrad.AsSpan(b * inputSize, n * inputSize));
         }
     }
 
     private void RunBackward(float[] input, int count, float[] seed, float[] layer, float[] inputGrad)
     {
-        int inputSize = 3 * _model.InputHeight * _model.InputWidth, layerSize = _model.LayerChannels * _model.LayerHeight * _model.LayerWidth;
+        int inputSize = 3 * _model.InputHeight * _model.InputWidth, layerSize = _model.LayerChannels * _plane;
         int max = Math.Max(1, _model.MaxBatchSize);
         for (int b = 0; b < count; b += max)
         {

@@ -49,6 +49,19 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         /// <summary>The fidelity column written (Single), or null for none. Default <c>IconFidelity</c>.</summary>
         public string? FidelityColumnName { get; set; } = AtlasColumnNames.IconFidelity;
 
+        /// <summary>
+        /// How a vision transformer's token layer is laid out (the same <see cref="TokenLayout"/> extraction takes);
+        /// null for <see cref="TokenLayout.Default"/> ([N, T, C], one class token). Ignored for convolutional layers.
+        /// </summary>
+        public TokenLayout? Tokens { get; set; }
+
+        /// <summary>
+        /// For a token layer: the token whose activation each icon optimises, counted as the layer holds them
+        /// (<see cref="IconRenderOptions.ClassToken"/>, 0, for the class token of the default layout). Default null: the
+        /// centre patch token, as a convolutional layer's icons optimise the centre position.
+        /// </summary>
+        public int? Token { get; set; }
+
         /// <summary>Icon side in pixels. Default <see cref="Defaults.Size"/>.</summary>
         public int Size { get; set; } = Defaults.Size;
 
@@ -189,6 +202,7 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
                 CosinePower = CosinePower,
                 CosineFloor = CosineFloor,
                 Whitening = whitening,
+                Token = Token,
             };
             o.Validate();
             return o;
