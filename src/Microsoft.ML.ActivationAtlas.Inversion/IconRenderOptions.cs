@@ -95,8 +95,9 @@ public sealed class IconRenderOptions
     public bool DecorrelateColors { get; set; } = true;
 
     /// <summary>
-    /// Transformation robustness; null selects <see cref="RobustnessTransforms.LucidStandard"/> for <see cref="Size"/>
-    /// (default null). The article's stronger <see cref="RobustnessTransforms.Atlas"/> list needs about four times the
+    /// Transformation robustness; null selects <see cref="RobustnessTransforms.For"/> the layer: lucid's standard
+    /// transforms for <see cref="Size"/> on a convolutional layer, shifts by whole patches on a vision transformer's
+    /// token layer (default null). The article's stronger <see cref="RobustnessTransforms.Atlas"/> list needs about four times the
     /// steps for the same fidelity, and its icons were less plausible and agreed less with the cells' images.
     /// </summary>
     public IReadOnlyList<ImageTransform>? Transforms { get; set; }

@@ -40,7 +40,7 @@ public sealed class IconRenderer
             Custom = _options.CustomObjective,
         };
         _parameterization = new ImageParameterization(_options.Size, _options.Size, _options.Basis, _options.DecorrelateColors, _options.MacoMagnitude);
-        _transforms = _options.Transforms ?? RobustnessTransforms.LucidStandard(_options.Size);
+        _transforms = _options.Transforms ?? RobustnessTransforms.For(model, _options.Size);
         (_py, _px) = _options.Position ?? (model.LayerHeight / 2, model.LayerWidth / 2);
         if (_py < 0 || _py >= model.LayerHeight || _px < 0 || _px >= model.LayerWidth)
             throw new ArgumentOutOfRangeException(nameof(options), $"The objective position ({_py}, {_px}) lies outside the {model.LayerHeight}x{model.LayerWidth} layer.");

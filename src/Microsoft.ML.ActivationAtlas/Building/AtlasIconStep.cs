@@ -59,10 +59,13 @@ internal static class AtlasIconStep
     internal static string InversionKey(AtlasBuildOptions o, string layer)
     {
         var v = InversionOptions(o, layer);
+        // Auto resolves the same way for the same layer, and to LucidStandard on convolutional layers: the keys of
+        // stores made before Auto existed stay valid.
+        var transforms = v.Transforms == IconTransforms.Auto ? IconTransforms.LucidStandard : v.Transforms;
         return string.Join("|", "inversion", v.Size, v.NetworkInputSize, v.Steps, v.WarmStartSteps, v.Attempts, v.BatchSize, v.Seed,
             v.LearningRate.ToString("R", CultureInfo.InvariantCulture), v.LearningRateSchedule, v.FinalLearningRateFraction.ToString("R", CultureInfo.InvariantCulture),
             v.EvaluationInterval, v.EarlyStoppingPatience, v.EarlyStoppingTolerance.ToString("R", CultureInfo.InvariantCulture), v.Basis, v.DecorrelateColors,
-            v.Transforms, v.Objective, v.CosinePower.ToString("R", CultureInfo.InvariantCulture), v.CosineFloor.ToString("R", CultureInfo.InvariantCulture),
+            transforms, v.Objective, v.CosinePower.ToString("R", CultureInfo.InvariantCulture), v.CosineFloor.ToString("R", CultureInfo.InvariantCulture),
             v.Whitening, o.IconMinimumCount, o.IconGridSize);
     }
 

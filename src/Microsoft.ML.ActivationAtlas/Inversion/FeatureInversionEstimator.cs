@@ -118,10 +118,11 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         public bool DecorrelateColors { get; set; } = Core.DecorrelateColors;
 
         /// <summary>
-        /// Transformation robustness. Default <see cref="IconTransforms.LucidStandard"/> (the article's stronger
-        /// <see cref="IconTransforms.Atlas"/> list needs about four times the steps for the same fidelity).
+        /// Transformation robustness. Default <see cref="IconTransforms.Auto"/>: <see cref="IconTransforms.LucidStandard"/>
+        /// on a convolutional layer (the article's stronger <see cref="IconTransforms.Atlas"/> list needs about four
+        /// times the steps for the same fidelity), <see cref="IconTransforms.PatchAligned"/> on a token layer.
         /// </summary>
-        public IconTransforms Transforms { get; set; } = IconTransforms.LucidStandard;
+        public IconTransforms Transforms { get; set; } = IconTransforms.Auto;
 
         /// <summary>
         /// Transformation robustness of your own, replacing <see cref="Transforms"/>: built-in steps
@@ -177,7 +178,8 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
 
         internal Options Clone() => (Options)MemberwiseClone();
 
-        internal IconRenderOptions ToRenderOptions(Whitening? whitening)
+        // The renderer's settings; `gridWidth` is the layer's width where the network is open (patch-aligned transforms).
+        internal IconRenderOptions ToRenderOptions(Whitening? whitening, int? gridWidth = null)
         {
             var o = new IconRenderOptions
             {
@@ -196,7 +198,7 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
                 Basis = Basis,
                 MacoMagnitude = MacoMagnitude,
                 DecorrelateColors = DecorrelateColors,
-                Transforms = CustomTransforms?.ToArray() ?? IconTransformLists.For(Transforms, Size),
+                Transforms = CustomTransforms?.ToArray() ?? IconTransformLists.For(Transforms, Size, gridWidth),
                 Objective = Objective,
                 CustomObjective = CustomObjective,
                 CosinePower = CosinePower,

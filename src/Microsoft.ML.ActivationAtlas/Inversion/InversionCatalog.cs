@@ -150,7 +150,7 @@ public static class InversionCatalog
         if (directions.Count > 0)
         {
             using var iconNetwork = InversionNetwork.ForIcons(options);
-            var rendered = new IconRenderer(iconNetwork, options.ToRenderOptions(null)).Render(directions, options.Progress, options.CancellationToken);
+            var rendered = new IconRenderer(iconNetwork, options.ToRenderOptions(null, iconNetwork.LayerWidth)).Render(directions, options.Progress, options.CancellationToken);
             for (int i = 0; i < cells.Count; i++)
                 icons[cells[i]] = rendered[i];
         }
@@ -224,8 +224,10 @@ public static class InversionCatalog
         options.Validate();
         // Single channels and neurons start switched off for a grey image: redirect blocked ReLU gradients (lucid).
         using var network = InversionNetwork.ForIcons(options, reluRedirection: average || position is not null);
-        var render = options.ToRenderOptions(null);
+        var render = options.ToRenderOptions(null, network.LayerWidth);
         render.Position = position;
+        if (position is not null)
+            render.Token = null;
         render.AveragePositions = average;
         if (average || position is not null)
             render.Objective = ObjectiveKind.Direction;
