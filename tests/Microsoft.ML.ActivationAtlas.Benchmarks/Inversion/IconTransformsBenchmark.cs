@@ -19,7 +19,7 @@ namespace Microsoft.ML.ActivationAtlas.Benchmarks.Inversion;
 /// default), <c>maco</c> (MACO basis with the CIFAR-10 images' amplitude spectrum, standard transforms), <c>atlas</c>
 /// (the article's list), <c>strong</c> (pad 16, jitter 16, scale 0.8-1.2, rotate +-15, jitter 8), <c>patch</c>
 /// (shifts by whole patches, up to one each way: <see cref="RobustnessTransforms.PatchAligned"/>), <c>patch2</c> (up
-/// to two), <c>none</c>, <c>default</c> (the renderer's default for the layer: patch-aligned on a token layer,
+/// to two), <c>maco-patch</c> (MACO with patch-aligned shifts), <c>none</c>, <c>default</c> (the renderer's default for the layer: patch-aligned on a token layer,
 /// lucid's standard transforms otherwise). The patch is the network input size over the layer's width (8 px for both).
 /// Options: --models vit_tiny,convnext_tiny --targets 16 --rows 200 --steps 64,128,256 --batch 16 --seed 3
 /// --settings untrained,fourier,maco,atlas,strong,patch,patch2,none --out artifacts/benchmarks/icon-transforms.
@@ -96,6 +96,11 @@ internal sealed class IconTransformsBenchmark : IBenchmark
                                 new JitterTransform(8),
                                 new CropOrPadTransform(size, size),
                             ];
+                            break;
+                        case "maco-patch":
+                            options.Basis = ImageBasis.Maco;
+                            options.MacoMagnitude = maco;
+                            options.Transforms = RobustnessTransforms.PatchAligned(patch);
                             break;
                         case "patch":
                             options.Transforms = RobustnessTransforms.PatchAligned(patch);
