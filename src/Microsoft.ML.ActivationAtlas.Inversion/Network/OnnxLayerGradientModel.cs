@@ -70,7 +70,9 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
         using var probeSession = OnnxSessionFactory.Create(cut, session);
         var probe = new float[3 * size * size];
         using var x = OrtValue.CreateTensorValueFromMemory(probe, [1, 3, size, size]);
-        using var ro = new RunOptions();
+        // A size the network does not take (a ViT's position embeddings) fails here; the caller may try another size,
+        // so the failure is an exception, not a line in the log.
+        using var ro = new RunOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         using var result = probeSession.Run(ro, [input], [x], [layer]);
         return result.First().GetTensorTypeAndShape().Shape;
     }
