@@ -53,8 +53,8 @@ public static class RobustnessTransforms
     /// <summary>
     /// The default list for icons of <paramref name="size"/> px of a layer: <see cref="LucidStandard"/> for a
     /// convolutional layer, <see cref="PatchAligned"/> (one patch each way) for a vision transformer's token layer,
-    /// where lucid's sub-patch jitter, scaling and rotation left icons no closer to their targets than untrained ones
-    /// (the <c>icon-transforms</c> benchmark on the vit_tiny fixture).
+    /// where lucid's sub-patch jitter, scaling and rotation left the median fidelity below untrained icons' (0.93
+    /// against 0.96) and whole-patch shifts reached 0.98 to 0.99 (the <c>icon-transforms</c> benchmark on the vit_tiny fixture).
     /// </summary>
     /// <param name="model">The layer model.</param>
     /// <param name="size">The icon size.</param>
