@@ -2,6 +2,8 @@ using System.Text.Json;
 using Microsoft.ML.ActivationAtlas.Building;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Inversion;
+using Microsoft.ML.ActivationAtlas.Persistence;
+using Microsoft.ML.Data;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
 using Microsoft.ML.ActivationAtlas.Tests.Onnx;
 using Xunit.Abstractions;
@@ -71,6 +73,44 @@ public sealed class VitInvertedAtlasTests(ITestOutputHelper output) : IDisposabl
         }
         output.WriteLine($"grid vs patch tokens {Error(1):G4}, vs tokens shifted by one {Error(0):G4}");
         Assert.True(Error(1) < 0.5 * Error(0));
+    }
+
+    private sealed class DirectionRow
+    {
+        [VectorType(128)]
+        public float[] Direction { get; set; } = [];
+    }
+
+    [Fact]
+    public void InversionStageAtTheClassTokenSurvivesSaveAtlas()
+    {
+        var ml = new MLContext(1);
+        var rng = new Random(7);
+        var directions = Enumerable.Range(0, 2).Select(_ => Enumerable.Range(0, 128).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray()).ToList();
+        var data = ml.Data.LoadFromEnumerable(directions.Select(d => new DirectionRow { Direction = d }));
+        FeatureInversionEstimator.Options Options(int? token) => new()
+        {
+            Model = Model,
+            Layer = Vit.LayerTensor,
+            Size = 32,
+            Steps = 8,
+            Token = token,
+        };
+        using var classToken = ml.Transforms.InvertFeatures(Options(IconRenderOptions.ClassToken)).Fit(data);
+        using var centre = ml.Transforms.InvertFeatures(Options(null)).Fit(data);
+        var icons = classToken.Transform(data).GetColumn<MLImage>("Icon").Select(i => i.Pixels.ToArray()).ToArray();
+        var centreIcons = centre.Transform(data).GetColumn<MLImage>("Icon").Select(i => i.Pixels.ToArray()).ToArray();
+        Assert.NotEqual(centreIcons[0], icons[0]); // the objective token matters
+        string path = Path.Combine(_root, "vit-inversion.zip");
+        Directory.CreateDirectory(_root);
+        ml.Model.SaveAtlas(classToken, data.Schema, path);
+        var loaded = ml.Model.LoadAtlas(path, out _);
+        var again = loaded.Transform(data).GetColumn<MLImage>("Icon").Select(i => i.Pixels.ToArray()).ToArray();
+        Assert.Equal(icons[0], again[0]);
+        Assert.Equal(icons[1], again[1]);
+        (loaded as IDisposable)?.Dispose();
+        var bad = Options(65);
+        Assert.Contains("65 tokens", Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.InvertFeatures(bad).Fit(data).Transform(data).Preview()).Message);
     }
 
     public void Dispose()
