@@ -95,8 +95,9 @@ public sealed class IconRenderOptions
     public bool DecorrelateColors { get; set; } = true;
 
     /// <summary>
-    /// Transformation robustness; null selects <see cref="RobustnessTransforms.LucidStandard"/> for <see cref="Size"/>
-    /// (default null). The article's stronger <see cref="RobustnessTransforms.Atlas"/> list needs about four times the
+    /// Transformation robustness; null selects <see cref="RobustnessTransforms.For"/> the layer: lucid's standard
+    /// transforms for <see cref="Size"/> on a convolutional layer, shifts by whole patches on a vision transformer's
+    /// token layer (default null). The article's stronger <see cref="RobustnessTransforms.Atlas"/> list needs about four times the
     /// steps for the same fidelity, and its icons were less plausible and agreed less with the cells' images.
     /// </summary>
     public IReadOnlyList<ImageTransform>? Transforms { get; set; }
@@ -120,8 +121,22 @@ public sealed class IconRenderOptions
     /// <summary>Optional whitening of the targets (see <see cref="Objectives.Whitening.Fit"/>).</summary>
     public Whitening? Whitening { get; set; }
 
-    /// <summary>The layer position [y, x] whose activation is optimised; null for the centre (lucid: size / 2).</summary>
+    /// <summary>
+    /// The layer position [y, x] whose activation is optimised (in a token layer, the patch grid's cell); null for the
+    /// centre (lucid: size / 2).
+    /// </summary>
     public (int Y, int X)? Position { get; set; }
+
+    /// <summary>
+    /// For a vision transformer's token layer (<see cref="Network.ILayerGradientModel.Tokens"/>): the index of the token
+    /// whose activation is optimised, replacing <see cref="Position"/>. Tokens are counted as the layer holds them: with
+    /// <see cref="Onnx.TokenLayout.Default"/> token 0 is the class token and patch (y, x) is token 1 + y * width + x.
+    /// Default null: the patch token at <see cref="Position"/> (the centre patch).
+    /// </summary>
+    public int? Token { get; set; }
+
+    /// <summary>The <see cref="Token"/> of a class token with the usual layouts (<see cref="Onnx.TokenLayout.Default"/>): 0.</summary>
+    public const int ClassToken = 0;
 
     /// <summary>
     /// Apply the objective to the layer's activation averaged over all positions instead of one position (lucid's

@@ -23,6 +23,10 @@ public sealed class IconRenderer
     private readonly int _py;
     private readonly int _px;
     private readonly IconStepGraph? _stepGraph;
+    // The objective's index in the layer's positions per channel (y * W + x, or a token index), and their count.
+    private readonly int _position;
+    private readonly int _plane;
+    private readonly int _firstPatch;
 
     /// <summary>Creates a renderer for a layer model.</summary>
     /// <param name="model">The network up to the layer, with its vector-Jacobian product.</param>
@@ -38,10 +42,23 @@ public sealed class IconRenderer
             Custom = _options.CustomObjective,
         };
         _parameterization = new ImageParameterization(_options.Size, _options.Size, _options.Basis, _options.DecorrelateColors, _options.MacoMagnitude);
-        _transforms = _options.Transforms ?? RobustnessTransforms.LucidStandard(_options.Size);
+        _transforms = _options.Transforms ?? RobustnessTransforms.For(model, _options.Size);
         (_py, _px) = _options.Position ?? (model.LayerHeight / 2, model.LayerWidth / 2);
         if (_py < 0 || _py >= model.LayerHeight || _px < 0 || _px >= model.LayerWidth)
             throw new ArgumentOutOfRangeException(nameof(options), $"The objective position ({_py}, {_px}) lies outside the {model.LayerHeight}x{model.LayerWidth} layer.");
+        _firstPatch = model.Tokens?.PrefixTokens ?? 0;
+        _plane = _firstPatch + model.LayerHeight * model.LayerWidth;
+        _position = _firstPatch + _py * model.LayerWidth + _px;
+        if (_options.Token is { } token)
+        {
+            if (model.Tokens is null)
+                throw new ArgumentException($"IconRenderOptions.Token is {token}, but the layer is not a token layer ({model.LayerChannels}x{model.LayerHeight}x{model.LayerWidth}); use Position.", nameof(options));
+            if (token < 0 || token >= _plane)
+                throw new ArgumentOutOfRangeException(nameof(options), token, $"IconRenderOptions.Token {token} is out of range: the token layer has {_plane} tokens " +
+                    $"({_firstPatch} class and register tokens, then {model.LayerHeight}x{model.LayerWidth} patches), indices 0 to {_plane - 1}.");
+            _position = token;
+            (_py, _px) = token >= _firstPatch ? ((token - _firstPatch) / model.LayerWidth, (token - _firstPatch) % model.LayerWidth) : (-1, -1);
+        }
         _stepGraph = ResolveStepGraph();
     }
 
@@ -58,6 +75,7 @@ public sealed class IconRenderer
             return null;
         var plan = StepTransformPlan.TryCreate(_transforms, _options.Size);
         string? reason = _model is not OnnxLayerGradientModel ? $"the model is a {_model.GetType().Name}, not an OnnxLayerGradientModel"
+            : _model.Tokens is not null ? "the layer is a token layer (the graph optimises a spatial position)"
             : _parameterization.Basis is not FourierImageParameterization ? $"the basis is {_options.Basis} (the graph computes the Fourier basis)"
             : plan is null ? "the transform list is not of lucid's shape (pad, jitters, random scale, random rotation, jitter, crop or pad)"
             : _options.AveragePositions ? "AveragePositions is set (the graph optimises one position)"
@@ -76,8 +94,11 @@ public sealed class IconRenderer
     /// <summary>The objective used.</summary>
     public ActivationObjective Objective { get; }
 
-    /// <summary>The objective position [y, x] in the layer.</summary>
+    /// <summary>The objective position [y, x] in the layer (in a token layer's patch grid; (-1, -1) for a class or register token).</summary>
     public (int Y, int X) Position => (_py, _px);
+
+    /// <summary>For a token layer, the index of the token whose activation is optimised (0 is the class token of the default layout); null for a spatial layer.</summary>
+    public int? Token => _model.Tokens is null ? null : _position;
 
     /// <summary>Parameters per icon (the length of <see cref="RenderedIcon.Parameters"/> and of a warm start).</summary>
     public int ParameterCount => _parameterization.ParameterCount;
@@ -209,7 +230,7 @@ public sealed class IconRenderer
                     _work.Add((i, a));
             }
             var m = r._model;
-            int inputSize = 3 * m.InputHeight * m.InputWidth, c = m.LayerChannels, layerSize = c * m.LayerHeight * m.LayerWidth;
+            int inputSize = 3 * m.InputHeight * m.InputWidth, c = m.LayerChannels, layerSize = c * r._plane;
             _input = new float[batch * inputSize];
             _inputGrad = new float[batch * inputSize];
             _layer = new float[batch * layerSize];
@@ -468,14 +489,16 @@ public sealed class IconRenderer
 
     private void ActivationAt(float[] layer, int i, Span<float> a)
     {
-        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, plane = lh * lw;
+        int c = _model.LayerChannels, plane = _plane;
         if (_options.AveragePositions)
         {
+            // The mean over the spatial positions (a token layer's patch tokens).
+            int patches = plane - _firstPatch;
             for (int ch = 0; ch < c; ch++)
-                a[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan((i * c + ch) * plane, plane)) / plane;
+                a[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan((i * c + ch) * plane + _firstPatch, patches)) / patches;
             return;
         }
-        int o = i * c * plane + _py * lw + _px;
+        int o = i * c * plane + _position;
         for (int ch = 0; ch < c; ch++)
             a[ch] = layer[o + ch * plane];
     }
@@ -498,7 +521,7 @@ public sealed class IconRenderer
     // seed = -d(objective)/d(layer) at the objective position (the optimiser minimises), zero elsewhere.
     private void FillSeeds(float[]? layer, float[] targets, int count, float[] seed, double[] values, float[] objectiveScratch)
     {
-        int c = _model.LayerChannels, lh = _model.LayerHeight, lw = _model.LayerWidth, layerSize = c * lh * lw, per = ObjectiveScratchPerIcon(c);
+        int c = _model.LayerChannels, plane = _plane, layerSize = c * plane, per = ObjectiveScratchPerIcon(c);
         Array.Clear(seed, 0, count * layerSize);
         Parallel.For(0, count, i =>
         {
@@ -510,20 +533,20 @@ public sealed class IconRenderer
             values[i] = Objective.Evaluate(activation, targets.AsSpan(i * c, c), grad, scratch);
             if (_options.AveragePositions)
             {
-                int plane = lh * lw;
+                int patches = plane - _firstPatch;
                 for (int ch = 0; ch < c; ch++)
-                    seed.AsSpan(i * layerSize + ch * plane, plane).Fill(-grad[ch] / plane);
+                    seed.AsSpan(i * layerSize + ch * plane + _firstPatch, patches).Fill(-grad[ch] / patches);
                 return;
             }
-            int o = i * layerSize + _py * lw + _px;
+            int o = i * layerSize + _position;
             for (int ch = 0; ch < c; ch++)
-                seed[o + ch * lh * lw] = -grad[ch];
+                seed[o + ch * plane] = -grad[ch];
         });
     }
 
     private void RunForward(float[] input, int count, float[] layer)
     {
-        int inputSize = 3 * _model.InputHeight * _model.InputWidth, layerSize = _model.LayerChannels * _model.LayerHeight * _model.LayerWidth;
+        int inputSize = 3 * _model.InputHeight * _model.InputWidth, layerSize = _model.LayerChannels * _plane;
         int max = Math.Max(1, _model.MaxBatchSize);
         for (int b = 0; b < count; b += max)
         {
@@ -534,19 +557,19 @@ public sealed class IconRenderer
 
     private void RunObjectiveBackward(IObjectiveGradientModel model, float[] input, int count, float[] targets, float[] layer, float[] inputGrad)
     {
-        int inputSize = 3 * _model.InputHeight * _model.InputWidth, c = _model.LayerChannels, layerSize = c * _model.LayerHeight * _model.LayerWidth;
+        int inputSize = 3 * _model.InputHeight * _model.InputWidth, c = _model.LayerChannels, layerSize = c * _plane;
         int max = Math.Max(1, _model.MaxBatchSize);
         for (int b = 0; b < count; b += max)
         {
             int n = Math.Min(max, count - b);
-            model.BackwardObjective(Objective, _py, _px, input.AsSpan(b * inputSize, n * inputSize), n, targets.AsSpan(b * c, n * c),
+            model.BackwardObjective(Objective, _position, input.AsSpan(b * inputSize, n * inputSize), n, targets.AsSpan(b * c, n * c),
                 layer.AsSpan(b * layerSize, n * layerSize), inputGrad.AsSpan(b * inputSize, n * inputSize));
         }
     }
 
     private void RunBackward(float[] input, int count, float[] seed, float[] layer, float[] inputGrad)
     {
-        int inputSize = 3 * _model.InputHeight * _model.InputWidth, layerSize = _model.LayerChannels * _model.LayerHeight * _model.LayerWidth;
+        int inputSize = 3 * _model.InputHeight * _model.InputWidth, layerSize = _model.LayerChannels * _plane;
         int max = Math.Max(1, _model.MaxBatchSize);
         for (int b = 0; b < count; b += max)
         {

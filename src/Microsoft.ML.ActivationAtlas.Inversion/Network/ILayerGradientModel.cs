@@ -1,9 +1,14 @@
+using Microsoft.ML.ActivationAtlas.Onnx;
+
 namespace Microsoft.ML.ActivationAtlas.Inversion.Network;
 
 /// <summary>
 /// The network side of feature inversion: a hidden layer as a function of an image batch, and its vector-Jacobian
 /// product. Images are planar RGB in [0, 1], <c>[batch, 3, InputHeight, InputWidth]</c>; the model applies its own
-/// preprocessing (and the preprocessing's adjoint). Layers are <c>[batch, LayerChannels, LayerHeight, LayerWidth]</c>.
+/// preprocessing (and the preprocessing's adjoint). Layers are <c>[batch, LayerChannels, LayerHeight, LayerWidth]</c>,
+/// or for a vision transformer's token layer (<see cref="Tokens"/> set) <c>[batch, LayerChannels, T]</c>: its
+/// <see cref="TokenLayout.PrefixTokens"/> class and register tokens, then the <c>LayerHeight x LayerWidth</c> patch grid
+/// in row-major order.
 /// </summary>
 public interface ILayerGradientModel : IDisposable
 {
@@ -21,6 +26,9 @@ public interface ILayerGradientModel : IDisposable
 
     /// <summary>Layer width.</summary>
     int LayerWidth { get; }
+
+    /// <summary>The layout of a token layer presented as <c>[batch, LayerChannels, T]</c>; null (the default) for a spatial layer.</summary>
+    TokenLayout? Tokens => null;
 
     /// <summary>The largest batch one call accepts (callers split larger batches).</summary>
     int MaxBatchSize { get; }

@@ -42,7 +42,7 @@ internal sealed class IconStepGraph
         Objective = objective;
         Y = y;
         X = x;
-        Key = $"step|{basis.Height}|{decorrelateColors}|{plan.Describe()}|{ObjectiveSeedGraph.Key(objective, y, x)}";
+        Key = $"step|{basis.Height}|{decorrelateColors}|{plan.Describe()}|{y},{x}|{ObjectiveSeedGraph.Key(objective, 0)}";
     }
 
     public FourierImageParameterization Basis { get; }
@@ -99,7 +99,7 @@ internal sealed class IconStepGraph
             GradientName = GradientName,
             ReluRedirection = reluRedirection,
         });
-        ObjectiveSeedGraph.ReplaceSeed(vjp, layer, SeedName, Objective, Y, X, layerHeight, layerWidth);
+        ObjectiveSeedGraph.ReplaceSeed(vjp, layer, SeedName, Objective, Y * layerWidth + X, [layerHeight, layerWidth]);
         return vjp;
     }
 

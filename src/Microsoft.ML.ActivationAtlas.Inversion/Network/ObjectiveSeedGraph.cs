@@ -19,10 +19,11 @@ internal static class ObjectiveSeedGraph
     public static bool Supports(ActivationObjective objective) =>
         objective.Custom is null && (objective.Whitening is null || objective.Whitening.Kind == WhiteningKind.SecondMomentInverse);
 
-    public static string Key(ActivationObjective o, int y, int x) =>
-        string.Create(CultureInfo.InvariantCulture, $"{o.Kind}|{o.CosinePower:R}|{o.CosineFloor:R}|{y}|{x}");
+    public static string Key(ActivationObjective o, int position) =>
+        string.Create(CultureInfo.InvariantCulture, $"{o.Kind}|{o.CosinePower:R}|{o.CosineFloor:R}|{position}");
 
-    public static void ReplaceSeed(ModelProto model, string layer, string seedName, ActivationObjective objective, int y, int x, int height, int width)
+    // The layer is [N, C, ...spatial] (spatial = [H, W], or [T] for a token layer); position indexes the flattened spatial dims.
+    public static void ReplaceSeed(ModelProto model, string layer, string seedName, ActivationObjective objective, int position, IReadOnlyList<int> spatial)
     {
         if (!Supports(objective))
             throw new NotSupportedException("In-graph seeds support no whitening or second-moment whitening.");
@@ -42,7 +43,17 @@ internal static class ObjectiveSeedGraph
 
         var b = new OnnxGraphBuilder(graph, "seed__");
         string t = TargetsName;
-        string slice = b.Node("Slice", [layer, b.Vector("starts", y, x), b.Vector("ends", y + 1, x + 1), b.Vector("axes", 2, 3)]);
+        int plane = 1;
+        foreach (int d in spatial)
+            plane *= d;
+        var index = new long[spatial.Count];
+        for (int d = spatial.Count - 1, rest = position; d >= 0; d--)
+        {
+            index[d] = rest % spatial[d];
+            rest /= spatial[d];
+        }
+        var axes = Enumerable.Range(2, spatial.Count).Select(a => (long)a).ToArray();
+        string slice = b.Node("Slice", [layer, b.Vector("starts", index), b.Vector("ends", index.Select(i => i + 1).ToArray()), b.Vector("axes", axes)]);
         string a = b.Node("Flatten", [slice], Int("axis", 1));
         string axis1 = b.Vector("axis1", 1);
         string g;
@@ -72,10 +83,10 @@ internal static class ObjectiveSeedGraph
             string low = b.Node("Mul", [t, C("floor_n", MathF.Pow(floor, n))]);
             g = b.Node("Where", [b.Node("Greater", [cos, C("floor_gt", floor)]), high, low]);
         }
-        string vec = b.Node("Unsqueeze", [g, b.Vector("hw", 2, 3)]);
-        var mask = new float[height * width];
-        mask[y * width + x] = 1f;
-        string maskName = b.Initializer("position_mask", mask, 1, 1, height, width);
+        string vec = b.Node("Unsqueeze", [g, b.Vector("hw", axes)]);
+        var mask = new float[plane];
+        mask[position] = 1f;
+        string maskName = b.Initializer("position_mask", mask, [1, 1, .. spatial.Select(d => (long)d)]);
         b.NodeWithOutputs("Mul", [vec, maskName], [seedName]);
 
         // Move the appended nodes to just after the layer's producer.

@@ -10,14 +10,19 @@ namespace Microsoft.ML.ActivationAtlas.Inversion.Network;
 /// reverse-mode graph of <see cref="GradientGraphBuilder"/>, the gradient of a seeded layer with respect to the
 /// images. The objective's seed can also be computed inside the graph from per-icon targets
 /// (<see cref="IObjectiveGradientModel"/>), so one run per step serves non-linear objectives.
+/// A 3-D token layer of a vision transformer (<see cref="OnnxLayerModelOptions.Tokens"/>) is presented channels first,
+/// <c>[N, C, T]</c>, with its patch grid as <see cref="LayerHeight"/> x <see cref="LayerWidth"/> (see <see cref="Tokens"/>).
 /// </summary>
 public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGradientModel
 {
     private const string SeedName = "vjp_seed";
     private const string GradientName = "vjp_gradient";
+    private const string ChannelsFirstSuffix = "__channels_first";
     private readonly ModelProto _cut;
     private readonly OnnxLayerModelOptions _options;
     private readonly InferenceSession _forward;
+    // The tensor the sessions output: the layer, or for an [N, T, C] token layer its [N, C, T] transpose.
+    private readonly string _output;
     private InferenceSession? _vjp;
     private readonly Dictionary<string, InferenceSession> _objectiveSessions = new(StringComparer.Ordinal);
     private readonly Dictionary<(int Batch, int Size), float[]> _buffers = [];
@@ -27,22 +32,62 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
 
     private OnnxLayerGradientModel(ModelProto cut, string input, string layer, int size, OnnxLayerModelOptions options)
     {
-        _cut = cut;
         _input = input;
         Layer = layer;
         _options = options;
         InputHeight = InputWidth = size;
+        var shape = ProbeShape(cut, input, layer, size, options.Session);
+        if (shape.Length == 3)
+        {
+            var tokens = options.Tokens ?? TokenLayout.Default;
+            int side = tokens.GridSide(shape);
+            if (side == 0)
+                throw new ArgumentException($"Layer '{layer}' has shape [{string.Join(", ", shape)}], which is not a token layer of the layout " +
+                    $"{(tokens.ChannelsFirst ? "[N, C, T]" : "[N, T, C]")} with {tokens.ClassTokens} class and {tokens.RegisterTokens} register tokens before a square patch grid; " +
+                    "set OnnxLayerModelOptions.Tokens to the model's layout or pick another layer.", nameof(layer));
+            Tokens = tokens;
+            LayerChannels = (int)(tokens.ChannelsFirst ? shape[1] : shape[2]);
+            LayerHeight = LayerWidth = side;
+            if (!tokens.ChannelsFirst)
+                cut = ChannelsFirst(cut, layer, LayerChannels, tokens.PrefixTokens + side * side);
+        }
+        else if (shape.Length == 4)
+        {
+            LayerChannels = (int)shape[1];
+            LayerHeight = (int)shape[2];
+            LayerWidth = (int)shape[3];
+        }
+        else
+        {
+            throw new ArgumentException($"Layer '{layer}' has shape [{string.Join(", ", shape)}]; pick a convolutional layer [N, C, H, W] or a vision transformer's token layer [N, T, C].", nameof(layer));
+        }
+        _cut = cut;
+        _output = cut.Graph.Output[0].Name;
         _forward = OnnxSessionFactory.Create(cut, options.Session);
+    }
+
+    private static long[] ProbeShape(ModelProto cut, string input, string layer, int size, OnnxSessionOptions? session)
+    {
+        using var probeSession = OnnxSessionFactory.Create(cut, session);
         var probe = new float[3 * size * size];
         using var x = OrtValue.CreateTensorValueFromMemory(probe, [1, 3, size, size]);
-        using var ro = new RunOptions();
-        using var result = _forward.Run(ro, [_input], [x], [Layer]);
-        var shape = result.First().GetTensorTypeAndShape().Shape;
-        if (shape.Length != 4)
-            throw new ArgumentException($"Layer '{layer}' is not 4-D (its shape is [{string.Join(", ", shape)}]); pick a convolutional layer.", nameof(layer));
-        LayerChannels = (int)shape[1];
-        LayerHeight = (int)shape[2];
-        LayerWidth = (int)shape[3];
+        // A size the network does not take (a ViT's position embeddings) fails here; the caller may try another size,
+        // so the failure is an exception, not a line in the log.
+        using var ro = new RunOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
+        using var result = probeSession.Run(ro, [input], [x], [layer]);
+        return result.First().GetTensorTypeAndShape().Shape;
+    }
+
+    // Appends a transpose [N, T, C] -> [N, C, T] and makes it the cut's only output.
+    private static ModelProto ChannelsFirst(ModelProto cut, string layer, int channels, int tokens)
+    {
+        var m = cut.Clone();
+        var b = new OnnxGraphBuilder(m.Graph, "tokens__");
+        string output = layer + ChannelsFirstSuffix;
+        b.NodeWithOutputs("Transpose", [layer], [output], OnnxAttributes.Ints("perm", 0, 2, 1));
+        m.Graph.Output.Clear();
+        b.Output(output, "batch", channels, tokens);
+        return m;
     }
 
     /// <summary>The layer's tensor name.</summary>
@@ -65,6 +110,13 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
 
     /// <inheritdoc/>
     public int MaxBatchSize => _options.MaxBatchSize;
+
+    /// <summary>
+    /// The layout of a token layer, whose activations this model presents as <c>[N, C, T]</c> (class and register
+    /// tokens first, then the <see cref="LayerHeight"/> x <see cref="LayerWidth"/> patch grid in row-major order);
+    /// null for a convolutional layer <c>[N, C, H, W]</c>.
+    /// </summary>
+    public TokenLayout? Tokens { get; }
 
     /// <summary>Loads a model file and cuts it at <paramref name="layer"/>.</summary>
     /// <param name="path">The .onnx file.</param>
@@ -149,7 +201,7 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
             using var xv = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, InputHeight, InputWidth]);
             using var lv = LayerOutput(batch, out var layerBuffer);
             using var ro = new RunOptions();
-            _forward.Run(ro, [_input], [xv], [Layer], [lv]);
+            _forward.Run(ro, [_input], [xv], [_output], [lv]);
             layerBuffer.AsSpan(0, batch * LayerSize).CopyTo(layer);
         }
     }
@@ -165,11 +217,11 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
             // The graph takes the ascent direction (minus the loss seed), as lucid's ReLU redirection expects.
             System.Numerics.Tensors.TensorPrimitives.Negate(layerSeed[..(batch * LayerSize)], seed);
             using var xv = OrtValue.CreateTensorValueFromMemory(x, [batch, 3, InputHeight, InputWidth]);
-            using var sv = OrtValue.CreateTensorValueFromMemory(seed, [batch, LayerChannels, LayerHeight, LayerWidth]);
+            using var sv = OrtValue.CreateTensorValueFromMemory(seed, LayerShape(batch));
             using var lv = LayerOutput(batch, out var layerBuffer);
             using var gv = GradientOutput(batch, out var gradientBuffer);
             using var ro = new RunOptions();
-            _vjp.Run(ro, [_input, SeedName], [xv, sv], [Layer, GradientName], [lv, gv]);
+            _vjp.Run(ro, [_input, SeedName], [xv, sv], [_output, GradientName], [lv, gv]);
             layerBuffer.AsSpan(0, batch * LayerSize).CopyTo(layer);
             GradientOut(gradientBuffer, batch, imageGradient);
         }
@@ -179,16 +231,18 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
     public bool SupportsObjective(Objectives.ActivationObjective objective) => ObjectiveSeedGraph.Supports(objective);
 
     /// <inheritdoc/>
-    public void BackwardObjective(Objectives.ActivationObjective objective, int y, int x, ReadOnlySpan<float> images, int batch,
+    public void BackwardObjective(Objectives.ActivationObjective objective, int position, ReadOnlySpan<float> images, int batch,
         ReadOnlySpan<float> preparedTargets, Span<float> layer, Span<float> imageGradient)
     {
         lock (_gate)
         {
-            string key = ObjectiveSeedGraph.Key(objective, y, x);
+            if (position < 0 || position >= LayerPositions)
+                throw new ArgumentOutOfRangeException(nameof(position), position, $"Layer '{Layer}' has {LayerPositions} positions.");
+            string key = ObjectiveSeedGraph.Key(objective, position);
             if (!_objectiveSessions.TryGetValue(key, out var session))
             {
                 var vjp = GradientGraphBuilder.BuildVjp(_cut, VjpSettings());
-                ObjectiveSeedGraph.ReplaceSeed(vjp, Layer, SeedName, objective, y, x, LayerHeight, LayerWidth);
+                ObjectiveSeedGraph.ReplaceSeed(vjp, _output, SeedName, objective, position, Tokens is null ? [LayerHeight, LayerWidth] : [LayerPositions]);
                 _objectiveSessions[key] = session = OnnxSessionFactory.Create(vjp, _options.Session);
             }
             var xin = Normalized(images, batch);
@@ -199,7 +253,7 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
             using var lv = LayerOutput(batch, out var layerBuffer);
             using var gv = GradientOutput(batch, out var gradientBuffer);
             using var ro = new RunOptions();
-            session.Run(ro, [_input, ObjectiveSeedGraph.TargetsName], [xv, tv], [Layer, GradientName], [lv, gv]);
+            session.Run(ro, [_input, ObjectiveSeedGraph.TargetsName], [xv, tv], [_output, GradientName], [lv, gv]);
             layerBuffer.AsSpan(0, batch * LayerSize).CopyTo(layer);
             GradientOut(gradientBuffer, batch, imageGradient);
         }
@@ -256,14 +310,19 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
 
     private VjpOptions VjpSettings() => new()
     {
-        Of = Layer,
+        Of = _output,
         WithRespectTo = _input,
         SeedName = SeedName,
         GradientName = GradientName,
         ReluRedirection = _options.ReluRedirection,
     };
 
-    private int LayerSize => LayerChannels * LayerHeight * LayerWidth;
+    // Positions per channel: H x W, or the T tokens of a token layer.
+    private int LayerPositions => LayerHeight * LayerWidth + (Tokens?.PrefixTokens ?? 0);
+
+    private int LayerSize => LayerChannels * LayerPositions;
+
+    private long[] LayerShape(int batch) => Tokens is null ? [batch, LayerChannels, LayerHeight, LayerWidth] : [batch, LayerChannels, LayerPositions];
 
     private float[] Normalized(ReadOnlySpan<float> images, int batch)
     {
@@ -279,7 +338,7 @@ public sealed class OnnxLayerGradientModel : ILayerGradientModel, IObjectiveGrad
     private OrtValue LayerOutput(int batch, out float[] buffer)
     {
         buffer = Buffer(batch, 3);
-        return OrtValue.CreateTensorValueFromMemory(buffer, [batch, LayerChannels, LayerHeight, LayerWidth]);
+        return OrtValue.CreateTensorValueFromMemory(buffer, LayerShape(batch));
     }
 
     private OrtValue GradientOutput(int batch, out float[] buffer)

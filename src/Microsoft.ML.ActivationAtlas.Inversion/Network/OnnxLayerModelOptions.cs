@@ -24,6 +24,12 @@ public sealed class OnnxLayerModelOptions
     /// </summary>
     public bool ReluRedirection { get; set; }
 
+    /// <summary>
+    /// How a 3-D token layer of a vision transformer is laid out (the <see cref="TokenLayout"/> extraction uses); null
+    /// for <see cref="TokenLayout.Default"/> ([N, T, C], one class token). Ignored for a 4-D layer.
+    /// </summary>
+    public TokenLayout? Tokens { get; set; }
+
     /// <summary>The largest batch per run (default 64).</summary>
     public int MaxBatchSize { get; set; } = 64;
 }

@@ -162,6 +162,45 @@ public sealed class JitterTransform : ImageTransform
     }
 }
 
+/// <summary>
+/// A shift by whole patches: the image moves by (ky, kx) x <see cref="Patch"/> pixels, each k uniform in
+/// -<see cref="MaxPatches"/>..<see cref="MaxPatches"/>, keeping its size (uncovered pixels read <see cref="Fill"/>). For
+/// a vision transformer whose patches are <see cref="Patch"/> icon pixels, every shifted image still falls on the patch
+/// grid, so the objective's token sees whole icon patches (the jitter of <see cref="JitterTransform"/> cuts them).
+/// </summary>
+public sealed class PatchJitterTransform : ImageTransform
+{
+    /// <summary>Creates the step.</summary>
+    /// <param name="patch">The patch side in icon pixels (e.g. 8 for a ViT with 8 px patches and icons at its input size).</param>
+    /// <param name="maxPatches">The largest shift in patches, in each direction (default 1).</param>
+    /// <param name="fill">The value of uncovered pixels (default 0.5, mid-grey, as lucid pads).</param>
+    public PatchJitterTransform(int patch, int maxPatches = 1, float fill = 0.5f)
+    {
+        if (patch < 1)
+            throw new ArgumentOutOfRangeException(nameof(patch), patch, "The patch side must be at least 1 pixel.");
+        if (maxPatches < 0)
+            throw new ArgumentOutOfRangeException(nameof(maxPatches), maxPatches, "The largest shift must not be negative.");
+        Patch = patch;
+        MaxPatches = maxPatches;
+        Fill = fill;
+    }
+
+    /// <summary>The patch side in icon pixels.</summary>
+    public int Patch { get; }
+
+    /// <summary>The largest shift in patches.</summary>
+    public int MaxPatches { get; }
+
+    /// <summary>The value of uncovered pixels.</summary>
+    public float Fill { get; }
+
+    internal override void Draw(Random random, int height, int width, SampledMap map)
+    {
+        int dy = (random.Next(2 * MaxPatches + 1) - MaxPatches) * Patch, dx = (random.Next(2 * MaxPatches + 1) - MaxPatches) * Patch;
+        map.SetWindow(height, width, height, width, dy, dx, Fill);
+    }
+}
+
 /// <summary>lucid <c>random_scale(scales)</c>: bilinear resize to floor(scale x size) with a scale picked from the list.</summary>
 public sealed class RandomScaleTransform : ImageTransform
 {

@@ -125,12 +125,17 @@ internal static class AtlasIconStep
     internal static string InversionKey(AtlasBuildOptions o, string layer) => InversionKey(InversionOptions(o, layer), o.IconMinimumCount, o.IconGridSize);
 
     /// <summary>The part of the store key that inverted icons drawn with <paramref name="v"/> depend on beyond the atlas itself.</summary>
-    internal static string InversionKey(FeatureInversionEstimator.Options v, int minimumCount, int? finestGrid) =>
-        string.Join("|", "inversion", v.Size, v.NetworkInputSize, v.Steps, v.WarmStartSteps, v.Attempts, v.BatchSize, v.Seed,
+    internal static string InversionKey(FeatureInversionEstimator.Options v, int minimumCount, int? finestGrid)
+    {
+        // Auto resolves the same way for the same layer, and to LucidStandard on convolutional layers: the keys of
+        // stores made before Auto existed stay valid.
+        var transforms = v.Transforms == IconTransforms.Auto ? IconTransforms.LucidStandard : v.Transforms;
+        return string.Join("|", "inversion", v.Size, v.NetworkInputSize, v.Steps, v.WarmStartSteps, v.Attempts, v.BatchSize, v.Seed,
             v.LearningRate.ToString("R", CultureInfo.InvariantCulture), v.LearningRateSchedule, v.FinalLearningRateFraction.ToString("R", CultureInfo.InvariantCulture),
             v.EvaluationInterval, v.EarlyStoppingPatience, v.EarlyStoppingTolerance.ToString("R", CultureInfo.InvariantCulture), v.Basis, v.DecorrelateColors,
-            v.Transforms, v.Objective, v.CosinePower.ToString("R", CultureInfo.InvariantCulture), v.CosineFloor.ToString("R", CultureInfo.InvariantCulture),
+            transforms, v.Objective, v.CosinePower.ToString("R", CultureInfo.InvariantCulture), v.CosineFloor.ToString("R", CultureInfo.InvariantCulture),
             v.Whitening, minimumCount, finestGrid);
+    }
 
     /// <summary>
     /// The icons of <paramref name="atlas"/>: each cell's nearest example (<paramref name="imagePathOfRow"/>) at

@@ -88,7 +88,7 @@ internal static class ActivationGridBuilder
             var classNames = attribution?.ClassNames.ToArray() ?? [];
             stage.Done($"{rows}x{cols} positions x {channels}");
 
-            var icons = RenderIcons(ml, model, layer.Name, activations, positions, channels, options, settings.Session, report, ct);
+            var icons = RenderIcons(ml, model, layer.Name, layer.Tokens, activations, positions, channels, options, settings.Session, report, ct);
             var crop = ImageFileDecoder.CenterCrop(imageSize.Width, imageSize.Height, extraction.Engine.Converter.Width, extraction.Engine.Converter.Height);
             return new ActivationGrid(IconImages.Grid(icons, cols, gap: 0), rows, cols, icons, activations)
             {
@@ -137,7 +137,7 @@ internal static class ActivationGridBuilder
                 "Leave the model and layer out to use the atlas's, or choose an atlas of that model and layer.", nameof(ActivationGridOptions.Atlas));
     }
 
-    private static RenderedIcon?[] RenderIcons(MLContext ml, ActivationModel model, string layer, float[] activations, int positions, int channels,
+    private static RenderedIcon?[] RenderIcons(MLContext ml, ActivationModel model, string layer, TokenLayout? tokens, float[] activations, int positions, int channels,
         ActivationGridOptions options, OnnxSessionOptions session, StageReporter report, CancellationToken ct)
     {
         var icons = new RenderedIcon?[positions];
@@ -160,6 +160,7 @@ internal static class ActivationGridBuilder
             {
                 Model = model,
                 Layer = layer,
+                Tokens = tokens,
                 Size = options.IconSize,
                 Steps = options.IconSteps,
                 Seed = options.Seed,

@@ -43,7 +43,7 @@ public sealed class FeatureIconRenderer : IDisposable
                     throw new ArgumentException($"The whitening activations hold {whiteningActivations.Length} values, not a whole number of rows of {channels} channels (layer '{options.Layer}').", nameof(whiteningActivations));
                 whitening = Whitening.Fit(whiteningActivations.Span, channels, options.Whitening);
             }
-            _renderer = new IconRenderer(_network, options.ToRenderOptions(whitening));
+            _renderer = new IconRenderer(_network, options.ToRenderOptions(whitening, _network.LayerWidth));
         }
         catch
         {

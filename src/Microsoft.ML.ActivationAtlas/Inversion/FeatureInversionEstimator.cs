@@ -49,6 +49,19 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         /// <summary>The fidelity column written (Single), or null for none. Default <c>IconFidelity</c>.</summary>
         public string? FidelityColumnName { get; set; } = AtlasColumnNames.IconFidelity;
 
+        /// <summary>
+        /// How a vision transformer's token layer is laid out (the same <see cref="TokenLayout"/> extraction takes);
+        /// null for <see cref="TokenLayout.Default"/> ([N, T, C], one class token). Ignored for convolutional layers.
+        /// </summary>
+        public TokenLayout? Tokens { get; set; }
+
+        /// <summary>
+        /// For a token layer: the token whose activation each icon optimises, counted as the layer holds them
+        /// (<see cref="IconRenderOptions.ClassToken"/>, 0, for the class token of the default layout). Default null: the
+        /// centre patch token, as a convolutional layer's icons optimise the centre position.
+        /// </summary>
+        public int? Token { get; set; }
+
         /// <summary>Icon side in pixels. Default <see cref="Defaults.Size"/>.</summary>
         public int Size { get; set; } = Defaults.Size;
 
@@ -105,10 +118,11 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
         public bool DecorrelateColors { get; set; } = Core.DecorrelateColors;
 
         /// <summary>
-        /// Transformation robustness. Default <see cref="IconTransforms.LucidStandard"/> (the article's stronger
-        /// <see cref="IconTransforms.Atlas"/> list needs about four times the steps for the same fidelity).
+        /// Transformation robustness. Default <see cref="IconTransforms.Auto"/>: <see cref="IconTransforms.LucidStandard"/>
+        /// on a convolutional layer (the article's stronger <see cref="IconTransforms.Atlas"/> list needs about four
+        /// times the steps for the same fidelity), <see cref="IconTransforms.PatchAligned"/> on a token layer.
         /// </summary>
-        public IconTransforms Transforms { get; set; } = IconTransforms.LucidStandard;
+        public IconTransforms Transforms { get; set; } = IconTransforms.Auto;
 
         /// <summary>
         /// Transformation robustness of your own, replacing <see cref="Transforms"/>: built-in steps
@@ -164,7 +178,8 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
 
         internal Options Clone() => (Options)MemberwiseClone();
 
-        internal IconRenderOptions ToRenderOptions(Whitening? whitening)
+        // The renderer's settings; `gridWidth` is the layer's width where the network is open (patch-aligned transforms).
+        internal IconRenderOptions ToRenderOptions(Whitening? whitening, int? gridWidth = null)
         {
             var o = new IconRenderOptions
             {
@@ -183,12 +198,13 @@ public sealed class FeatureInversionEstimator : IEstimator<FeatureInversionTrans
                 Basis = Basis,
                 MacoMagnitude = MacoMagnitude,
                 DecorrelateColors = DecorrelateColors,
-                Transforms = CustomTransforms?.ToArray() ?? IconTransformLists.For(Transforms, Size),
+                Transforms = CustomTransforms?.ToArray() ?? IconTransformLists.For(Transforms, Size, gridWidth),
                 Objective = Objective,
                 CustomObjective = CustomObjective,
                 CosinePower = CosinePower,
                 CosineFloor = CosineFloor,
                 Whitening = whitening,
+                Token = Token,
             };
             o.Validate();
             return o;

@@ -137,6 +137,8 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             Whitening = Whitening?.Kind.ToString() ?? nameof(WhiteningKind.None),
             WhiteningColumnName = _options.WhiteningColumnName,
             Session = _options.Session,
+            Tokens = _options.Tokens,
+            Token = _options.Token,
         });
         model.WriteState(writer);
         if (_options.MacoMagnitude is { } magnitude)
@@ -182,6 +184,8 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
             Whitening = Enum.Parse<WhiteningKind>(s.Whitening),
             WhiteningColumnName = s.WhiteningColumnName,
             Session = s.Session,
+            Tokens = s.Tokens,
+            Token = s.Token,
             MacoMagnitude = reader.Contains("maco-magnitude") ? reader.ReadFloats("maco-magnitude") : null,
         };
         options.Validate();
@@ -234,6 +238,8 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
         public string Whitening { get; set; } = "";
         public string? WhiteningColumnName { get; set; }
         public OnnxSessionOptions? Session { get; set; }
+        public TokenLayout? Tokens { get; set; }
+        public int? Token { get; set; }
     }
 
     private sealed class Mapper : AppendedColumnsMapper

@@ -118,7 +118,7 @@ public static class InversionCatalog
         int inputSize = options.NetworkInputSize ?? DeclaredSize(model);
         float[] vectors;
         int rows, cols, channels;
-        using (var network = InversionNetwork.Open(model, options.Layer, inputSize, options.Session, 1))
+        using (var network = InversionNetwork.Open(model, options.Layer, inputSize, options.Session, 1, tokens: options.Tokens))
         {
             var planar = IconImages.ToPlanar(image);
             var input = new float[3 * inputSize * inputSize];
@@ -126,12 +126,14 @@ public static class InversionCatalog
             rows = network.LayerHeight;
             cols = network.LayerWidth;
             channels = network.LayerChannels;
-            var layer = new float[channels * rows * cols];
+            // A token layer is [C, T]: its class and register tokens, then the patch grid.
+            int first = network.Tokens?.PrefixTokens ?? 0, plane = first + rows * cols;
+            var layer = new float[channels * plane];
             network.Forward(input, 1, layer);
             vectors = new float[rows * cols * channels];
             for (int p = 0; p < rows * cols; p++)
                 for (int c = 0; c < channels; c++)
-                    vectors[p * channels + c] = layer[c * rows * cols + p];
+                    vectors[p * channels + c] = layer[c * plane + first + p];
         }
         var directions = new List<float[]>();
         var cells = new List<int>();
@@ -148,7 +150,7 @@ public static class InversionCatalog
         if (directions.Count > 0)
         {
             using var iconNetwork = InversionNetwork.ForIcons(options);
-            var rendered = new IconRenderer(iconNetwork, options.ToRenderOptions(null)).Render(directions, options.Progress, options.CancellationToken);
+            var rendered = new IconRenderer(iconNetwork, options.ToRenderOptions(null, iconNetwork.LayerWidth)).Render(directions, options.Progress, options.CancellationToken);
             for (int i = 0; i < cells.Count; i++)
                 icons[cells[i]] = rendered[i];
         }
@@ -194,12 +196,14 @@ public static class InversionCatalog
         return Rendering.ActivationGridWriter.Build(CatalogContext.Of(catalog), imagePath, outputFolder, options, progress, cancellationToken);
     }
 
-    internal static int DeclaredSize(ActivationModel model)
+    internal static int DeclaredSize(ActivationModel model) => TryDeclaredSize(model)
+        ?? throw new ArgumentException($"{model.Description} has no fixed input size; set Options.NetworkInputSize.");
+
+    internal static int? TryDeclaredSize(ActivationModel model)
     {
         var input = Onnx.OnnxGraphSurgery.RealInputs(model.Network.Graph).First();
         var dims = Onnx.OnnxValueInfo.Dims(model.Network.Graph.Input.First(i => i.Name == input));
-        return dims is { Length: 4 } && dims[2] > 0 ? (int)dims[2]
-            : throw new ArgumentException($"{model.Description} has no fixed input size; set Options.NetworkInputSize.");
+        return dims is { Length: 4 } && dims[2] > 0 ? (int)dims[2] : null;
     }
 
     private static float[] OneHot(TransformsCatalog catalog, FeatureInversionEstimator.Options options, int channel)
@@ -220,8 +224,10 @@ public static class InversionCatalog
         options.Validate();
         // Single channels and neurons start switched off for a grey image: redirect blocked ReLU gradients (lucid).
         using var network = InversionNetwork.ForIcons(options, reluRedirection: average || position is not null);
-        var render = options.ToRenderOptions(null);
+        var render = options.ToRenderOptions(null, network.LayerWidth);
         render.Position = position;
+        if (position is not null)
+            render.Token = null;
         render.AveragePositions = average;
         if (average || position is not null)
             render.Objective = ObjectiveKind.Direction;

@@ -8,7 +8,8 @@ namespace Microsoft.ML.ActivationAtlas.Inversion;
 /// <summary>Builds the network side of feature inversion from an <see cref="ActivationModel"/>.</summary>
 internal static class InversionNetwork
 {
-    public static OnnxLayerGradientModel Open(ActivationModel model, string layer, int inputSize, OnnxSessionOptions? session, int maxBatch, bool reluRedirection = false)
+    public static OnnxLayerGradientModel Open(ActivationModel model, string layer, int inputSize, OnnxSessionOptions? session, int maxBatch,
+        bool reluRedirection = false, TokenLayout? tokens = null)
     {
         var normalization = Normalization(model, inputSize);
         return OnnxLayerGradientModel.Create(model.Network, layer, new OnnxLayerModelOptions
@@ -18,6 +19,7 @@ internal static class InversionNetwork
             Session = session,
             MaxBatchSize = maxBatch,
             ReluRedirection = reluRedirection,
+            Tokens = tokens,
         });
     }
 
@@ -25,20 +27,29 @@ internal static class InversionNetwork
     /// The network of icons of <see cref="FeatureInversionEstimator.Options.Size"/>: at
     /// <see cref="FeatureInversionEstimator.Options.NetworkInputSize"/> when set, else at the icon size, or at the next
     /// multiple of 32 when the network's shapes do not fit the icon size (a block with fixed padding, as ResNet18's 7x7
-    /// block at 80 px).
+    /// block at 80 px), or else at the size the model declares (a vision transformer, whose learned position
+    /// embeddings fix its patch grid).
     /// </summary>
     public static OnnxLayerGradientModel ForIcons(FeatureInversionEstimator.Options options, bool reluRedirection = false)
     {
         var model = options.Model!;
+        OnnxLayerGradientModel At(int size) => Open(model, options.Layer, size, options.Session, options.BatchSize, reluRedirection, options.Tokens);
         if (options.NetworkInputSize is { } size)
-            return Open(model, options.Layer, size, options.Session, options.BatchSize, reluRedirection);
-        try
+            return At(size);
+        var sizes = new List<int> { options.Size };
+        if (options.Size % 32 != 0)
+            sizes.Add((options.Size + 31) / 32 * 32);
+        if (InversionCatalog.TryDeclaredSize(model) is { } declared && !sizes.Contains(declared))
+            sizes.Add(declared);
+        for (int i = 0; ; i++)
         {
-            return Open(model, options.Layer, options.Size, options.Session, options.BatchSize, reluRedirection);
-        }
-        catch (OnnxRuntimeException) when (options.Size % 32 != 0)
-        {
-            return Open(model, options.Layer, (options.Size + 31) / 32 * 32, options.Session, options.BatchSize, reluRedirection);
+            try
+            {
+                return At(sizes[i]);
+            }
+            catch (OnnxRuntimeException) when (i + 1 < sizes.Count)
+            {
+            }
         }
     }
 

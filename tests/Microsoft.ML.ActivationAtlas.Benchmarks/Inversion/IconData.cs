@@ -42,7 +42,9 @@ internal static class IconData
     /// </summary>
     public static List<float[]> Activations(OnnxLayerGradientModel model, IReadOnlyList<string> paths, int size, Func<int, int, int, (int Y, int X)>? position = null)
     {
-        int n = 3 * size * size, c = model.LayerChannels, h = model.LayerHeight, w = model.LayerWidth, l = c * h * w;
+        // A token layer is [C, T]: its class and register tokens, then the h x w patch grid.
+        int n = 3 * size * size, c = model.LayerChannels, h = model.LayerHeight, w = model.LayerWidth;
+        int first = model.Tokens?.PrefixTokens ?? 0, plane = first + h * w, l = c * plane;
         var result = new List<float[]>();
         for (int start = 0; start < paths.Count; start += 32)
         {
@@ -55,7 +57,7 @@ internal static class IconData
             for (int i = 0; i < count; i++)
             {
                 var (py, px) = position?.Invoke(start + i, h, w) ?? (h / 2, w / 2);
-                result.Add(Enumerable.Range(0, c).Select(ch => layer[i * l + ch * h * w + py * w + px]).ToArray());
+                result.Add(Enumerable.Range(0, c).Select(ch => layer[i * l + ch * plane + first + py * w + px]).ToArray());
             }
         }
         return result;

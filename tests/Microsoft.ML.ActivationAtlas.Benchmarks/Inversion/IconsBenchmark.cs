@@ -138,7 +138,7 @@ internal sealed class IconsBenchmark : IBenchmark
         var layer = new float[icons * layerSize];
         var gradient = new float[icons * imageSize];
         var (py, px) = renderer.Position;
-        void NetworkStep() => model.BackwardObjective(renderer.Objective, py, px, images, icons, targets, layer, gradient);
+        void NetworkStep() => model.BackwardObjective(renderer.Objective, py * model.LayerWidth + px, images, icons, targets, layer, gradient);
         NetworkStep();
         double OursNetwork()
         {

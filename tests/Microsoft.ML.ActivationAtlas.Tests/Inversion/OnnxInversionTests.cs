@@ -43,7 +43,7 @@ public sealed class OnnxInversionTests
         model.Backward(images, batch, seed, new float[batch * layerSize], expected);
         var actual = new float[batch * n];
         var layer2 = new float[batch * layerSize];
-        model.BackwardObjective(objective, 2, 2, images, batch, targets, layer2, actual);
+        model.BackwardObjective(objective, 2 * 4 + 2, images, batch, targets, layer2, actual);
         Assert.True(FixtureData.RelativeError(layer2, layer) < 1e-4);
         double err = FixtureData.RelativeError(actual, expected);
         Assert.True(err < 1e-3, $"in-graph seed gradient differs from the C# seed gradient by {err}");
