@@ -10,8 +10,8 @@ public enum AtlasHeadKind
     None,
 
     /// <summary>
-    /// A linear head trained on the labelled images' spatially averaged layer activations, attached after the layer;
-    /// the class values are the attributions to its classes.
+    /// A linear head trained on the labelled images' spatially averaged layer activations (on a token layer, the mean of
+    /// its patch tokens), attached after the layer; the class values are the attributions to its classes.
     /// </summary>
     Train,
 

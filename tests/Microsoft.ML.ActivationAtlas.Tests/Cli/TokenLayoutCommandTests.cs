@@ -178,6 +178,7 @@ public sealed class TokenLayoutCommandTests : IDisposable
         // (summed in another order), so nearly the same head (the fit on 40 images amplifies the rounding a little).
         var transposed = ml.Atlas().Open(nct);
         Assert.Equal(atlas.Activations, transposed.Activations);
+        Assert.True(transposed.Extraction.Layers[0].Tokens!.ChannelsFirst); // the layout is kept in model.zip
         Assert.Equal(classes, transposed.ClassNames);
         var transposedMeans = Floats(Path.Combine(nct, AtlasFolder.CacheFolder, "head-features.bin"));
         float meanScale = Math.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(means));
