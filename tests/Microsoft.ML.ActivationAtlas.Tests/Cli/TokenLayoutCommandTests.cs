@@ -52,7 +52,7 @@ public sealed class TokenLayoutCommandTests : IDisposable
     private static float[] Floats(string file) => MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(file)).ToArray();
 
     [Fact]
-    public void LayersListsAChannelsFirstTokenLayerWithTheLayoutUsed()
+    public void LayersAndExtractReadAChannelsFirstTokenLayer()
     {
         string model = ChannelsFirstModel();
         var (code, output) = AtlasTool.RunWithOutput("layers", "--model", model, "--token-layout", "nct");
@@ -68,6 +68,20 @@ public sealed class TokenLayoutCommandTests : IDisposable
         Assert.Contains("token layout [N, T, C], 1 class token, 0 register tokens", output);
         Assert.DoesNotContain(output.Split('\n'), l => l.StartsWith(ChannelsFirstTensor + " ", StringComparison.Ordinal));
         Assert.Contains(output.Split('\n'), l => l.StartsWith(Vit.LayerTensor + " ", StringComparison.Ordinal) && l.Contains("[65, 128] tokens 1+8x8"));
+
+        // Extracting the [N, C, T] tensor gives the [N, T, C] tensor's values: random patch tokens and class tokens.
+        string images = Images(4, "cat", "truck");
+        foreach (var sampling in new[] { "random", "class-token" })
+        {
+            string a = Path.Combine(_root, $"ntc-{sampling}.npy"), b = Path.Combine(_root, $"nct-{sampling}.npy");
+            (code, output) = AtlasTool.Run("extract", "--model", model, "--layer", Vit.LayerTensor, "--images", images, "--out", a, "--sampling", sampling);
+            Assert.True(code == 0, output);
+            (code, output) = AtlasTool.Run("extract", "--model", model, "--layer", ChannelsFirstTensor, "--token-layout", "nct", "--images", images, "--out", b, "--sampling", sampling);
+            Assert.True(code == 0, output);
+            Assert.Contains("[128, 65] tokens 1+8x8", output);
+            Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+            Assert.Equal(File.ReadAllLines(Path.ChangeExtension(a, ".rows.csv")), File.ReadAllLines(Path.ChangeExtension(b, ".rows.csv")));
+        }
     }
 
     [Fact]
