@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
+using Microsoft.ML.ActivationAtlas.Attribution;
 using Microsoft.ML.ActivationAtlas.Building;
+using Microsoft.ML.ActivationAtlas.Tests.Extraction;
 using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
 using Microsoft.ML.ActivationAtlas.Tests.Onnx;
@@ -12,7 +14,7 @@ namespace Microsoft.ML.ActivationAtlas.Tests.Cli;
 /// layout options of the verbs that take a layer, with an [N, C, T] token tensor made by appending a Transpose to the
 /// fixture's [N, T, C] block output; a trained linear head on a token layer (its graph reads the mean of the patch
 /// tokens, it fits the CIFAR-10 labels of its training images better than chance, the attributions are its closed
-/// form); and the errors for layouts that do not fit the layer, negative counts and unknown layouts.
+/// form and agree with the tangent graph at each row's patch token); and the errors for layouts that do not fit the layer, negative counts and unknown layouts.
 /// </summary>
 public sealed class TokenLayoutCommandTests : IDisposable
 {
@@ -47,6 +49,14 @@ public sealed class TokenLayoutCommandTests : IDisposable
             File.Copy(path, Path.Combine(images, label, Path.GetFileName(path)), overwrite: true);
         }
         return images;
+    }
+
+    private sealed class TokenRow
+    {
+        public string ImagePath { get; set; } = "";
+
+        [Data.VectorType(2)]
+        public int[] Position { get; set; } = [];
     }
 
     private static float[] Floats(string file) => MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(file)).ToArray();
@@ -188,6 +198,28 @@ public sealed class TokenLayoutCommandTests : IDisposable
             }
         }
 
+        // The tangent graph through the attached head at each row's patch token gives the same attributions.
+        var positions = Floats(Path.Combine(ntc, AtlasFolder.CacheFolder, "positions.bin"));
+        var rows = Enumerable.Range(0, 40).Select(r => new TokenRow
+        {
+            ImagePath = atlas.ImagePaths[r],
+            Position = [(int)positions[2 * r], (int)positions[2 * r + 1]],
+        }).ToArray();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var tangent = ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
+        {
+            Model = withHead,
+            Layer = extraction.Name,
+            InputColumnName = nameof(TokenRow.ImagePath),
+            PositionColumnName = nameof(TokenRow.Position),
+            Method = AttributionMethod.TangentGraph,
+        }).Fit(data);
+        var graphValues = ExtractionData.Column(tangent.Transform(data), AtlasColumnNames.Attribution);
+        float scale = Math.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(values));
+        for (int r = 0; r < 40; r++)
+            for (int k = 0; k < classes.Length; k++)
+                Assert.Equal(values[r * classes.Length + k], graphValues[r][k], 1e-3f * scale);
+
         // [N, C, T] holds the same tokens: the same positions and activations, the same patch means to float rounding
         // (summed in another order), so nearly the same head (the fit on 40 images amplifies the rounding a little).
         var transposed = ml.Atlas().Open(nct);
@@ -198,9 +230,8 @@ public sealed class TokenLayoutCommandTests : IDisposable
         float meanScale = Math.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(means));
         for (int i = 0; i < means.Length; i++)
             Assert.Equal(means[i], transposedMeans[i], 1e-5f * meanScale);
-        float valueScale = Math.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(values));
         for (int i = 0; i < values.Length; i++)
-            Assert.Equal(values[i], transposed.ClassValues[i], 0.1f * valueScale);
+            Assert.Equal(values[i], transposed.ClassValues[i], 0.1f * scale);
         Assert.Equal("attribution", transposed.ClassValueName);
         Assert.True(File.Exists(Path.Combine(nct, "index.html")));
     }
