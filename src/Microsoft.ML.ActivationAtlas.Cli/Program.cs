@@ -56,6 +56,12 @@ internal static class Program
             Console.Error.WriteLine($"atlas {command.Name}: cancelled; nothing was written.");
             return 130;
         }
+        catch (ArgumentException e) when (e.ParamName == "tokens")
+        {
+            // A layer that does not fit the token layout: the library names the layer, the options are the CLI's.
+            Console.Error.WriteLine($"atlas {command.Name}: error: options {ModelArguments.TokenOptions}: {e.Message}");
+            return 1;
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or ArgumentException or UnauthorizedAccessException or FormatException)
         {
             Console.Error.WriteLine($"atlas {command.Name}: error: {e.Message}");

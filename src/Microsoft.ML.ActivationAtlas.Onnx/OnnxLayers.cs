@@ -87,9 +87,11 @@ public static class OnnxLayers
     /// </summary>
     /// <param name="tensors">All tensors from <see cref="Probe"/>.</param>
     /// <param name="name">The requested layer.</param>
+    /// <param name="tokens">The token layout <paramref name="tensors"/> were probed with, named in the error for a 3-D
+    /// tensor that does not fit it; null for <see cref="TokenLayout.Default"/>.</param>
     /// <exception cref="ArgumentException">No such tensor (the message lists the closest layer names), or the tensor is
     /// neither a spatial layer nor a token layer.</exception>
-    public static OnnxLayerInfo Resolve(IReadOnlyList<OnnxLayerInfo> tensors, string name)
+    public static OnnxLayerInfo Resolve(IReadOnlyList<OnnxLayerInfo> tensors, string name, TokenLayout? tokens = null)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -97,13 +99,22 @@ public static class OnnxLayers
             ?? tensors.FirstOrDefault(t => t.FriendlyName == name)
             ?? tensors.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
             ?? tensors.FirstOrDefault(t => string.Equals(t.FriendlyName, name, StringComparison.OrdinalIgnoreCase));
+        tokens ??= TokenLayout.Default;
         if (hit is null)
         {
             var closest = Closest(tensors.Where(t => t.IsSelectable), name, 5);
+            // Friendly names go to selectable layers: a token layer read with a layout it does not fit has none.
+            bool otherLayout = tokens != TokenLayout.Default;
             throw new ArgumentException(
                 $"The model has no layer '{name}'. Closest layers: {string.Join(", ", closest)}. " +
-                "(List all layers with 'atlas layers --model <model>'.)");
+                "(List all layers with 'atlas layers --model <model>'.)" +
+                (otherLayout ? $" Token layers were read with the token layout {tokens}; a tensor that does not fit it is no layer and has no friendly name." : ""),
+                otherLayout ? nameof(tokens) : nameof(name));
         }
+        if (!hit.IsSelectable && hit.ElementType == TensorElementType.Float && hit.Shape.Length == 3 && tokens.Mismatch(hit.Shape) is { } why)
+            throw new ArgumentException(
+                $"Layer '{name}' ({hit.OpType} output) does not fit the token layout {tokens}: {why}. " +
+                "Set the token layout ([N, T, C] or [N, C, T], class and register tokens) to the model's.", nameof(tokens));
         if (!hit.IsSelectable)
             throw new ArgumentException(
                 $"Layer '{name}' ({hit.OpType} output) is a {hit.Shape.Length}-D {hit.ElementType} tensor [{string.Join(", ", hit.Shape)}]; " +

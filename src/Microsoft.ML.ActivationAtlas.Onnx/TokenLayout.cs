@@ -14,10 +14,25 @@ public sealed record TokenLayout
     public bool ChannelsFirst { get; init; }
 
     /// <summary>Class tokens before the others (0 for a model without one). Default 1.</summary>
-    public int ClassTokens { get; init; } = 1;
+    /// <exception cref="ArgumentOutOfRangeException">A negative count.</exception>
+    public int ClassTokens
+    {
+        get => _classTokens;
+        init => _classTokens = value >= 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(ClassTokens), value, "TokenLayout.ClassTokens must be 0 or more.");
+    }
 
     /// <summary>Register tokens after the class token(s) and before the patches (as in DINOv2 with registers). Default 0.</summary>
-    public int RegisterTokens { get; init; }
+    /// <exception cref="ArgumentOutOfRangeException">A negative count.</exception>
+    public int RegisterTokens
+    {
+        get => _registerTokens;
+        init => _registerTokens = value >= 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(RegisterTokens), value, "TokenLayout.RegisterTokens must be 0 or more.");
+    }
+
+    private readonly int _classTokens = 1;
+    private readonly int _registerTokens;
 
     /// <summary>Tokens before the first patch token.</summary>
     public int PrefixTokens => ClassTokens + RegisterTokens;
@@ -38,4 +53,31 @@ public sealed record TokenLayout
         long side = (long)Math.Round(Math.Sqrt(patches));
         return side * side == patches ? (int)side : 0;
     }
+
+    /// <summary>
+    /// Why a probe-run shape [1, T, C] (or [1, C, T]) is not a token layer of this layout, e.g. "[1, 65, 128] as
+    /// [N, C, T] has T = 128 tokens: 1 class + 0 register tokens leave 127 patch tokens, not a square grid"; null when it is one.
+    /// </summary>
+    /// <param name="shape">A tensor shape, batch (1) first.</param>
+    public string? Mismatch(IReadOnlyList<long> shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (GridSide(shape) > 0)
+            return null;
+        string text = $"[{string.Join(", ", shape)}]";
+        if (shape.Count != 3)
+            return $"{text} is {shape.Count}-D; a token layer is 3-D ({this})";
+        long tokens = ChannelsFirst ? shape[2] : shape[1], channels = ChannelsFirst ? shape[1] : shape[2];
+        string head = $"{text} read as {(ChannelsFirst ? "[N, C, T]" : "[N, T, C]")} has T = {tokens} tokens and C = {channels} channels";
+        if (channels < 2)
+            return $"{head}: one channel per token is a per-token statistic, not a layer";
+        long patches = tokens - PrefixTokens;
+        if (patches < 1)
+            return $"{head}: {ClassTokens} class + {RegisterTokens} register tokens leave no patch token";
+        return $"{head}: {ClassTokens} class + {RegisterTokens} register tokens leave {patches} patch tokens, not a square grid";
+    }
+
+    /// <summary>The layout, e.g. <c>[N, T, C], 1 class token, 0 register tokens</c>.</summary>
+    public override string ToString() =>
+        $"{(ChannelsFirst ? "[N, C, T]" : "[N, T, C]")}, {ClassTokens} class token{(ClassTokens == 1 ? "" : "s")}, {RegisterTokens} register token{(RegisterTokens == 1 ? "" : "s")}";
 }

@@ -17,7 +17,8 @@ internal sealed class BuildCommand : ICommand
     public string Usage => $"""
         usage: atlas build --model <file.onnx|resnet18> (--layer <name> | --layers <a,b,...>) --images <folder> --out <dir> [options]
 
-          --layer <name>     the 4-D layer tensor, e.g. ReLU393_Output_0 for resnet18
+          --layer <name>     the layer: a spatial [N, C, H, W] tensor, e.g. ReLU393_Output_0 for resnet18, or a vision
+                             transformer's token layer (random patch tokens; see --token-layout), tensor or friendly name
           --layers <list>    linked atlases of several layers from one network pass: each image is read at the same
                              image location on every layer; <out>/layers/<layer>/ holds each layer's atlas and
                              <out>/index.html switches between them, marking where a selected cell's images landed
@@ -55,12 +56,13 @@ internal sealed class BuildCommand : ICommand
                              stored pages without running the network for them (see docs/sharded-jobs.md)
           --skip-unreadable  skip files that are not readable images (counted and listed in build.json) instead of failing
           --head <h>         class values of the cells: none (the label shares of the images, default), train (train a
-                             linear head on the labelled images' spatially averaged layer and use the attribution to
-                             each class) or <file.onnx> (an ONNX classifier containing the layer: attribution to its logits)
+                             linear head on the labelled images' spatially averaged layer, on a token layer the mean of
+                             its patch tokens, and use the attribution to each class) or <file.onnx> (an ONNX classifier
+                             containing the layer: attribution to its logits)
           --max-pool-relaxation  attribution through max pools averages over each pooling window (the article's
                              relaxation, for InceptionV1-style classifiers given by --head <file.onnx>)
 
-        {ModelArguments.Usage}
+        {ModelArguments.Usage}{ModelArguments.TokenUsage}
         Writes <out>/atlas.png, <out>/index.html (+ icons/, examples/, classes/), <out>/atlas.json, <out>/model.zip (the fitted pipeline),
         <out>/rows.json and <out>/build.json. Work happens in <out>.partial; rerunning the same command after an interruption
         reuses finished stages and the finished pages of the activations.
@@ -107,6 +109,7 @@ internal sealed class BuildCommand : ICommand
             BatchSize = args.Int("batch", AtlasBuildOptions.Defaults.BatchSize),
             PageRows = args.Int("page-rows", AtlasBuildOptions.Defaults.PageRows),
             SkipUnreadableImages = args.Has("skip-unreadable"),
+            Tokens = ModelArguments.Tokens(args),
         };
         string head = args.Optional("head") ?? "none";
         (options.Head, options.HeadModel) = head switch

@@ -19,6 +19,7 @@ internal sealed class ExtractCommand : ICommand
         "  --out <file.npy>               float32 [rows, channels]; several layers: <stem>.<layer>.npy each;\n" +
         "                                 sidecars <stem>.rows.csv (row,image,label,y,x) and <stem>.json (settings)\n" +
         "  --sampling <mode>              random (default) | all | mean | center | class-token (ViT token layers)\n" +
+        ModelArguments.TokenUsage +
         "  --seed <n>                     random position seed (default 0)\n" +
         "  --margin <n>                   positions excluded at each edge for random (default 1)\n" +
         "  --batch <n>                    images per ONNX Runtime call (default 32)\n" +
@@ -46,6 +47,7 @@ internal sealed class ExtractCommand : ICommand
         };
         int seed = args.Int("seed", 0), margin = args.Int("margin", 1), batch = args.Int("batch", 32), perClass = args.Int("per-class", 0);
         bool skipBad = args.Has("skip-bad");
+        var tokens = ModelArguments.Tokens(args);
         Shard? shard = HistogramCommand.ParseShard(args.Optional("shard"));
         args.RejectUnknown();
         if (batch < 1)
@@ -63,6 +65,7 @@ internal sealed class ExtractCommand : ICommand
             BatchSize = batch,
             BadRows = skipBad ? BadRowHandling.Skip : BadRowHandling.Fail,
             Session = session,
+            Tokens = tokens,
         };
         var sw = Stopwatch.StartNew();
         ActivationExportResult result;

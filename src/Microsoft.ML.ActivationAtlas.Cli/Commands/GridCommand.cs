@@ -17,7 +17,8 @@ internal sealed class GridCommand : ICommand
           --image <file>       the image (any size; the network sees its center crop, as atlas extraction does)
           --atlas <dir>        an atlas folder written by 'atlas build': its network and layer, its trained head's
                                class values, and every position placed on it (its viewer with the image's cells)
-          --layer <name>       a layer with spatial positions (tensor or friendly name; see 'atlas layers'); with
+          --layer <name>       a layer with spatial positions or a ViT token layer (tensor or friendly name; see
+                               'atlas layers'); with
                                --atlas it may be left out, and must be the atlas's layer
           --head <file.onnx>   a classifier on the same network: each position's attribution to its classes
           --labels <file>      class names of --head, one a line (default: the model's metadata)
@@ -29,6 +30,8 @@ internal sealed class GridCommand : ICommand
 
         network (with --atlas it may be left out, and must be the atlas's):
         {ModelArguments.Usage}
+        token layers (without --atlas; an atlas keeps the layout it was built with):
+        {ModelArguments.TokenUsage}
         Writes <out>/grid.png (the network's view beside the icons), image.png (the network's part outlined),
         attribution.png (a heat map per top class), index.html (hover a position for its top classes and atlas
         cell), grid.json and, with --atlas, atlas/index.html (the atlas with the image's cells highlighted).
@@ -51,8 +54,11 @@ internal sealed class GridCommand : ICommand
             TopClasses = args.Int("top", ActivationGridOptions.Defaults.TopClasses),
             Seed = args.Int("seed", 0),
             Session = ModelArguments.Session(args),
+            Tokens = ModelArguments.Tokens(args),
         };
         args.RejectUnknown();
+        if (atlasDir is not null && options.Tokens is not null)
+            throw new UsageException($"options {ModelArguments.TokenOptions} and --atlas: the atlas keeps the token layout it was built with");
         if (head is not null)
         {
             if (!File.Exists(head))

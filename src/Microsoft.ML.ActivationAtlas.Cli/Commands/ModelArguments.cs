@@ -18,6 +18,45 @@ internal static class ModelArguments
         "  --threads <n>                  ONNX Runtime intra-op threads (default: ONNX Runtime's choice)\n" +
         "  --cuda [--device <id>]         run on CUDA (Gpu build), falling back to the CPU with a warning\n";
 
+    /// <summary>The token-layout options of the verbs that take a layer (TokenLayout's properties).</summary>
+    public const string TokenUsage =
+        "  --token-layout <ntc|nct>       a vision transformer's token layers: [N, T, C] (default, torchvision/timm) or\n" +
+        "                                 [N, C, T] (TokenLayout.ChannelsFirst)\n" +
+        "  --class-tokens <k>             class tokens before the patch grid (default 1; 0 for a model without one)\n" +
+        "  --register-tokens <r>          register tokens after the class tokens (default 0; 4 for DINOv2 with registers)\n";
+
+    /// <summary>The token-layout options by name, as errors about them name them.</summary>
+    public const string TokenOptions = "--token-layout/--class-tokens/--register-tokens";
+
+    /// <summary>
+    /// The token layout of <see cref="TokenUsage"/>'s options, or null when none is given (the library's
+    /// <see cref="TokenLayout.Default"/>).
+    /// </summary>
+    public static TokenLayout? Tokens(CommandArgs args)
+    {
+        string? layout = args.Optional("token-layout");
+        bool any = layout is not null | args.Has("class-tokens") | args.Has("register-tokens");
+        bool channelsFirst = layout switch
+        {
+            null or "ntc" => false,
+            "nct" => true,
+            _ => throw new UsageException($"option --token-layout: '{layout}' is neither 'ntc' ([N, T, C]) nor 'nct' ([N, C, T])"),
+        };
+        int classTokens = Count(args, "class-tokens", TokenLayout.Default.ClassTokens);
+        int registerTokens = Count(args, "register-tokens", TokenLayout.Default.RegisterTokens);
+        return any ? new TokenLayout { ChannelsFirst = channelsFirst, ClassTokens = classTokens, RegisterTokens = registerTokens } : null;
+    }
+
+    private static int Count(CommandArgs args, string option, int fallback)
+    {
+        if (args.Has(option) && args.Optional(option) is null)
+            throw new UsageException($"option --{option}: give a count");
+        int value = args.Int(option, fallback);
+        if (value < 0)
+            throw new UsageException($"option --{option}: {value} is negative; give 0 or more tokens");
+        return value;
+    }
+
     public static ActivationModel Model(CommandArgs args)
     {
         string model = args.Required("model");

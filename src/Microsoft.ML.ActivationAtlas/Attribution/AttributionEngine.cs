@@ -31,7 +31,7 @@ internal sealed class AttributionEngine : IDisposable
         Converter = new PixelConverter(model.Preprocessing, (int)declared[2], (int)declared[3]);
 
         var probe = OnnxLayers.Probe(net, new Dictionary<string, long[]> { [netInput] = [1, 3, declared[2], declared[3]] }, tokens: tokens);
-        Layer = OnnxLayers.Resolve(probe, layer);
+        Layer = OnnxLayers.Resolve(probe, layer, tokens);
         string logitsName = logits ?? net.Graph.Output[0].Name;
         var logitsInfo = probe.FirstOrDefault(t => t.Name == logitsName)
             ?? throw new ArgumentException($"The logits tensor '{logitsName}' is not a tensor of {model.Description}.");

@@ -13,10 +13,10 @@ namespace Microsoft.ML.ActivationAtlas.Attribution;
 /// </summary>
 public static class ClassifierHead
 {
-    /// <summary>Default name of the added logits output [N, K].</summary>
+    /// <summary>Name of the added logits output [N, K] (made unique, e.g. <c>logits_1</c>, when the network has a tensor of that name).</summary>
     public const string LogitsName = "logits";
 
-    /// <summary>Default name of the added probabilities output [N, K] (softmax of the logits).</summary>
+    /// <summary>Name of the added probabilities output [N, K] (softmax of the logits; made unique as <see cref="LogitsName"/>).</summary>
     public const string ProbabilitiesName = "probabilities";
 
     /// <summary>
@@ -28,7 +28,30 @@ public static class ClassifierHead
     /// <param name="weights">Row-major [K, C] class weights.</param>
     /// <param name="biases">K biases.</param>
     /// <param name="classNames">K class names.</param>
-    public static ModelProto Attach(ModelProto network, string featureTensor, float[] weights, float[] biases, IReadOnlyList<string> classNames)
+    public static ModelProto Attach(ModelProto network, string featureTensor, float[] weights, float[] biases, IReadOnlyList<string> classNames) =>
+        Attach(network, featureTensor, null, weights, biases, classNames);
+
+    /// <summary>
+    /// Appends logits = W . pool(layer) + b and probabilities = softmax(logits) after a layer found by
+    /// <see cref="OnnxLayers.Probe"/>: a spatial layer [N, C, H, W] is averaged over H x W (GlobalAveragePool), a
+    /// token layer ([N, T, C] or [N, C, T], <see cref="OnnxLayerInfo.Tokens"/>) over its G x G patch tokens (a MatMul
+    /// with a constant pooling vector, 1 / G^2 at each patch token and 0 at the class and register tokens). The new
+    /// outputs come first (logits is output 0); the network's own outputs are kept after them.
+    /// </summary>
+    /// <param name="network">The network containing the layer; not modified.</param>
+    /// <param name="layer">The layer the head reads (spatial or token layer).</param>
+    /// <param name="weights">Row-major [K, C] class weights.</param>
+    /// <param name="biases">K biases.</param>
+    /// <param name="classNames">K class names.</param>
+    public static ModelProto Attach(ModelProto network, OnnxLayerInfo layer, float[] weights, float[] biases, IReadOnlyList<string> classNames)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        if (!layer.IsSelectable)
+            throw new ArgumentException($"Layer '{layer.Name}' {layer.ShapeText} is neither a spatial layer nor a token layer: a class head cannot pool it.", nameof(layer));
+        return Attach(network, layer.Name, layer.Tokens is null ? null : layer, weights, biases, classNames);
+    }
+
+    private static ModelProto Attach(ModelProto network, string featureTensor, OnnxLayerInfo? tokenLayer, float[] weights, float[] biases, IReadOnlyList<string> classNames)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(weights);
@@ -44,24 +67,35 @@ public static class ClassifierHead
         var graph = model.Graph;
         if (!graph.Node.Any(n => n.Output.Contains(featureTensor)) && !graph.Input.Any(i => i.Name == featureTensor))
             throw new ArgumentException($"The feature tensor '{featureTensor}' is not a tensor of the network.");
-        foreach (var name in new[] { LogitsName, ProbabilitiesName })
-            if (graph.Node.Any(n => n.Output.Contains(name)))
-                throw new ArgumentException($"The network already has a tensor named '{name}'.");
-
         var b = new OnnxGraphBuilder(graph);
-        string pooled = featureTensor;
-        string flat = b.Node("Flatten", [b.Node("GlobalAveragePool", [pooled])], OnnxAttributes.Int("axis", 1));
+        // A network that is a classifier already (its own 'logits') gets the head's outputs under unique names.
+        string logits = b.UniqueName(LogitsName), probabilities = b.UniqueName(ProbabilitiesName);
+        string pooled = tokenLayer is { Tokens: { } tokens }
+            ? b.Node("MatMul", tokens.ChannelsFirst
+                ? [featureTensor, b.Initializer("head_token_pool", PatchPooling(tokenLayer), tokenLayer.TokenCount, 1)]
+                : [b.Initializer("head_token_pool", PatchPooling(tokenLayer), 1, tokenLayer.TokenCount), featureTensor])
+            : b.Node("GlobalAveragePool", [featureTensor]);
+        string flat = b.Node("Flatten", [pooled], OnnxAttributes.Int("axis", 1));
         string w = b.Initializer("head_weights", weights, k, c);
         string bias = b.Initializer("head_biases", biases, k);
-        b.NodeWithOutputs("Gemm", [flat, w, bias], [LogitsName], OnnxAttributes.Int("transB", 1));
-        b.NodeWithOutputs("Softmax", [LogitsName], [ProbabilitiesName], OnnxAttributes.Int("axis", 1));
+        b.NodeWithOutputs("Gemm", [flat, w, bias], [logits], OnnxAttributes.Int("transB", 1));
+        b.NodeWithOutputs("Softmax", [logits], [probabilities], OnnxAttributes.Int("axis", 1));
         var outputs = graph.Output.ToList();
         graph.Output.Clear();
-        graph.Output.Add(OnnxValueInfo.Float(LogitsName, null, k));
-        graph.Output.Add(OnnxValueInfo.Float(ProbabilitiesName, null, k));
+        graph.Output.Add(OnnxValueInfo.Float(logits, null, k));
+        graph.Output.Add(OnnxValueInfo.Float(probabilities, null, k));
         graph.Output.AddRange(outputs);
         ClassNames.Write(model, classNames);
         return model;
+    }
+
+    /// <summary>The token pooling vector of a token layer: 1 / G^2 at each patch token, 0 at the leading tokens.</summary>
+    private static float[] PatchPooling(OnnxLayerInfo layer)
+    {
+        var pool = new float[layer.TokenCount];
+        int prefix = layer.Tokens!.PrefixTokens, patches = layer.TokenCount - prefix;
+        pool.AsSpan(prefix).Fill(1f / patches);
+        return pool;
     }
 
     /// <summary>

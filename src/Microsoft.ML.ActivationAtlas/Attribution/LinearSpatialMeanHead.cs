@@ -7,7 +7,8 @@ namespace Microsoft.ML.ActivationAtlas.Attribution;
 /// <summary>
 /// A classifier whose logits read the layer only through a linear head on its spatial mean,
 /// logits = W . mean_{y,x}(layer) + b (the graph <see cref="ClassifierHead.Attach(ModelProto, string, float[], float[], IReadOnlyList{string})"/>
-/// builds: GlobalAveragePool, Flatten, Gemm). Every position's gradient of logit k is then W_k / (H W), so the
+/// builds: GlobalAveragePool, Flatten, Gemm; on a token layer, the mean over its G x G patch tokens as a MatMul with a
+/// constant pooling vector, Flatten, Gemm). Every position's (or patch token's) gradient of logit k is then W_k / (H W), so the
 /// attribution of an activation vector h is h . d(logit_k)/dh = (W_k . h) / (H W): no network run is needed.
 /// </summary>
 internal sealed class LinearSpatialMeanHead
@@ -43,7 +44,7 @@ internal sealed class LinearSpatialMeanHead
         if (flatten is null || flatten.OpType != "Flatten" || OnnxAttributes.GetInt(flatten, "axis", 1) != 1)
             return null;
         var pool = Producer(flatten.Input[0]);
-        if (pool is null || pool.OpType != "GlobalAveragePool" || pool.Input[0] != layer.Name)
+        if (pool is null || !(IsSpatialMean(pool, layer) || IsPatchMean(pool, layer, Initializer)))
             return null;
         if (Initializer(gemm.Input[1]) is not { } w || w.Dims.Count != 2)
             return null;
@@ -61,6 +62,32 @@ internal sealed class LinearSpatialMeanHead
             values = t;
         }
         return new LinearSpatialMeanHead(values, k, c, layer.Height * layer.Width);
+    }
+
+    private static bool IsSpatialMean(NodeProto pool, OnnxLayerInfo layer) =>
+        layer.Tokens is null && pool.OpType == "GlobalAveragePool" && pool.Input[0] == layer.Name;
+
+    /// <summary>
+    /// A token layer's mean over its patch tokens as <see cref="ClassifierHead"/> writes it: MatMul of a constant
+    /// [1, T] pooling row with [N, T, C], or of [N, C, T] with a [T, 1] column, 1 / G^2 at each patch token and 0 at
+    /// the class and register tokens.
+    /// </summary>
+    private static bool IsPatchMean(NodeProto pool, OnnxLayerInfo layer, Func<string, TensorProto?> initializer)
+    {
+        if (layer.Tokens is not { } tokens || pool.OpType != "MatMul" || pool.Input.Count != 2)
+            return false;
+        int layerSide = tokens.ChannelsFirst ? 0 : 1;
+        if (pool.Input[layerSide] != layer.Name || initializer(pool.Input[1 - layerSide]) is not { } p)
+            return false;
+        long[] expected = tokens.ChannelsFirst ? [layer.TokenCount, 1] : [1, layer.TokenCount];
+        if (!p.Dims.SequenceEqual(expected))
+            return false;
+        var values = OnnxTensors.ToFloats(p);
+        float mean = 1f / (layer.Height * layer.Width);
+        for (int t = 0; t < values.Length; t++)
+            if (Math.Abs(values[t] - (t < tokens.PrefixTokens ? 0f : mean)) > 1e-6f * mean)
+                return false;
+        return true;
     }
 
     /// <summary>(W_k . h) / (H W) for every class k of one activation vector.</summary>

@@ -10,8 +10,8 @@ public enum AtlasHeadKind
     None,
 
     /// <summary>
-    /// A linear head trained on the labelled images' spatially averaged layer activations, attached after the layer;
-    /// the class values are the attributions to its classes.
+    /// A linear head trained on the labelled images' spatially averaged layer activations (on a token layer, the mean of
+    /// its patch tokens), attached after the layer; the class values are the attributions to its classes.
     /// </summary>
     Train,
 
@@ -91,8 +91,18 @@ public sealed class AtlasBuildOptions
     /// <summary>A name for the model in titles and <c>atlas.json</c>; null (default) uses the built-in name or the model's description.</summary>
     public string? ModelName { get; set; }
 
-    /// <summary>The 4-D layer (required): tensor name (e.g. <c>ReLU393_Output_0</c>) or friendly name.</summary>
+    /// <summary>
+    /// The layer (required): tensor name (e.g. <c>ReLU393_Output_0</c>) or friendly name of a spatial layer [N, C, H, W]
+    /// or a token layer of a vision transformer (see <see cref="Tokens"/>).
+    /// </summary>
     public string Layer { get; set; } = "";
+
+    /// <summary>
+    /// How a vision transformer's token layers are laid out ([N, T, C] or [N, C, T], class and register tokens before
+    /// the row-major patch grid); positions are patch tokens and a trained head reads the mean of the patch tokens.
+    /// Default null: <see cref="TokenLayout.Default"/> ([N, T, C], one class token, no registers).
+    /// </summary>
+    public TokenLayout? Tokens { get; set; }
 
     /// <summary>Images to use, a seeded random sample of the folder; 0 (default) uses all.</summary>
     public int Samples { get; set; }

@@ -51,7 +51,7 @@ public sealed partial class AtlasBuilder
             throw new InvalidOperationException($"An atlas needs at least 5 images; '{images.Root}' has {images.Paths.Count}.");
 
         // Compiled before the work folder exists: a wrong layer leaves nothing behind.
-        using var extraction = new AlignedExtraction(o.Model!, layers, o.Seed, margin: 1, o.BatchSize, o.Session);
+        using var extraction = new AlignedExtraction(o.Model!, layers, o.Seed, margin: 1, o.BatchSize, o.Session, o.Tokens);
         string work = AtlasFolder.PrepareWork(outputFolder);
         var store = o.StageStore ?? new FileStageStore(Path.Combine(work, AtlasFolder.CacheFolder));
         var names = extraction.Layers.Select(l => l.Name).ToArray();

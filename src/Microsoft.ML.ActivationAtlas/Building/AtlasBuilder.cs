@@ -5,6 +5,7 @@ using Microsoft.ML.ActivationAtlas.Binning;
 using Microsoft.ML.ActivationAtlas.Cluster;
 using Microsoft.ML.ActivationAtlas.Datasets;
 using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Projection;
 using Microsoft.ML.ActivationAtlas.Rendering;
@@ -193,7 +194,8 @@ public sealed partial class AtlasBuilder
     {
         private readonly int _rows = images.Paths.Count;
         private readonly string _imagesKey = $"{images.Fingerprint()}|{o.Samples}|{o.Seed}";
-        private string ActivationKey => $"{_imagesKey}|{o.Model!.Description}|{o.Layer}|{o.Sampling}" + (Given is null ? "" : "|given " + Given.Fingerprint);
+        private string ActivationKey => $"{_imagesKey}|{o.Model!.Description}|{o.Layer}|{o.Sampling}"
+            + (o.Tokens is null || o.Tokens == TokenLayout.Default ? "" : $"|tokens {o.Tokens}") + (Given is null ? "" : "|given " + Given.Fingerprint);
 
         /// <summary>Activations extracted by the caller, used instead of the network pass.</summary>
         public LayerActivations? Given { get; init; }
@@ -209,7 +211,7 @@ public sealed partial class AtlasBuilder
             string layer = extraction.Layers[0].Name;
             var (activations, dim, means, attributions) = Extract(extraction);
 
-            var (classNames, classValues, classValueName) = ClassValues(layer, activations, dim, means, attributions);
+            var (classNames, classValues, classValueName) = ClassValues(extraction.Layers[0], activations, dim, means, attributions);
             if (o.Head != AtlasHeadKind.Model)
                 store.Save("classes", ClassesKey, classValues, _rows, classNames.Length);
 
@@ -301,6 +303,7 @@ public sealed partial class AtlasBuilder
             FirstRowIndex = firstRow,
             BatchSize = o.BatchSize,
             Session = o.Session,
+            Tokens = o.Tokens,
         };
 
         /// <summary>
@@ -446,6 +449,7 @@ public sealed partial class AtlasBuilder
                             OutputColumnName = AttributionColumn,
                             BatchSize = o.BatchSize,
                             Session = o.Session,
+                            Tokens = o.Tokens,
                         }).Fit(data);
                     }
                     catch (ArgumentException e)
@@ -509,7 +513,7 @@ public sealed partial class AtlasBuilder
         }
 
         /// <summary>The class values of each row: label shares, or attributions to the classes of a head.</summary>
-        private (string[] Names, float[] Values, string Kind) ClassValues(string layer, float[] activations, int dim, float[]? means, float[]? attributions)
+        private (string[] Names, float[] Values, string Kind) ClassValues(OnnxLayerInfo layer, float[] activations, int dim, float[]? means, float[]? attributions)
         {
             switch (o.Head)
             {
@@ -533,8 +537,9 @@ public sealed partial class AtlasBuilder
                 }
                 default:
                 {
-                    // The head trains on the layer's spatial means, and reads the layer only through that mean: the
-                    // attribution stage computes the attributions in closed form from the stored activations.
+                    // The head trains on the layer's spatial means (a token layer's patch-token means), and reads the
+                    // layer only through that mean: the attribution stage computes the attributions in closed form from
+                    // the stored activations.
                     var stage = report.Start("head");
                     var weights = LinearHeadTrainer.TrainWeights(ml, means ?? activations, dim, images.Labels);
                     var names = weights.ClassNames;
@@ -547,7 +552,8 @@ public sealed partial class AtlasBuilder
                     using var attribution = ml.Transforms.ComputeAttribution(new AttributionEstimator.Options
                     {
                         Model = head,
-                        Layer = layer,
+                        Layer = layer.Name,
+                        Tokens = o.Tokens,
                         ActivationColumnName = ActivationColumn,
                         OutputColumnName = AttributionColumn,
                         Method = AttributionMethod.LinearHead,

@@ -5,6 +5,7 @@ using Microsoft.ML.ActivationAtlas.Datasets;
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Histogram;
 using Microsoft.ML.ActivationAtlas.Inversion;
+using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.ActivationAtlas.Persistence;
 using Microsoft.ML.ActivationAtlas.Projection;
 using Microsoft.ML.ActivationAtlas.Rendering;
@@ -661,10 +662,10 @@ public sealed class BuiltAtlas
     internal ActivationExtractingTransformer Extraction => ((IEnumerable<ITransformer>)Pipeline).OfType<ActivationExtractingTransformer>().First();
 
     /// <summary>
-    /// The network with the atlas's trained head attached after <paramref name="layer"/> (its tensor name), or null
+    /// The network with the atlas's trained head attached after <paramref name="layer"/> (its patch tokens' mean on a token layer), or null
     /// when the atlas has no trained head kept (built without one, or before heads were kept).
     /// </summary>
-    internal ActivationModel? TrainedHeadModel(ActivationModel model, string layer)
+    internal ActivationModel? TrainedHeadModel(ActivationModel model, OnnxLayerInfo layer)
     {
         if (_settings.ClassesKey is not { } key || ClassValueName != "attribution"
             || !_store.TryLoad(AtlasFolder.HeadEntry, key, out var packed, out int classes, out int columns) || classes != ClassNames.Count)

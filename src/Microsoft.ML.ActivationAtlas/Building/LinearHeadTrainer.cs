@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.ActivationAtlas.Attribution;
 using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Onnx;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
 
@@ -8,7 +9,7 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 
 /// <summary>
 /// Trains the linear class head of <see cref="AtlasHeadKind.Train"/>: a multinomial logistic regression on the
-/// labelled images' spatially averaged layer activations, attached to the network after the layer
+/// labelled images' spatially averaged layer activations (on a token layer, the mean of its patch tokens), attached to the network after the layer
 /// (<see cref="ClassifierHead.Attach(Onnx.Protobuf.ModelProto, string, MaximumEntropyModelParameters, IReadOnlyList{string})"/>).
 /// </summary>
 internal static class LinearHeadTrainer
@@ -23,11 +24,18 @@ internal static class LinearHeadTrainer
     }
 
     /// <summary>The network with <paramref name="head"/> attached after <paramref name="layer"/>'s spatial mean.</summary>
-    public static ActivationModel Attach(ActivationModel model, string layer, LinearHead head)
-    {
-        var network = ClassifierHead.Attach(model.Network, layer, head.Weights, head.Biases, head.ClassNames);
-        return ActivationModel.FromBytes(network.ToByteArray(), model.Preprocessing, model.PreprocessingModel?.ToByteArray());
-    }
+    public static ActivationModel Attach(ActivationModel model, string layer, LinearHead head) =>
+        WithNetwork(model, ClassifierHead.Attach(model.Network, layer, head.Weights, head.Biases, head.ClassNames));
+
+    /// <summary>
+    /// The network with <paramref name="head"/> attached after <paramref name="layer"/>'s spatial mean, or for a token
+    /// layer the mean of its patch tokens.
+    /// </summary>
+    public static ActivationModel Attach(ActivationModel model, OnnxLayerInfo layer, LinearHead head) =>
+        WithNetwork(model, ClassifierHead.Attach(model.Network, layer, head.Weights, head.Biases, head.ClassNames));
+
+    private static ActivationModel WithNetwork(ActivationModel model, Onnx.Protobuf.ModelProto network) =>
+        ActivationModel.FromBytes(network.ToByteArray(), model.Preprocessing, model.PreprocessingModel?.ToByteArray());
 
     /// <summary>The head alone: weights [classes, dim], biases and class names (in the label keys' order).</summary>
     public static LinearHead TrainWeights(MLContext ml, float[] features, int dim, IReadOnlyList<string> labels)
@@ -67,7 +75,7 @@ internal static class LinearHeadTrainer
     }
 }
 
-/// <summary>A linear class head on a layer's spatial mean: logits = W . mean + b.</summary>
+/// <summary>A linear class head on a layer's spatial mean (a token layer's patch-token mean): logits = W . mean + b.</summary>
 /// <param name="Weights">Row-major [classes, dim].</param>
 /// <param name="Biases">One per class.</param>
 /// <param name="ClassNames">The classes, in the rows' order.</param>

@@ -56,7 +56,7 @@ internal sealed class ActivationEngine : IDisposable
         Dictionary<string, long[]>? probeShapes = netDeclared is not null && netDeclared.Skip(1).All(d => d > 0)
             ? null : new() { [_networkInputName] = fedShape };
         var all = OnnxLayers.Probe(net, probeShapes, tokens: tokens);
-        Layers = layers.Select(l => OnnxLayers.Resolve(all, l)).ToArray();
+        Layers = layers.Select(l => OnnxLayers.Resolve(all, l, tokens)).ToArray();
         if (Layers.Select(l => l.Name).Distinct().Count() != Layers.Length)
             throw new ArgumentException($"A layer is requested twice: {string.Join(", ", layers)}.", nameof(layers));
         _outputNames = Layers.Select(l => l.Name).ToArray();

@@ -19,10 +19,11 @@ internal sealed class AlignedExtraction : IDisposable
     private readonly int _batchSize;
     private int _sessionRuns;
 
-    public AlignedExtraction(ActivationModel model, IReadOnlyList<string> layers, int seed, int margin, int batchSize, OnnxSessionOptions session)
+    public AlignedExtraction(ActivationModel model, IReadOnlyList<string> layers, int seed, int margin, int batchSize, OnnxSessionOptions session,
+        TokenLayout? tokens = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        _engine = new ActivationEngine(model, layers, model.Preprocessing, 0, 0, ActivationSampling.RandomPosition, seed, margin, session);
+        _engine = new ActivationEngine(model, layers, model.Preprocessing, 0, 0, ActivationSampling.RandomPosition, seed, margin, session, tokens);
         _batchSize = batchSize;
         foreach (var l in _engine.Layers)
             if (l.Tokens is not null)

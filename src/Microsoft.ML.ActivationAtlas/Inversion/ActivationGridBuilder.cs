@@ -33,7 +33,7 @@ internal static class ActivationGridBuilder
         var atlasExtraction = atlas?.Extraction;
         var model = options.Model ?? atlas!.Model;
         string layerName = string.IsNullOrEmpty(options.Layer) ? atlas!.LayerName : options.Layer;
-        var settings = (atlasExtraction?.Settings ?? new ActivationExtractingEstimator.Options { Model = model, Layers = [layerName] })
+        var settings = (atlasExtraction?.Settings ?? new ActivationExtractingEstimator.Options { Model = model, Layers = [layerName], Tokens = options.Tokens })
             .AtEveryPosition(PathColumn, ActivationColumn, PositionColumn, BadRowHandling.Fail);
         if (options.Session is not null)
             settings.Session = options.Session.Clone();
@@ -50,7 +50,7 @@ internal static class ActivationGridBuilder
         // Class values: the classifier given, else the atlas's trained head (closed form for a linear head on the mean).
         ActivationModel? head = options.HeadModel;
         string? classSource = head is null ? null : $"classifier {head.Description}";
-        if (head is null && atlas?.TrainedHeadModel(model, layer.Name) is { } trained)
+        if (head is null && atlas?.TrainedHeadModel(model, layer) is { } trained)
             (head, classSource) = (trained, "the atlas's trained head");
         IDataView view = extraction.Transform(data);
         AttributionTransformer? attribution = null;
@@ -62,6 +62,7 @@ internal static class ActivationGridBuilder
                 {
                     Model = head,
                     Layer = layer.Name,
+                    Tokens = settings.Tokens,
                     InputColumnName = PathColumn,
                     ActivationColumnName = ActivationColumn,
                     PositionColumnName = PositionColumn,

@@ -37,6 +37,12 @@ public sealed class ActivationGridOptions
     public string Layer { get; set; } = "";
 
     /// <summary>
+    /// How a vision transformer's token layers are laid out (positions are then the patch tokens); without an atlas
+    /// only. Default null: <see cref="TokenLayout.Default"/>; with an atlas, the layout it was built with.
+    /// </summary>
+    public TokenLayout? Tokens { get; set; }
+
+    /// <summary>
     /// An atlas to place every position on (through its fitted layout and grid) and whose class head gives the class
     /// values; null for none. Default null.
     /// </summary>

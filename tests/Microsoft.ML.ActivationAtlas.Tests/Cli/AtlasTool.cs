@@ -38,13 +38,21 @@ internal static class AtlasTool
         return (process.ExitCode, error);
     }
 
-    public static (int ExitCode, string Error) Run(params string[] args)
+    public static (int ExitCode, string Error) Run(params string[] args) => Run(args, captureOutput: false);
+
+    /// <summary>Runs the tool in-process, capturing standard output and standard error together.</summary>
+    public static (int ExitCode, string Output) RunWithOutput(params string[] args) => Run(args, captureOutput: true);
+
+    private static (int ExitCode, string Text) Run(string[] args, bool captureOutput)
     {
         lock (s_console)
         {
             var previous = Console.Error;
+            var previousOut = Console.Out;
             var capture = new StringWriter();
             Console.SetError(capture);
+            if (captureOutput)
+                Console.SetOut(capture);
             try
             {
                 int code = (int)s_main.Invoke(null, [args])!;
@@ -53,6 +61,7 @@ internal static class AtlasTool
             finally
             {
                 Console.SetError(previous);
+                Console.SetOut(previousOut);
             }
         }
     }

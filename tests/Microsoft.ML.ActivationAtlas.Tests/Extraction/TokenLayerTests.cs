@@ -44,6 +44,11 @@ public sealed class TokenLayerTests
         var registers = OnnxLayers.Probe(network, tokens: new TokenLayout { RegisterTokens = 2 });
         var r = Assert.Throws<ArgumentException>(() => OnnxLayers.Resolve(registers, Vit.LayerTensor));
         Assert.Contains("[1, 65, 128]", r.Message);
+        // Told the layout, the error says why the layer does not fit it.
+        r = Assert.Throws<ArgumentException>(() => OnnxLayers.Resolve(registers, Vit.LayerTensor, new TokenLayout { RegisterTokens = 2 }));
+        Assert.Contains("1 class + 2 register tokens leave 62 patch tokens, not a square grid", r.Message);
+        Assert.Equal("tokens", r.ParamName);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TokenLayout { ClassTokens = -1 });
         var model = ActivationModel.FromFile(Vit.ModelPath, ImagePreprocessing.Identity);
         var ml = new MLContext(seed: 1);
         string spatial = OnnxLayers.List(network).First(l => l.Tokens is null).Name;
