@@ -25,8 +25,9 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// (<see cref="AtlasBuildOptions.IconSteps"/>) and each finer grid's cells warm-started from their parent cell's
 /// optimised parameters, until <see cref="AtlasBuildOptions.IconBudget"/> is spent (10 minutes on the CPU, unlimited
 /// with CUDA); cells left keep their nearest example image as a stand-in, and <c>atlas.json</c> (per cell
-/// <c>icon</c>, and <c>fidelity</c>, <c>plausibility</c>, <c>steps</c>, <c>warmStarted</c> of an inverted icon) and the
-/// viewer say which is which. <c>atlas.png</c> draws <see cref="AtlasBuildOptions.ImageGridSize"/>, or, when not set
+/// <c>icon</c>, and <c>fidelity</c>, <c>plausibility</c>, <c>steps</c>, <c>warmStarted</c> and the downstream
+/// <c>agreement</c>, <c>cellClass</c>, <c>iconClass</c>, <c>classMatch</c> of an inverted icon) and the viewer say which
+/// is which. <c>atlas.png</c> draws <see cref="AtlasBuildOptions.ImageGridSize"/>, or, when not set
 /// and the budget stopped short of the default grid, the finest grid whose cells are all inverted.
 /// </para>
 /// <para>

@@ -231,6 +231,31 @@ public sealed class InvertedIconBuildTests(InvertedAtlasFixture fixture, ITestOu
     }
 
     [Fact]
+    public void WithATrainedHeadTheIconsTopClassIsTheHeadsReadingOfItsPooledFeatures()
+    {
+        var options = InvertedAtlasFixture.Options();
+        options.Head = AtlasHeadKind.Train;
+        options.GridSizes = [2];
+        var built = new MLContext(1).Atlas().Build(fixture.Images, Path.Combine(fixture.Root, "trained-head"), options);
+        var head = built.TrainedHead();
+        var coarse = built.Atlas.Level(2).Cells.OrderByDescending(c => c.Count).ThenBy(c => c.Y).ThenBy(c => c.X).ToList();
+        var ml = new MLContext(1);
+        using var renderer = ml.Transforms.CreateIconRenderer(new FeatureInversionEstimator.Options
+        {
+            Model = PretrainedModels.ResNet18, Layer = InvertedAtlasFixture.Layer, Steps = 16, Seed = 5,
+        });
+        var pooled = renderer.LayerMeans(renderer.Render(coarse.Select(c => c.MeanActivation.ToArray()).ToList()));
+        for (int i = 0; i < coarse.Count; i++)
+        {
+            var info = built.Icons.Inversion(2, coarse[i].X, coarse[i].Y)!;
+            output.WriteLine($"cell ({coarse[i].X}, {coarse[i].Y}): agreement {info.Agreement:F3}, icon {info.IconTopClass}, cell {info.CellTopClass}");
+            Assert.Equal(head.ClassNames[head.Predict(pooled[i])], info.IconTopClass);
+            Assert.Equal(coarse[i].TopClasses[0].Name, info.CellTopClass);
+            Assert.InRange(info.Agreement!.Value, 0.0, 1.0);
+        }
+    }
+
+    [Fact]
     public void ATinyBudgetLeavesExampleStandInsMarkedInAtlasJson()
     {
         var built = fixture.Tiny;
