@@ -26,8 +26,9 @@ namespace Microsoft.ML.ActivationAtlas.Building;
 /// (<see cref="AtlasBuildOptions.IconSteps"/>) and each finer grid's cells warm-started from their parent cell's
 /// optimised parameters, until <see cref="AtlasBuildOptions.IconBudget"/> is spent (10 minutes on the CPU, unlimited
 /// with CUDA); cells left keep their nearest example image as a stand-in, and <c>atlas.json</c> (per cell
-/// <c>icon</c>, and <c>fidelity</c>, <c>plausibility</c>, <c>steps</c>, <c>warmStarted</c> of an inverted icon) and the
-/// viewer say which is which. <c>atlas.png</c> draws <see cref="AtlasBuildOptions.ImageGridSize"/>, or, when not set
+/// <c>icon</c>, and <c>fidelity</c>, <c>plausibility</c>, <c>steps</c>, <c>warmStarted</c> and the downstream
+/// <c>agreement</c>, <c>cellClass</c>, <c>iconClass</c>, <c>classMatch</c> of an inverted icon) and the viewer say which
+/// is which. <c>atlas.png</c> draws <see cref="AtlasBuildOptions.ImageGridSize"/>, or, when not set
 /// and the budget stopped short of the default grid, the finest grid whose cells are all inverted.
 /// </para>
 /// <para>
@@ -227,8 +228,9 @@ public sealed partial class AtlasBuilder
             stage.Done(string.Join(", ", atlas.Levels.Select(l => $"{l.GridSize}: {l.Cells.Count} cells")));
 
             string iconKey = $"{ActivationKey}|{o.NumberOfNeighbors}|{o.MinDist.ToString(CultureInfo.InvariantCulture)}|{o.DeterministicLayout}|{string.Join(",", o.GridSizes)}|{o.MinimumCount}|{o.IconSize}|{AtlasIconStep.InversionKey(o, layer)}";
+            var downstream = DownstreamOf(atlas, grid, layout, activations, means, dim, classNames, classValues);
             var (icons, completeGrids, iconNote) = AtlasIconStep.Render(ml, atlas, row => images.Paths[row], activations, o.IconSize,
-                o.Icons == AtlasIconKind.Inversion ? AtlasIconStep.Plan.Of(o, layer) : null, store, iconKey, report, ct);
+                o.Icons == AtlasIconKind.Inversion ? AtlasIconStep.Plan.Of(o, layer) : null, downstream, store, iconKey, report, ct);
 
             stage = report.Start("outputs");
             foreach (var sub in new[] { "icons", "examples", "classes" })
@@ -279,6 +281,32 @@ public sealed partial class AtlasBuilder
                 AtlasIconStep.DiscardParameters(atlas, invertedGrids, store);
             stage.Done();
             extraction.Dispose();
+        }
+
+        /// <summary>
+        /// What the inverted icons' downstream agreement compares them with: per cell, the mean of its members' spatial
+        /// means of the layer (what the trained head reads; the members' rows when the build keeps no spatial means, as
+        /// with spatial-mean sampling, where the rows are those means), and the class head on them: the atlas's trained
+        /// head, else the class directions of its class values (<see cref="LinearHead.ClassCentroids"/>).
+        /// </summary>
+        private AtlasIconStep.Downstream DownstreamOf(GridAtlas atlas, BinToGridTransformer grid, float[] layout, float[] activations, float[]? means,
+            int dim, string[] classNames, float[] classValues)
+        {
+            if (o.Icons != AtlasIconKind.Inversion)
+                return new AtlasIconStep.Downstream((_, cell) => cell.MeanActivation, null);
+            var pooled = atlas;
+            if (means is not null)
+            {
+                var view = Matrices.View(_rows, (ActivationColumn, means, dim), ("Layout", layout, 2));
+                pooled = AtlasStages.Aggregate(ml, grid.Transform(view), [], o.MinimumCount, null, ct);
+            }
+            LinearHead? head = null;
+            if (o.Head == AtlasHeadKind.Train && store.TryLoad(AtlasFolder.HeadEntry, ClassesKey, out var packed, out int k, out int columns)
+                && k == classNames.Length && columns == dim + 1)
+                head = LinearHead.Unpack(packed, k, columns, classNames);
+            else if (classNames.Length > 0)
+                head = LinearHead.ClassCentroids(means ?? activations, dim, classValues, classNames);
+            return new AtlasIconStep.Downstream((g, cell) => pooled.Level(g).Find(cell.X, cell.Y)?.MeanActivation ?? cell.MeanActivation, head);
         }
 
         /// <summary>The grid drawn in <c>atlas.png</c>: the one asked for, else <see cref="AtlasIconStep.ImageGrid"/> of the default.</summary>

@@ -30,7 +30,20 @@ internal static class AtlasIconStep
     private const int ChunkBatches = 4;
 
     /// <summary>What the stage store keeps with an inverted icon.</summary>
-    internal sealed record IconMeta(double Fidelity, double? Plausibility, int Steps, bool WarmStarted);
+    internal sealed record IconMeta(double Fidelity, double? Plausibility, int Steps, bool WarmStarted,
+        double? Agreement = null, string? CellClass = null, string? IconClass = null)
+    {
+        public InvertedIconInfo Info() => new(Fidelity, Plausibility, Steps, WarmStarted) { Agreement = Agreement, CellTopClass = CellClass, IconTopClass = IconClass };
+    }
+
+    /// <summary>What the inverted icons' downstream agreement compares them with.</summary>
+    /// <param name="MemberFeatures">A cell's members' mean pooled features (spatial means of the layer), given its grid.</param>
+    /// <param name="Head">The class head on pooled features (the atlas's trained head, or its class centroids), or null without class values.</param>
+    internal sealed record Downstream(Func<int, AtlasCell, ReadOnlyMemory<float>> MemberFeatures, LinearHead? Head)
+    {
+        /// <summary>The cells' mean activations and no head: what an atlas without the members' pooled features has.</summary>
+        public static Downstream CellMeans { get; } = new((_, cell) => cell.MeanActivation, null);
+    }
 
     /// <summary>What <see cref="Render"/> made.</summary>
     /// <param name="Icons">The icons: examples, with the inverted ones set where made.</param>
@@ -139,10 +152,10 @@ internal static class AtlasIconStep
 
     /// <summary>
     /// The icons of <paramref name="atlas"/>: each cell's nearest example (<paramref name="imagePathOfRow"/>) at
-    /// <paramref name="iconSize"/>, and with a <paramref name="plan"/> the inverted icons, coarse grid to fine, within its budget.
+    /// <paramref name="iconSize"/>, and with a <paramref name="plan"/> the inverted icons, coarse grid to fine, within its budget; <paramref name="downstream"/> is what their downstream agreement compares them with.
     /// </summary>
     public static Result Render(MLContext ml, GridAtlas atlas, Func<int, string> imagePathOfRow, ReadOnlyMemory<float> activations, int iconSize, Plan? plan,
-        IAtlasStageStore store, string key, StageReporter report, CancellationToken ct)
+        Downstream downstream, IAtlasStageStore store, string key, StageReporter report, CancellationToken ct)
     {
         var stage = report.Start("icons");
         var icons = AtlasIcons.FromNearestExamples(atlas, imagePathOfRow, iconSize);
@@ -175,7 +188,7 @@ internal static class AtlasIconStep
             {
                 if (TryLoad(store, key, grid, cell, prefix, out var png, out var meta, out var parameters))
                 {
-                    icons.SetInverted(grid, cell.X, cell.Y, png, new InvertedIconInfo(meta.Fidelity, meta.Plausibility, meta.Steps, meta.WarmStarted));
+                    icons.SetInverted(grid, cell.X, cell.Y, png, meta.Info());
                     if (parameters is not null)
                         current[(cell.X, cell.Y)] = parameters;
                     done++;
@@ -207,19 +220,21 @@ internal static class AtlasIconStep
                     ? renderer.RenderWithin(directions, warm, l, progress, ct)
                     : renderer.Render(directions, warm, progress, ct);
                 var finished = Enumerable.Range(0, chunk.Count).Where(i => rendered[i] is not null).ToArray();
-                var plausibility = IconQualityMetrics.Plausibility(finished.Select(i => rendered[i]!).ToArray(), activations);
+                var finishedIcons = finished.Select(i => rendered[i]!).ToArray();
+                var plausibility = IconQualityMetrics.Plausibility(finishedIcons, activations);
+                var agreement = Agree(renderer, downstream, finishedIcons, grid, finished.Select(i => chunk[i]).ToArray());
                 for (int f = 0; f < finished.Length; f++)
                 {
                     var cell = chunk[finished[f]];
                     var icon = rendered[finished[f]]!;
                     var png = AtlasIcons.EncodeRgba(icon.ToRgba(), icon.Size, icon.Size);
-                    var meta = new IconMeta(icon.Fidelity, plausibility[f], icon.StepsTaken, icon.WarmStarted);
+                    var meta = new IconMeta(icon.Fidelity, plausibility[f], icon.StepsTaken, icon.WarmStarted, agreement[f].Cosine, agreement[f].CellClass, agreement[f].IconClass);
                     // The description goes last: an icon whose entries are not all written reads as missing.
                     store.SaveBytes(Entry(grid, cell, prefix), key, png);
                     if (hasChildren)
                         store.SaveBytes(ParametersEntry(grid, cell, prefix), key, MemoryMarshal.AsBytes(icon.Parameters.AsSpan()).ToArray());
                     store.SaveBytes(MetaEntry(grid, cell, prefix), key, JsonSerializer.SerializeToUtf8Bytes(meta));
-                    icons.SetInverted(grid, cell.X, cell.Y, png, new InvertedIconInfo(meta.Fidelity, meta.Plausibility, meta.Steps, meta.WarmStarted));
+                    icons.SetInverted(grid, cell.X, cell.Y, png, meta.Info());
                     if (hasChildren)
                         current[(cell.X, cell.Y)] = icon.Parameters;
                     steps += icon.StepsTaken;
@@ -257,13 +272,34 @@ internal static class AtlasIconStep
         return coarser.Length > 0 ? coarser.Max() : preferred;
     }
 
+    /// <summary>
+    /// Downstream agreement of finished icons: one forward run of the renderer's network per batch of icons gives their
+    /// pooled features (<see cref="FeatureIconRenderer.LayerMeans"/>), compared with the members' mean pooled features
+    /// of their cells (cosine) and read by the class head (the icon's top class, against the cell's top class value).
+    /// </summary>
+    private static (double Cosine, string? CellClass, string? IconClass)[] Agree(FeatureIconRenderer renderer, Downstream downstream,
+        IReadOnlyList<RenderedIcon> icons, int grid, IReadOnlyList<AtlasCell> cells)
+    {
+        var features = renderer.LayerMeans(icons);
+        var result = new (double, string?, string?)[icons.Count];
+        for (int i = 0; i < icons.Count; i++)
+        {
+            var cell = cells[i];
+            double cosine = ActivationObjective.Cosine(features[i], downstream.MemberFeatures(grid, cell).Span);
+            string? cellClass = cell.TopClasses.Count > 0 && cell.TopClasses[0].Value != 0 ? cell.TopClasses[0].Name : null;
+            string? iconClass = downstream.Head is { } head ? head.ClassNames[head.Predict(features[i])] : null;
+            result[i] = (cosine, cellClass, iconClass);
+        }
+        return result;
+    }
+
     /// <summary>Reads the stored inverted icons of a built atlas into <paramref name="icons"/>.</summary>
     public static void Load(GridAtlas atlas, IEnumerable<int> grids, IAtlasStageStore store, string key, AtlasIcons icons)
     {
         foreach (int grid in grids)
             foreach (var cell in atlas.Level(grid).Cells)
                 if (TryLoad(store, key, grid, cell, "", out var png, out var meta, out _))
-                    icons.SetInverted(grid, cell.X, cell.Y, png, new InvertedIconInfo(meta.Fidelity, meta.Plausibility, meta.Steps, meta.WarmStarted));
+                    icons.SetInverted(grid, cell.X, cell.Y, png, meta.Info());
     }
 
     /// <summary>Removes the stored optimisation parameters (only a resumed build's finer cells start from them).</summary>

@@ -101,6 +101,42 @@ internal sealed record LinearHead(float[] Weights, float[] Biases, string[] Clas
         return best;
     }
 
+    /// <summary>
+    /// A nearest-class-direction head for an atlas without a trained one: class k's weights are the unit mean of the
+    /// features of the rows whose largest class value is k (label shares: the rows labelled k), bias 0; a class no row
+    /// leads gets bias minus infinity.
+    /// </summary>
+    /// <param name="features">Row-major <c>[rows, dim]</c>.</param>
+    /// <param name="dim">Features per row.</param>
+    /// <param name="classValues">Row-major <c>[rows, classNames.Length]</c>.</param>
+    /// <param name="classNames">The classes.</param>
+    public static LinearHead ClassCentroids(ReadOnlySpan<float> features, int dim, ReadOnlySpan<float> classValues, string[] classNames)
+    {
+        int k = classNames.Length, rows = features.Length / dim;
+        var weights = new float[k * dim];
+        var biases = new float[k];
+        var counts = new int[k];
+        for (int r = 0; r < rows; r++)
+        {
+            var values = classValues.Slice(r * k, k);
+            int top = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(values);
+            if (!(values[top] > 0))
+                continue;
+            System.Numerics.Tensors.TensorPrimitives.Add(weights.AsSpan(top * dim, dim), features.Slice(r * dim, dim), weights.AsSpan(top * dim, dim));
+            counts[top]++;
+        }
+        for (int c = 0; c < k; c++)
+        {
+            var w = weights.AsSpan(c * dim, dim);
+            float norm = System.Numerics.Tensors.TensorPrimitives.Norm(w);
+            if (counts[c] == 0 || norm == 0)
+                biases[c] = float.NegativeInfinity;
+            else
+                System.Numerics.Tensors.TensorPrimitives.Multiply(w, 1f / norm, w);
+        }
+        return new LinearHead(weights, biases, classNames);
+    }
+
     /// <summary>Weights and biases as one [classes, dim + 1] matrix (biases last), as the stage store keeps them.</summary>
     public float[] Packed()
     {

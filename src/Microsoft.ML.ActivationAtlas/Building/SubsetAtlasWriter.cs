@@ -35,7 +35,7 @@ internal static class SubsetAtlasWriter
         if (plan is not null)
             plan = plan with { Prefix = $"subsets/{Hash(System.Text.Encoding.UTF8.GetBytes(key))}/" };
         var (icons, complete, budgetNote) = AtlasIconStep.Render(ml, atlas, r => built.ImagePaths[rows[r]], built.Activations, built.IconSize, plan,
-            built.Store, key, report, cancellationToken);
+            AtlasIconStep.Downstream.CellMeans, built.Store, key, report, cancellationToken);
         string? note = string.Join(" ", new[] { settingsNote, budgetNote }.Where(s => s is not null)) is { Length: > 0 } joined ? joined : null;
 
         stage = report.Start("outputs");

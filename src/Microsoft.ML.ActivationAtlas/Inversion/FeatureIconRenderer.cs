@@ -108,6 +108,50 @@ public sealed class FeatureIconRenderer : IDisposable
     }
 
     /// <summary>
+    /// The spatial mean of the icons' layer (<see cref="Layer"/>), as a global pooling and a linear head after it see the
+    /// icons: each icon resized to <see cref="NetworkInputSize"/> and run through the renderer's own network and
+    /// sessions, one forward run per <see cref="FeatureInversionEstimator.Options.BatchSize"/> icons (no gradient).
+    /// </summary>
+    /// <param name="icons">The icons (of this renderer, or any planar RGB icons).</param>
+    /// <returns>One vector of <see cref="LayerChannels"/> values per icon.</returns>
+    public float[][] LayerMeans(IReadOnlyList<RenderedIcon> icons)
+    {
+        ArgumentNullException.ThrowIfNull(icons);
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            int nh = _network.InputHeight, nw = _network.InputWidth, inputSize = 3 * nh * nw;
+            int c = _network.LayerChannels, plane = _network.LayerHeight * _network.LayerWidth, layerSize = c * plane;
+            int batch = Math.Max(1, _network.MaxBatchSize);
+            var input = new float[Math.Min(batch, icons.Count) * inputSize];
+            var layer = new float[Math.Min(batch, icons.Count) * layerSize];
+            var result = new float[icons.Count][];
+            for (int start = 0; start < icons.Count; start += batch)
+            {
+                int n = Math.Min(batch, icons.Count - start);
+                for (int i = 0; i < n; i++)
+                {
+                    var icon = icons[start + i] ?? throw new ArgumentException($"Icon {start + i} is null.", nameof(icons));
+                    var target = input.AsSpan(i * inputSize, inputSize);
+                    if (icon.Size == nh && icon.Size == nw)
+                        icon.Pixels.AsSpan(0, inputSize).CopyTo(target);
+                    else
+                        Transforms.ImageResize.Bilinear(icon.Pixels, 3, icon.Size, icon.Size, target, nh, nw);
+                }
+                _network.Forward(input.AsSpan(0, n * inputSize), n, layer.AsSpan(0, n * layerSize));
+                for (int i = 0; i < n; i++)
+                {
+                    var mean = new float[c];
+                    for (int ch = 0; ch < c; ch++)
+                        mean[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan(i * layerSize + ch * plane, plane)) / plane;
+                    result[start + i] = mean;
+                }
+            }
+            return result;
+        }
+    }
+
+    /// <summary>
     /// What a later layer sees in each icon: the spatial mean of <paramref name="layer"/> (e.g. ResNet18's pooled output
     /// <c>Pooling395_Output_0</c>) with every icon resized to the network's declared input size, as real images are
     /// seen. Compare with the same features of a cell's member images (<see cref="DownstreamFeatures(IReadOnlyList{string}, string)"/>).

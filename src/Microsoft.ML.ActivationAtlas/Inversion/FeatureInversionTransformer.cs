@@ -79,7 +79,7 @@ public sealed class FeatureInversionTransformer : ITransformer, IAtlasPersistabl
                 string key = Key(directions[row]);
                 if (!_cache.ContainsKey(key) && keys.Add(key))
                 {
-                    ActivationObjective.Validate(directions[row], Renderer().LayerChannels, $"direction in column '{_options.InputColumnName}' (row {row})");
+                    ActivationObjective.Validate(directions[row], Renderer().LayerChannels, $"direction in column '{_options.InputColumnName}' (row {row}) for layer '{_options.Layer}'");
                     missing.Add(directions[row]);
                 }
             }

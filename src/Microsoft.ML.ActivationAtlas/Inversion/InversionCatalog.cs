@@ -224,6 +224,7 @@ public static class InversionCatalog
         options.Validate();
         // Single channels and neurons start switched off for a grey image: redirect blocked ReLU gradients (lucid).
         using var network = InversionNetwork.ForIcons(options, reluRedirection: average || position is not null);
+        ActivationObjective.Validate(direction, network.LayerChannels, $"direction for layer '{options.Layer}'");
         var render = options.ToRenderOptions(null, network.LayerWidth);
         render.Position = position;
         if (position is not null)

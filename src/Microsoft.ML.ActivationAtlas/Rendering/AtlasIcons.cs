@@ -8,7 +8,32 @@ namespace Microsoft.ML.ActivationAtlas.Rendering;
 /// <param name="Plausibility">Cosine between the icon's activation and its nearest real activation of the atlas's rows, or null when not measured.</param>
 /// <param name="Steps">Optimisation steps the icon took.</param>
 /// <param name="WarmStarted">Whether its optimisation started from its parent cell's (next coarser grid's) icon.</param>
-public sealed record InvertedIconInfo(double Fidelity, double? Plausibility, int Steps, bool WarmStarted);
+public sealed record InvertedIconInfo(double Fidelity, double? Plausibility, int Steps, bool WarmStarted)
+{
+    /// <summary>
+    /// Downstream agreement: the cosine between the icon's pooled features (the spatial mean of the layer, what a global
+    /// pooling and a class head see) and its cell's members' mean pooled features, or null when not measured.
+    /// </summary>
+    public double? Agreement { get; init; }
+
+    /// <summary>The cell's top class by its class values, or null when the atlas has none.</summary>
+    public string? CellTopClass { get; init; }
+
+    /// <summary>The icon's top class under the atlas's class head on its pooled features, or null when not measured.</summary>
+    public string? IconTopClass { get; init; }
+
+    /// <summary>Whether <see cref="IconTopClass"/> is <see cref="CellTopClass"/>; null when either is unknown.</summary>
+    public bool? TopClassMatches => CellTopClass is null || IconTopClass is null ? null : CellTopClass == IconTopClass;
+}
+
+/// <summary>The quality of an atlas's inverted icons (<see cref="AtlasIcons.Quality"/>).</summary>
+/// <param name="Icons">Inverted icons.</param>
+/// <param name="Fidelity">Median fidelity, or null without icons.</param>
+/// <param name="Plausibility">Median plausibility, or null where none measured.</param>
+/// <param name="Agreement">Median downstream agreement, or null where none measured.</param>
+/// <param name="ClassMatches">Icons whose top class is their cell's.</param>
+/// <param name="ClassCompared">Icons with both top classes known.</param>
+internal sealed record InvertedIconQuality(int Icons, double? Fidelity, double? Plausibility, double? Agreement, int ClassMatches, int ClassCompared);
 
 /// <summary>
 /// The icon of each atlas cell, as PNG bytes keyed by grid size and cell. Icons come from the cells' nearest example
@@ -53,6 +78,19 @@ public sealed class AtlasIcons
     /// <param name="x">Cell column.</param>
     /// <param name="y">Cell row.</param>
     public InvertedIconInfo? Inversion(int gridSize, int x, int y) => _inverted.GetValueOrDefault((gridSize, x, y));
+
+    /// <summary>The inverted icons' quality over all inverted cells: medians (null where none measured) and top-class matches.</summary>
+    internal InvertedIconQuality Quality()
+    {
+        static double? Median(IEnumerable<double?> values)
+        {
+            var v = values.OfType<double>().Order().ToArray();
+            return v.Length == 0 ? null : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+        }
+        var all = _inverted.Values.ToArray();
+        return new InvertedIconQuality(all.Length, Median(all.Select(i => (double?)i.Fidelity)), Median(all.Select(i => i.Plausibility)),
+            Median(all.Select(i => i.Agreement)), all.Count(i => i.TopClassMatches == true), all.Count(i => i.TopClassMatches is not null));
+    }
 
     /// <summary>The example image of a cell (its icon when it has no inverted one), or null.</summary>
     /// <param name="gridSize">Cells a side of the grid.</param>

@@ -7,7 +7,8 @@ namespace Microsoft.ML.ActivationAtlas.Rendering;
 /// Writes an atlas's cells as JSON for other tools: per grid, each kept cell's x, y, count, top classes with values
 /// and example rows (mean activations are left out; they are in the atlas data view); with the icons, what each cell
 /// is drawn as (<c>icon</c>: <c>inversion</c> or <c>example</c>) and, for an inverted icon, its fidelity, plausibility,
-/// optimisation steps and whether it was warm-started from its parent cell.
+/// optimisation steps, whether it was warm-started from its parent cell, and its downstream agreement (the cosine of
+/// its pooled features with its members' mean, the cell's and the icon's top class, and whether they match).
 /// </summary>
 public static class AtlasJsonWriter
 {
@@ -27,8 +28,10 @@ public static class AtlasJsonWriter
     /// <summary>
     /// Writes <paramref name="atlas"/> with what its cells are drawn as to <paramref name="path"/> (to a temporary name,
     /// then renamed): per cell <c>icon</c> (<c>inversion</c>, or <c>example</c> for an example image, a stand-in where
-    /// the atlas has inverted icons) and, for inverted icons, <c>fidelity</c>, <c>plausibility</c>, <c>steps</c> and
-    /// <c>warmStarted</c>; at the top, <c>icons</c> counts the inverted cells per grid and carries <paramref name="iconNote"/>.
+    /// the atlas has inverted icons) and, for inverted icons, <c>fidelity</c>, <c>plausibility</c>, <c>steps</c>,
+    /// <c>warmStarted</c>, <c>agreement</c>, <c>cellClass</c>, <c>iconClass</c> and <c>classMatch</c> (those measured); at
+    /// the top, <c>icons</c> counts the inverted cells per grid, carries <paramref name="iconNote"/> and, in
+    /// <c>quality</c>, the medians of fidelity, plausibility and agreement and the top-class matches.
     /// </summary>
     /// <param name="atlas">The aggregated atlas.</param>
     /// <param name="icons">Its icons; null leaves the icon fields out.</param>
@@ -51,6 +54,7 @@ public static class AtlasJsonWriter
                 kind = icons.InvertedCount > 0 ? "inversion" : "examples",
                 inverted = atlas.Levels.Select(l => new { size = l.GridSize, cells = l.Cells.Count(c => icons.Inversion(l.GridSize, c.X, c.Y) is not null), of = l.Cells.Count }),
                 note = iconNote,
+                quality = icons.InvertedCount == 0 ? null : Quality(icons.Quality()),
             },
             grids = atlas.Levels.Select(l => new
             {
@@ -70,10 +74,23 @@ public static class AtlasJsonWriter
                         plausibility = inverted?.Plausibility is double p ? Math.Round(p, 4) : (double?)null,
                         steps = inverted?.Steps,
                         warmStarted = inverted?.WarmStarted,
+                        agreement = inverted?.Agreement is double g ? Math.Round(g, 4) : (double?)null,
+                        cellClass = inverted?.CellTopClass,
+                        iconClass = inverted?.IconTopClass,
+                        classMatch = inverted?.TopClassMatches,
                     };
                 }),
             }),
         };
         AtomicOutput.WriteFile(path, s => JsonSerializer.Serialize(s, document, Compact));
     }
+
+    private static object Quality(InvertedIconQuality q) => new
+    {
+        medianFidelity = q.Fidelity is double f ? Math.Round(f, 4) : (double?)null,
+        medianPlausibility = q.Plausibility is double p ? Math.Round(p, 4) : (double?)null,
+        medianAgreement = q.Agreement is double g ? Math.Round(g, 4) : (double?)null,
+        classMatches = q.ClassCompared > 0 ? q.ClassMatches : (int?)null,
+        classCompared = q.ClassCompared > 0 ? q.ClassCompared : (int?)null,
+    };
 }

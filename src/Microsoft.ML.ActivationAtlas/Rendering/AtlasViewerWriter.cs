@@ -44,7 +44,7 @@ public static class AtlasViewerWriter
 
         var levels = new List<object>();
         foreach (var level in atlas.Levels)
-            levels.Add(WriteLevel(level, icons, directory, options.IconPixels));
+            levels.Add(WriteLevel(level, icons, atlas.ClassNames, directory, options.IconPixels));
 
         // Example thumbnails, once per row.
         var exampleNames = new SortedDictionary<int, string>();
@@ -115,6 +115,11 @@ public static class AtlasViewerWriter
             } : null,
             axes = options.Axes is { } axes ? new { left = axes.Left, right = axes.Right, horizontal = axes.Horizontal, vertical = axes.Vertical } : null,
             inverted = icons.InvertedCount,
+            iconQuality = icons.InvertedCount == 0 ? null : icons.Quality() is var q ? new
+            {
+                icons = q.Icons, fidelity = q.Fidelity, plausibility = q.Plausibility, agreement = q.Agreement,
+                classMatches = q.ClassMatches, classCompared = q.ClassCompared,
+            } : null,
             iconNote = options.IconNote,
         };
         string json = JsonSerializer.Serialize(data);
@@ -126,7 +131,7 @@ public static class AtlasViewerWriter
         File.WriteAllText(Path.Combine(directory, "index.html"), html, new UTF8Encoding(false));
     }
 
-    private static object WriteLevel(AtlasLevel level, AtlasIcons icons, string directory, int iconPx)
+    private static object WriteLevel(AtlasLevel level, AtlasIcons icons, IReadOnlyList<string> classNames, string directory, int iconPx)
     {
         int cols = Math.Max(1, MaxSheetPixels / iconPx);
         var sheetIndex = WriteSheets(level, (x, y) => icons.Get(level.GridSize, x, y), directory, "level", iconPx, cols, out var sheets);
@@ -141,8 +146,13 @@ public static class AtlasViewerWriter
             c.X, c.Y, c.Count, sheetIndex[j],
             c.TopClasses.Select(t => new object[] { t.ClassIndex, Round(t.Value) }).ToArray(),
             c.ExampleRows.ToArray(),
-            // Inverted icon: [fidelity, plausibility or null, steps, warm-started (1/0)], else null.
-            inverted[j] is { } i ? new object?[] { Round((float)i.Fidelity), i.Plausibility is double p ? Round((float)p) : null, i.Steps, i.WarmStarted ? 1 : 0 } : null,
+            // Inverted icon: [fidelity, plausibility or null, steps, warm-started (1/0), agreement or null, the cell's top class
+            // index or null, the icon's top class index or null], else null.
+            inverted[j] is { } i ? new object?[]
+            {
+                Round((float)i.Fidelity), i.Plausibility is double p ? Round((float)p) : null, i.Steps, i.WarmStarted ? 1 : 0,
+                i.Agreement is double g ? Round((float)g) : null, ClassIndex(classNames, i.CellTopClass), ClassIndex(classNames, i.IconTopClass),
+            } : null,
             exampleIndex?[j] ?? -1,
         }).ToArray();
         return new { size = level.GridSize, iconPx, sheetCols = cols, perSheet = cols * cols, sheets, exampleSheets, cells };
@@ -178,6 +188,14 @@ public static class AtlasViewerWriter
             sheets.Add(name);
         }
         return sheetIndex;
+    }
+
+    private static int? ClassIndex(IReadOnlyList<string> classNames, string? name)
+    {
+        for (int k = 0; name is not null && k < classNames.Count; k++)
+            if (classNames[k] == name)
+                return k;
+        return null;
     }
 
     private static double Round(float v) => float.IsFinite(v) ? double.Parse(v.ToString("G5", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture) : 0;

@@ -171,6 +171,91 @@ public sealed class InvertedIconBuildTests(InvertedAtlasFixture fixture, ITestOu
     }
 
     [Fact]
+    public void EveryInvertedCellCarriesItsDownstreamAgreementAndAnUntrainedIconScoresLower()
+    {
+        var built = fixture.Default;
+        var atlas = built.Atlas;
+        var classes = built.ClassNames;
+        Assert.Equal(["cat", "frog", "ship"], classes.Order());
+        foreach (int grid in new[] { 2, 4 })
+        {
+            var cells = Cells(built.Folder, grid);
+            Assert.All(cells, c =>
+            {
+                // Pooled ReLU features: non-negative, so the cosine is in [0, 1]; label shares give the cell's class, and
+                // the class directions of the pooled features the icon's.
+                Assert.InRange(c.GetProperty("agreement").GetDouble(), 0.0, 1.0);
+                string cellClass = c.GetProperty("cellClass").GetString()!, iconClass = c.GetProperty("iconClass").GetString()!;
+                Assert.Contains(cellClass, classes);
+                Assert.Contains(iconClass, classes);
+                Assert.Equal(cellClass == iconClass, c.GetProperty("classMatch").GetBoolean());
+                Assert.Equal(c.GetProperty("top")[0].GetProperty("class").GetString(), cellClass);
+                // The same values in the atlas's public cell info.
+                var info = built.Icons.Inversion(grid, c.GetProperty("x").GetInt32(), c.GetProperty("y").GetInt32())!;
+                Assert.Equal(c.GetProperty("agreement").GetDouble(), info.Agreement!.Value, 4);
+                Assert.Equal((cellClass, iconClass, cellClass == iconClass), (info.CellTopClass, info.IconTopClass, info.TopClassMatches));
+            });
+        }
+        var quality = IconSummary(built.Folder).GetProperty("quality");
+        Assert.InRange(quality.GetProperty("medianAgreement").GetDouble(), 0.0, 1.0);
+        Assert.Equal(atlas.Levels.Sum(l => l.Cells.Count), quality.GetProperty("classCompared").GetInt32());
+
+        // Re-rendered through the public API with the build's settings, the optimised icons of the coarse grid agree
+        // with their members downstream better than untrained icons (Steps = 0) of the same cells, and better than
+        // the optimised icon of another cell; the build measured what the same renderer measures.
+        // In the builder's order (busiest first), so each icon gets the same random stream.
+        var coarse = atlas.Level(2).Cells.OrderByDescending(c => c.Count).ThenBy(c => c.Y).ThenBy(c => c.X).ToList();
+        var directions = coarse.Select(c => c.MeanActivation.ToArray()).ToList();
+        var options = new FeatureInversionEstimator.Options { Model = PretrainedModels.ResNet18, Layer = InvertedAtlasFixture.Layer, Steps = 16, Seed = 5 };
+        var untrainedOptions = new FeatureInversionEstimator.Options { Model = PretrainedModels.ResNet18, Layer = InvertedAtlasFixture.Layer, Steps = 0, Seed = 5 };
+        var ml = new MLContext(1);
+        using var renderer = ml.Transforms.CreateIconRenderer(options);
+        using var untrainedRenderer = ml.Transforms.CreateIconRenderer(untrainedOptions);
+        var optimised = renderer.LayerMeans(renderer.Render(directions));
+        var untrained = untrainedRenderer.LayerMeans(untrainedRenderer.Render(directions));
+        var own = coarse.Select((c, i) => Cosine(optimised[i], directions[i])).ToArray();
+        var start = coarse.Select((c, i) => Cosine(untrained[i], directions[i])).ToArray();
+        var stored = coarse.Select(c => built.Icons.Inversion(2, c.X, c.Y)!.Agreement!.Value).ToArray();
+        output.WriteLine($"downstream agreement, coarse cells: built {string.Join(", ", stored.Select(F3))}; re-rendered {string.Join(", ", own.Select(F3))}; untrained {string.Join(", ", start.Select(F3))}");
+        Assert.True(own.Average() > start.Average() + 0.05, $"optimised icons' mean agreement {own.Average():F3} does not beat untrained icons' {start.Average():F3} by 0.05");
+        for (int i = 0; i < coarse.Count; i++)
+            Assert.Equal(stored[i], own[i], 0.02);
+        if (coarse.Count > 1)
+        {
+            var shifted = coarse.Select((c, i) => Cosine(optimised[(i + 1) % coarse.Count], directions[i])).ToArray();
+            output.WriteLine($"another cell's icon: {string.Join(", ", shifted.Select(F3))}");
+            Assert.True(own.Average() > shifted.Average(), $"own icons' mean agreement {own.Average():F3} does not beat other cells' icons' {shifted.Average():F3}");
+        }
+
+        static string F3(double v) => v.ToString("F3", CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public void WithATrainedHeadTheIconsTopClassIsTheHeadsReadingOfItsPooledFeatures()
+    {
+        var options = InvertedAtlasFixture.Options();
+        options.Head = AtlasHeadKind.Train;
+        options.GridSizes = [2];
+        var built = new MLContext(1).Atlas().Build(fixture.Images, Path.Combine(fixture.Root, "trained-head"), options);
+        var head = built.TrainedHead();
+        var coarse = built.Atlas.Level(2).Cells.OrderByDescending(c => c.Count).ThenBy(c => c.Y).ThenBy(c => c.X).ToList();
+        var ml = new MLContext(1);
+        using var renderer = ml.Transforms.CreateIconRenderer(new FeatureInversionEstimator.Options
+        {
+            Model = PretrainedModels.ResNet18, Layer = InvertedAtlasFixture.Layer, Steps = 16, Seed = 5,
+        });
+        var pooled = renderer.LayerMeans(renderer.Render(coarse.Select(c => c.MeanActivation.ToArray()).ToList()));
+        for (int i = 0; i < coarse.Count; i++)
+        {
+            var info = built.Icons.Inversion(2, coarse[i].X, coarse[i].Y)!;
+            output.WriteLine($"cell ({coarse[i].X}, {coarse[i].Y}): agreement {info.Agreement:F3}, icon {info.IconTopClass}, cell {info.CellTopClass}");
+            Assert.Equal(head.ClassNames[head.Predict(pooled[i])], info.IconTopClass);
+            Assert.Equal(coarse[i].TopClasses[0].Name, info.CellTopClass);
+            Assert.InRange(info.Agreement!.Value, 0.0, 1.0);
+        }
+    }
+
+    [Fact]
     public void ATinyBudgetLeavesExampleStandInsMarkedInAtlasJson()
     {
         var built = fixture.Tiny;
@@ -216,6 +301,12 @@ public sealed class InvertedIconBuildTests(InvertedAtlasFixture fixture, ITestOu
             Assert.Contains("not positive", err);
             Assert.False(Directory.Exists(outDir) || Directory.Exists(outDir + ".partial"));
         }
+        // Zero icon steps: refused before anything is written, naming the option.
+        var noSteps = InvertedAtlasFixture.Options();
+        noSteps.IconSteps = 0;
+        string stepsDir = Path.Combine(fixture.Root, "zero-steps");
+        Assert.Contains("AtlasBuildOptions.IconSteps", Assert.Throws<ArgumentOutOfRangeException>(() => new MLContext(1).Atlas().Build(fixture.Images, stepsDir, noSteps)).Message);
+        Assert.False(Directory.Exists(stepsDir) || Directory.Exists(stepsDir + ".partial"));
         var (badCode, badErr) = AtlasTool.Run("build", "--model", "resnet18", "--layer", InvertedAtlasFixture.Layer, "--images", fixture.Images,
             "--out", Path.Combine(fixture.Root, "bad-cli"), "--icon-budget", "soon");
         Assert.Equal(2, badCode);
@@ -364,6 +455,28 @@ public sealed class InvertedIconBuildTests(InvertedAtlasFixture fixture, ITestOu
         Assert.Equal(info.Fidelity, double.Parse(shown.Groups[1].Value, CultureInfo.InvariantCulture), 0.002);
         Assert.Equal(info.Plausibility!.Value, double.Parse(shown.Groups[2].Value, CultureInfo.InvariantCulture), 0.002);
         Assert.Equal(info.Steps, int.Parse(shown.Groups[3].Value, CultureInfo.InvariantCulture));
+        // Its downstream agreement and top classes, under the fidelity line.
+        string downstream = Text("cell-agreement");
+        var agreement = System.Text.RegularExpressions.Regex.Match(downstream, @"^Downstream agreement ([0-9.]+) · icon’s top class (\w+)(, as the cell’s|, the cell’s (\w+))$");
+        Assert.True(agreement.Success, downstream);
+        Assert.Equal(info.Agreement!.Value, double.Parse(agreement.Groups[1].Value, CultureInfo.InvariantCulture), 0.002);
+        Assert.Equal(info.IconTopClass, agreement.Groups[2].Value);
+        Assert.Equal(info.TopClassMatches!.Value, agreement.Groups[4].Value.Length == 0);
+        if (info.TopClassMatches == false)
+            Assert.Equal(info.CellTopClass, agreement.Groups[4].Value);
+        // The summary line under the title: the medians and matches of atlas.json.
+        var quality = IconSummary(built.Folder).GetProperty("quality");
+        string summaryLine = Text("icon-quality");
+        var medians = System.Text.RegularExpressions.Regex.Match(summaryLine,
+            @"^Inverted icons \((\d+)\): median fidelity ([0-9.]+), plausibility ([0-9.]+), downstream agreement ([0-9.]+) · top class as the cell’s in (\d+) of (\d+)$");
+        Assert.True(medians.Success, summaryLine);
+        Assert.Equal(built.Icons.InvertedCount, int.Parse(medians.Groups[1].Value, CultureInfo.InvariantCulture));
+        Assert.Equal(quality.GetProperty("medianFidelity").GetDouble(), double.Parse(medians.Groups[2].Value, CultureInfo.InvariantCulture), 0.002);
+        Assert.Equal(quality.GetProperty("medianPlausibility").GetDouble(), double.Parse(medians.Groups[3].Value, CultureInfo.InvariantCulture), 0.002);
+        Assert.Equal(quality.GetProperty("medianAgreement").GetDouble(), double.Parse(medians.Groups[4].Value, CultureInfo.InvariantCulture), 0.002);
+        Assert.Equal(quality.GetProperty("classMatches").GetInt32(), int.Parse(medians.Groups[5].Value, CultureInfo.InvariantCulture));
+        Assert.Equal(quality.GetProperty("classCompared").GetInt32(), int.Parse(medians.Groups[6].Value, CultureInfo.InvariantCulture));
+        Assert.False((await chrome.EvaluateAsync("document.getElementById('icon-quality').hidden"))!.GetValue<bool>());
         string iconPixels = Pixel();
         string Shows() => $"atlasViewer.showsExample(atlasViewer.levels[atlasViewer.state.level].byKey.get('{cell.X},{cell.Y}'))";
         Assert.False((await chrome.EvaluateAsync(Shows()))!.GetValue<bool>());

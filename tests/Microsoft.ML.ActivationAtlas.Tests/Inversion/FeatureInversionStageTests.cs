@@ -248,6 +248,40 @@ public sealed class FeatureInversionStageTests(Xunit.Abstractions.ITestOutputHel
         Assert.Contains("'Direction'", ex.Message);
         var missing = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.InvertFeatures(PretrainedModels.ResNet18, Layer, inputColumnName: "Nope").Fit(data));
         Assert.Contains("'Nope'", missing.Message);
+
+        // A NaN in the second row: the column, the row, the channel and the layer are named, and nothing is rendered.
+        var good = new float[512];
+        good[3] = 1;
+        var nan = (float[])good.Clone();
+        nan[9] = float.NaN;
+        var rows = ml.Data.LoadFromEnumerable(new[] { new DirectionRow { Direction = good }, new DirectionRow { Direction = nan } });
+        using (var stage = ml.Transforms.InvertFeatures(Options(steps: 2)).Fit(rows))
+        {
+            var bad = Assert.Throws<ArgumentException>(() => stage.Transform(rows)).Message;
+            foreach (var part in new[] { "'Direction'", "row 1", "non-finite", "channel 9", Layer })
+                Assert.Contains(part, bad);
+        }
+        // A direction column of the wrong width: its width and the layer's channels.
+        var narrow = ml.Data.LoadFromEnumerable(new[] { new NarrowRow { Direction = Enumerable.Repeat(1f, 511).ToArray() } });
+        using (var stage = ml.Transforms.InvertFeatures(Options(steps: 2)).Fit(narrow))
+        {
+            var bad = Assert.Throws<ArgumentException>(() => stage.Transform(narrow)).Message;
+            foreach (var part in new[] { "'Direction'", "511 values but the layer has 512 channels", Layer })
+                Assert.Contains(part, bad);
+        }
+        // The single-call visualisation names the layer too.
+        var shortOne = Assert.Throws<ArgumentException>(() => ml.Transforms.VisualizeDirection(Options(steps: 2), new float[511])).Message;
+        Assert.Contains("511 values but the layer has 512 channels", shortOne);
+        Assert.Contains(Layer, shortOne);
+        var nanOne = Assert.Throws<ArgumentException>(() => ml.Transforms.VisualizeDirection(Options(steps: 2), nan)).Message;
+        Assert.Contains("channel 9", nanOne);
+        Assert.Contains(Layer, nanOne);
+    }
+
+    private sealed class NarrowRow
+    {
+        [VectorType(511)]
+        public float[] Direction { get; set; } = [];
     }
 
     [Fact]

@@ -29,7 +29,8 @@
     let maxCount = 1;
     const cells = l.cells.map((c, i) => {
       const cell = { level: l.size, index: i, x: c[0], y: c[1], n: c[2], sheet: c[3], top: c[4], examples: c[5],
-        inverted: c[6] ? { fidelity: c[6][0], plausibility: c[6][1], steps: c[6][2], warm: !!c[6][3] } : null, exampleSheet: c[7] ?? -1 };
+        inverted: c[6] ? { fidelity: c[6][0], plausibility: c[6][1], steps: c[6][2], warm: !!c[6][3],
+          agreement: c[6][4] ?? null, cellClass: c[6][5] ?? null, iconClass: c[6][6] ?? null } : null, exampleSheet: c[7] ?? -1 };
       byKey.set(c[0] + ',' + c[1], cell);
       return cell;
     });
@@ -315,6 +316,16 @@
         + (i.plausibility !== null && i.plausibility !== undefined ? ', plausibility ' + fmtValue(i.plausibility) : '')
         + ' · ' + i.steps + ' steps' + (i.warm ? ', started from its parent cell’s icon' : '')
         + (showsExample(cell) ? ' (example image shown)' : '');
+      // Downstream: how the pooled features after the layer (and the class head on them) see the icon.
+      if (i.agreement !== null || i.iconClass !== null) {
+        const d = document.createElement('span');
+        d.id = 'cell-agreement';
+        d.className = 'agreement' + (i.cellClass !== null && i.iconClass !== null && i.cellClass !== i.iconClass ? ' mismatch' : '');
+        d.textContent = (i.agreement !== null ? 'Downstream agreement ' + fmtValue(i.agreement) : 'Downstream')
+          + (i.iconClass !== null ? ' · icon’s top class ' + A.classes[i.iconClass]
+            + (i.cellClass !== null ? (i.cellClass === i.iconClass ? ', as the cell’s' : ', the cell’s ' + A.classes[i.cellClass]) : '') : '');
+        p.append(document.createElement('br'), d);
+      }
       button.textContent = showsExample(cell) ? 'Show the inverted icon' : 'Show the example image';
     } else if (A.inverted > 0) {
       const span = document.createElement('span');
@@ -561,6 +572,15 @@
   $('atlas-title').textContent = A.title;
   $('atlas-subtitle').textContent = 'Model: ' + A.model + ' · Layer: ' + A.layer + ' · ' + fmtCount(A.rows) + ' images · grids ' + levels.map(l => l.size).join(', ');
   if (A.iconNote) { $('icon-note').textContent = A.iconNote; $('icon-note').hidden = false; }
+  if (A.iconQuality) {
+    const q = A.iconQuality, parts = [];
+    if (q.fidelity !== null) parts.push('fidelity ' + fmtValue(q.fidelity));
+    if (q.plausibility !== null) parts.push('plausibility ' + fmtValue(q.plausibility));
+    if (q.agreement !== null) parts.push('downstream agreement ' + fmtValue(q.agreement));
+    $('icon-quality').textContent = 'Inverted icons (' + fmtCount(q.icons) + '): median ' + parts.join(', ')
+      + (q.classCompared > 0 ? ' · top class as the cell’s in ' + fmtCount(q.classMatches) + ' of ' + fmtCount(q.classCompared) : '');
+    $('icon-quality').hidden = false;
+  }
   window.addEventListener('resize', resize);
   state.ready = true;
   resize();
