@@ -382,7 +382,7 @@ public sealed class IconRenderer
                 model.Step(graph, n, _spectrum.AsSpan(b * p, n * p), _affine.AsSpan(b * a, n * a), _clamp.AsSpan(b * cl, n * cl), _window.AsSpan(b * w, n * w),
                     _packedTargets.AsSpan(b * c, n * c), _layer.AsSpan(b * layerSize, n * layerSize), _spectrumGrad.AsSpan(b * p, n * p));
             }
-            _r.EvaluateAll(_layer, _packedTargets, count, _values);
+            _r.EvaluateAll(_layer, _packedTargets, count, _values, _objectiveScratch);
             for (int k = 0; k < count; k++)
                 _spectrumGrad.AsSpan(k * p, p).CopyTo(active[k].ParameterGradient);
         }

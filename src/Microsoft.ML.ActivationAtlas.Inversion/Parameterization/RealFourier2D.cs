@@ -261,7 +261,7 @@ internal sealed class RealFourier2D
     /// The inverse transform as two dense matrices, for graphs that compute it as matrix products: with the real and
     /// imaginary planes stacked as rows, <c>[Zr; Zi] = Column [Xr; Xi]</c> (<c>Column</c> is <c>[2 H, 2 H]</c>), and
     /// with <c>Zr</c> and <c>Zi</c> side by side, <c>image = [Zr, Zi] Row</c> (<c>Row</c> is <c>[2 SpectrumWidth, W]</c>).
-    /// Both are row-major and hold exactly the tables <see cref="Inverse"/> uses.
+    /// Both are row-major and hold the same float coefficients as the tables <see cref="Inverse"/> uses.
     /// </summary>
     public (float[] Column, float[] Row) DenseMatrices()
     {
@@ -270,7 +270,8 @@ internal sealed class RealFourier2D
         for (int y = 0; y < h; y++)
             for (int k = 0; k < h; k++)
             {
-                float c = _cosH[y * h + k], s = _sinH[y * h + k];
+                double t = 2 * Math.PI * ((long)k * y % h) / h;
+                float c = (float)(Math.Cos(t) / h), s = (float)(Math.Sin(t) / h);
                 column[y * 2 * h + k] = c;              // Zr += C Xr
                 column[y * 2 * h + h + k] = -s;         // Zr -= S Xi
                 column[(h + y) * 2 * h + k] = s;        // Zi += S Xr
@@ -278,11 +279,16 @@ internal sealed class RealFourier2D
             }
         var row = new float[2 * fw * w];
         for (int k = 0; k < fw; k++)
+        {
+            bool edge = k == 0 || (_fftWidth % 2 == 0 && k == _fftWidth / 2);
+            double a = (edge ? 1.0 : 2.0) / _fftWidth;
             for (int x = 0; x < w; x++)
             {
-                row[k * w + x] = _cosW[k * w + x];
-                row[(fw + k) * w + x] = -_sinW[k * w + x];
+                double t = 2 * Math.PI * ((long)k * x % _fftWidth) / _fftWidth;
+                row[k * w + x] = (float)(a * Math.Cos(t));
+                row[(fw + k) * w + x] = edge ? 0f : -(float)(a * Math.Sin(t));
             }
+        }
         return (column, row);
     }
 

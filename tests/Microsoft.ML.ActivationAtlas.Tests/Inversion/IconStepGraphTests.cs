@@ -80,7 +80,7 @@ public sealed class IconStepGraphTests(ITestOutputHelper output)
         // Host path: the network's objective gradient w.r.t. its input, then the C# adjoints back to the spectrum.
         var hostLayer = new float[n * c * lh * lw];
         var inputGrad = new float[n * inputSize];
-        model.BackwardObjective(objective, lh / 2, lw / 2, inputs, n, targets, hostLayer, inputGrad);
+        model.BackwardObjective(objective, lh / 2 * lw + lw / 2, inputs, n, targets, hostLayer, inputGrad);
         var hostGrad = new float[n * p];
         var imageGrad = new float[parameterization.ImageSize];
         for (int k = 0; k < n; k++)
