@@ -108,7 +108,7 @@ public sealed class FeatureIconRenderer : IDisposable
     }
 
     /// <summary>
-    /// The spatial mean of the icons' layer (<see cref="Layer"/>), as a global pooling and a linear head after it see the
+    /// The spatial mean of the icons' layer (<see cref="Layer"/>; of a token layer's patch tokens), as a global pooling and a linear head after it see the
     /// icons: each icon resized to <see cref="NetworkInputSize"/> and run through the renderer's own network and
     /// sessions, one forward run per <see cref="FeatureInversionEstimator.Options.BatchSize"/> icons (no gradient).
     /// </summary>
@@ -121,7 +121,9 @@ public sealed class FeatureIconRenderer : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             int nh = _network.InputHeight, nw = _network.InputWidth, inputSize = 3 * nh * nw;
-            int c = _network.LayerChannels, plane = _network.LayerHeight * _network.LayerWidth, layerSize = c * plane;
+            // A token layer's class and register tokens come first; the mean is over the patch tokens (as its trained head reads it).
+            int c = _network.LayerChannels, plane = _network.LayerHeight * _network.LayerWidth, prefix = _network.Tokens?.PrefixTokens ?? 0;
+            int positions = prefix + plane, layerSize = c * positions;
             int batch = Math.Max(1, _network.MaxBatchSize);
             var input = new float[Math.Min(batch, icons.Count) * inputSize];
             var layer = new float[Math.Min(batch, icons.Count) * layerSize];
@@ -143,7 +145,7 @@ public sealed class FeatureIconRenderer : IDisposable
                 {
                     var mean = new float[c];
                     for (int ch = 0; ch < c; ch++)
-                        mean[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan(i * layerSize + ch * plane, plane)) / plane;
+                        mean[ch] = System.Numerics.Tensors.TensorPrimitives.Sum(layer.AsSpan(i * layerSize + ch * positions + prefix, plane)) / plane;
                     result[start + i] = mean;
                 }
             }
