@@ -161,7 +161,7 @@ public sealed class PatchAttackTests(AttackAtlasFixture fixture, ITestOutputHelp
         Assert.Equal(AtlasIconKind.Examples, examples.IconKind);
         Assert.Equal(AtlasIconKind.Examples, asHeld.IconKind);
         Assert.Equal(AtlasIconKind.Inversion, inverted.IconKind);
-        var inversionSize = new Inversion.FeatureInversionEstimator.Options().Size;
+        var inversionSize = new ActivationAtlas.Inversion.FeatureInversionEstimator.Options().Size;
         for (int p = 0; p < 2; p++)
         {
             // The same cells, ranked the same way; an example-image icon against a feature-inversion icon of the inversion's size.
