@@ -63,12 +63,13 @@ internal sealed class ExtractionBenchmark : IBenchmark
         return 0;
     }
 
-    private static List<string> Images(int count)
+    /// <summary>CIFAR-10 test images, classes interleaved, from image <paramref name="firstPerClass"/> of each class on.</summary>
+    internal static List<string> Images(int count, int firstPerClass = 0)
     {
         var dirs = Directory.GetDirectories(SharedData.Cifar10Test).OrderBy(d => d, StringComparer.Ordinal).ToArray();
         var perClass = dirs.Select(d => Directory.GetFiles(d, "*.jpg").OrderBy(f => f, StringComparer.Ordinal).ToArray()).ToArray();
         var list = new List<string>(count);
-        for (int i = 0; list.Count < count && i < 1000; i++)
+        for (int i = firstPerClass; list.Count < count && i < 1000; i++)
             foreach (var files in perClass)
                 if (list.Count < count)
                     list.Add(files[i]);
@@ -196,7 +197,7 @@ internal sealed class ExtractionBenchmark : IBenchmark
     /// <summary>The bare loop's time in decoding and resizing, and in the network, summed over the timed chunks.</summary>
     private static double s_bareDecodeSeconds, s_bareNetworkSeconds;
 
-    private static long Consume(IDataView view, string column)
+    internal static long Consume(IDataView view, string column)
     {
         long rows = 0;
         using var cursor = view.GetRowCursor([view.Schema[column]]);

@@ -24,6 +24,10 @@ internal sealed class AttackCommand : ICommand
           --cells <list>       the cells whose icons to paste instead, '<g>:<x>,<y>;<g>:<x>,<y>...'
           --grid <n>           the grid whose cells are ranked (default: the grid of the inverted icons, or of atlas.png)
           --min-count <n>      cells with fewer images are not ranked (default 3)
+          --icons <kind>       what is pasted for a cell: 'atlas' (default: the icon the atlas holds), 'inversion' (the
+                               cell's inverted icon, rendered for the cells pasted when the atlas has none, e.g. an
+                               atlas built with --icons examples) or 'examples' (the nearest example image)
+          --icon-steps <n>     optimisation steps of an icon inverted for the attack (default 128)
           --sizes <list>       patch sides as fractions of the image side (default 0.2,0.3,0.4)
           --size <f>           the size of the fixed placement, one of --sizes (default 0.3)
           --corners <list>     the corners tried (default top-left,top-right,bottom-left,bottom-right)
@@ -37,7 +41,7 @@ internal sealed class AttackCommand : ICommand
         the same sizes are the control. Reports per patch the rate of images classified Y at the fixed placement and at
         its best placement (chosen on the same images, so optimistic), and the rate that leaves X at all, each with a
         95% Wilson interval. Writes <out>/attack.json, <out>/index.html, <out>/contact.png (the most effective patches
-        on example images) and <out>/patches/ (the icons as the atlas holds them).
+        on example images) and <out>/patches/ (the icons pasted).
         """;
 
     public int Run(CommandArgs args, CancellationToken cancellationToken)
@@ -55,6 +59,14 @@ internal sealed class AttackCommand : ICommand
             Seed = args.Int("seed", PatchAttackOptions.Defaults.Seed),
             BatchSize = args.Int("batch", PatchAttackOptions.Defaults.BatchSize),
             FixedSize = (float)args.Double("size", PatchAttackOptions.Defaults.FixedSize),
+            Icons = args.Optional("icons") switch
+            {
+                null or "atlas" => null,
+                "inversion" => AtlasIconKind.Inversion,
+                "examples" => AtlasIconKind.Examples,
+                var k => throw new UsageException($"option --icons: '{k}' is not one of atlas, inversion, examples"),
+            },
+            IconSteps = args.Int("icon-steps", PatchAttackOptions.Defaults.IconSteps),
             FixedCorner = args.Optional("corner") is { } corner ? ParseCorner(corner, "corner") : PatchAttackOptions.Defaults.FixedCorner,
         };
         if (args.Optional("corners") is { } corners)
@@ -69,6 +81,8 @@ internal sealed class AttackCommand : ICommand
         args.RejectUnknown();
         if (options.Patches < 1)
             throw new UsageException($"option --patches: {options.Patches} must be at least 1");
+        if (options.IconSteps < 1)
+            throw new UsageException($"option --icon-steps: {options.IconSteps} must be at least 1");
         if (!options.Corners.Contains(options.FixedCorner))
             throw new UsageException($"option --corner: {options.FixedCorner} is not one of --corners");
         if (!options.Sizes.Contains(options.FixedSize))

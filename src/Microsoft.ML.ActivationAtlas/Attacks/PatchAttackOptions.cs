@@ -50,6 +50,9 @@ public sealed class PatchAttackOptions
         /// <summary>Seed of the noise patches: 1.</summary>
         public const int Seed = 1;
 
+        /// <summary>Optimisation steps of a patch's inverted icon rendered for the attack: the build's cold-start steps, 128.</summary>
+        public const int IconSteps = Building.AtlasBuildOptions.Defaults.IconSteps;
+
         /// <summary>Images per network call: 32.</summary>
         public const int BatchSize = 32;
 
@@ -62,6 +65,18 @@ public sealed class PatchAttackOptions
 
     /// <summary>The cells whose icons are pasted, instead of the ones that push hardest towards the target; null takes those.</summary>
     public IReadOnlyList<AtlasCellId>? Cells { get; set; }
+
+    /// <summary>
+    /// What is pasted for a cell: null (default) takes the icon the atlas holds (<see cref="Building.BuiltAtlas.Icons"/>);
+    /// <see cref="Building.AtlasIconKind.Inversion"/> takes the cell's inverted icon, the atlas's own where it has one,
+    /// else rendered for the attack (only the cells pasted, cold-started with <see cref="IconSteps"/> steps by the
+    /// build's icon step), so an atlas built with example icons can be attacked with inverted ones;
+    /// <see cref="Building.AtlasIconKind.Examples"/> takes the cell's nearest example image.
+    /// </summary>
+    public Building.AtlasIconKind? Icons { get; set; }
+
+    /// <summary>Optimisation steps of an inverted icon rendered for the attack (with <see cref="Icons"/> = inversion). Default 128.</summary>
+    public int IconSteps { get; set; } = Defaults.IconSteps;
 
     /// <summary>The grid whose cells are ranked; null: the grid with the atlas's inverted icons, or the grid of <c>atlas.png</c>.</summary>
     public int? GridSize { get; set; }
@@ -107,6 +122,9 @@ public sealed class PatchAttackOptions
             throw new ArgumentOutOfRangeException(nameof(FixedCorner), FixedCorner, $"The fixed corner must be one of the corners ({string.Join(",", Corners)}).");
         ArgumentOutOfRangeException.ThrowIfNegative(MaximumImages);
         ArgumentOutOfRangeException.ThrowIfLessThan(BatchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(IconSteps, 1);
+        if (Icons is { } kind && !Enum.IsDefined(kind))
+            throw new ArgumentOutOfRangeException(nameof(Icons), kind, "Icons are inversion, examples or null (as the atlas holds them).");
         ArgumentOutOfRangeException.ThrowIfLessThan(MinimumCellCount, 1);
     }
 }

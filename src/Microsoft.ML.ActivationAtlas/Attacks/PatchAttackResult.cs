@@ -106,8 +106,9 @@ public sealed class PatchAttackResult
 {
     internal PatchAttackResult(string source, string target, IReadOnlyList<string> images, IReadOnlyList<string> skipped, Proportion cleanTarget,
         Proportion cleanSource, IReadOnlyList<PatchAttackPatch> patches, PatchAttackPatch noise, IReadOnlyList<PatchPlacement> placements,
-        PatchPlacement fixedPlacement, int gridSize, int[] predictions, IReadOnlyList<string> classNames)
+        PatchPlacement fixedPlacement, int gridSize, int[] predictions, IReadOnlyList<string> classNames, Building.AtlasIconKind iconKind)
     {
+        IconKind = iconKind;
         SourceClass = source;
         TargetClass = target;
         Images = images;
@@ -158,6 +159,12 @@ public sealed class PatchAttackResult
 
     /// <summary>The classifier's classes.</summary>
     public IReadOnlyList<string> ClassNames { get; }
+
+    /// <summary>
+    /// What the icon patches are: inverted icons or example images (<see cref="PatchAttackOptions.Icons"/>, or the atlas's
+    /// icon kind when that is null; an inverted atlas whose icon budget ran out shows example stand-ins in some cells).
+    /// </summary>
+    public Building.AtlasIconKind IconKind { get; }
 
     /// <summary>Predicted class per image and run: [image, 1 + (patches + 1) x placements], clean first, then each patch's placements, noise last.</summary>
     internal int[] Predictions { get; }

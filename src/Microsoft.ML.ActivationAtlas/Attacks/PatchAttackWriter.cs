@@ -12,7 +12,7 @@ namespace Microsoft.ML.ActivationAtlas.Attacks;
 /// <summary>
 /// Writes a patch attack into a new folder: <c>attack.json</c>, <c>index.html</c>, <c>contact.png</c> (the most
 /// effective patches at their best placement on example images, each captioned with the head's answer) and
-/// <c>patches/</c> (the icons as the atlas holds them).
+/// <c>patches/</c> (the icons pasted).
 /// </summary>
 internal static class PatchAttackWriter
 {
@@ -68,7 +68,7 @@ internal static class PatchAttackWriter
         atlas = Path.GetFullPath(atlas.Folder),
         model = atlas.ModelName,
         layer = atlas.LayerName,
-        icons = atlas.IconKind.ToString(),
+        icons = r.IconKind.ToString(),
         classifier = "the atlas's trained linear head on the layer's spatial mean",
         source = r.SourceClass,
         target = r.TargetClass,
@@ -95,7 +95,7 @@ internal static class PatchAttackWriter
             .Append("img.sheet{max-width:100%;border:1px solid #ddd}</style></head><body>\n")
             .Append("<h1>").Append(E(title)).Append("</h1>\n<p>")
             .Append(E($"{r.Images.Count:N0} images of “{r.SourceClass}”, classified by the trained head of the atlas of {atlas.ModelName} {atlas.LayerName} " +
-                $"({(atlas.IconKind == AtlasIconKind.Inversion ? "feature-inversion" : "example-image")} icons). Without a patch {P(r.CleanSource)} are classified “{r.SourceClass}” and {P(r.CleanTarget)} “{r.TargetClass}”. "))
+                $"({(r.IconKind == AtlasIconKind.Inversion ? "feature-inversion" : "example-image")} icons). Without a patch {P(r.CleanSource)} are classified “{r.SourceClass}” and {P(r.CleanTarget)} “{r.TargetClass}”. "))
             .Append(E(r.GridSize > 0
                 ? $"Patches: the icons of the {r.Patches.Count} cells of the {r.GridSize}x{r.GridSize} grid whose class values push hardest towards “{r.TargetClass}” (mean attribution to {r.TargetClass} minus {r.SourceClass}), "
                 : $"Patches: the icons of the {r.Patches.Count} cells named, "))

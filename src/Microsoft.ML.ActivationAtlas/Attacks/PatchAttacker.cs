@@ -34,7 +34,11 @@ internal static class PatchAttacker
             paths = paths.Take(o.MaximumImages).ToList();
 
         var (cells, grid) = SelectCells(atlas, source, target, o);
-        var icons = cells.Select(c => atlas.CellIcon(c.Source) ?? throw new InvalidDataException($"The atlas has no icon for cell {c.Id}.")).ToArray();
+        var icons = o.Icons == AtlasIconKind.Inversion
+            ? atlas.InvertedCellIcons(cells.Select(c => c.Source).ToArray(), o.IconSteps, report, ct)
+            : cells.Select(c => (o.Icons != AtlasIconKind.Examples ? atlas.CellIcon(c.Source)
+                : c.Source.ExampleRows.Count > 0 ? AtlasIcons.Thumbnail(atlas.ImagePaths[c.Source.ExampleRows[0]], atlas.IconSize) : null)
+                ?? throw new InvalidDataException($"The atlas has no icon for cell {c.Id}.")).ToArray();
         var extraction = ((IEnumerable<ITransformer>)atlas.Pipeline).OfType<ActivationExtractingTransformer>().First();
         var engine = extraction.Engine;
         var layer = engine.Layers[0];
@@ -128,7 +132,8 @@ internal static class PatchAttacker
         var patches = cells.Select((c, p) => Patch(p, c)).ToArray();
         stage.Done($"{m:N0} images x {runs} runs");
         return new PatchAttackResult(sourceName, targetName, kept.Select(i => paths[i]).ToArray(), skipped, Count(k => k == target, 0),
-            Count(k => k == source, 0), patches, Patch(cells.Length, null), placements, placements[fixedIndex], grid, compact, atlas.ClassNames);
+            Count(k => k == source, 0), patches, Patch(cells.Length, null), placements, placements[fixedIndex], grid, compact, atlas.ClassNames,
+            o.Icons ?? atlas.IconKind);
     }
 
     /// <summary>A cell taken as a patch: its id, push towards the target, image count and icon.</summary>

@@ -293,6 +293,28 @@ internal static class AtlasIconStep
         return result;
     }
 
+    /// <summary>
+    /// Inverted icons (PNG) of a few cells only, each cold-started from the cells' mean activations with the build's
+    /// inversion settings and one renderer: for uses that need the icons of some cells of an atlas built without them.
+    /// </summary>
+    public static byte[][] RenderCells(MLContext ml, IReadOnlyList<AtlasCell> cells, FeatureInversionEstimator.Options inversion,
+        StageReporter report, CancellationToken ct)
+    {
+        var stage = report.Start("inversion");
+        if (cells.Count == 0)
+        {
+            stage.Done("no cells");
+            return [];
+        }
+        using var renderer = ml.Transforms.CreateIconRenderer(inversion);
+        var directions = cells.Select(c => c.MeanActivation.ToArray()).ToArray();
+        double total = (double)directions.Length * inversion.Steps;
+        var rendered = renderer.Render(directions, null, new SyncProgress<IconRenderProgress>(p => stage.Report(p.IconSteps / total)), ct);
+        var pngs = rendered.Select(icon => AtlasIcons.EncodeRgba(icon.ToRgba(), icon.Size, icon.Size)).ToArray();
+        stage.Done(string.Create(CultureInfo.InvariantCulture, $"{cells.Count} cells inverted, {inversion.Steps} steps each"));
+        return pngs;
+    }
+
     /// <summary>Reads the stored inverted icons of a built atlas into <paramref name="icons"/>.</summary>
     public static void Load(GridAtlas atlas, IEnumerable<int> grids, IAtlasStageStore store, string key, AtlasIcons icons)
     {

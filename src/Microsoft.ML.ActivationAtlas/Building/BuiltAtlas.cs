@@ -719,6 +719,29 @@ public sealed class BuiltAtlas
         return cell.ExampleRows.Count == 0 ? null : AtlasIcons.Thumbnail(ImagePaths[cell.ExampleRows[0]], IconSize);
     }
 
+    /// <summary>
+    /// Inverted icons (PNG) of some cells: the atlas's own where it holds one for the cell, else rendered now, cold,
+    /// through the build's icon step (the build's inversion settings, <paramref name="steps"/> steps, the build's seed),
+    /// so an atlas built with example icons need not invert every cell for the few that are used.
+    /// </summary>
+    internal byte[][] InvertedCellIcons(IReadOnlyList<AtlasCell> cells, int steps, StageReporter report, CancellationToken ct)
+    {
+        var pngs = new byte[]?[cells.Count];
+        if (IconKind == AtlasIconKind.Inversion && _settings.IconKey is { } key)
+            for (int i = 0; i < cells.Count; i++)
+                if (_store.TryLoadBytes(AtlasIconStep.Entry(cells[i].GridSize, cells[i]), key, out var png))
+                    pngs[i] = png;
+        var missing = Enumerable.Range(0, cells.Count).Where(i => pngs[i] is null).ToArray();
+        if (missing.Length > 0)
+        {
+            var build = new AtlasBuildOptions { Model = Model, IconSteps = steps, Seed = _settings.Seed, Session = Extraction.Settings.Session.Clone() };
+            var rendered = AtlasIconStep.RenderCells(_ml, missing.Select(i => cells[i]).ToArray(), AtlasIconStep.InversionOptions(build, Extraction.Layers[0].Name), report, ct);
+            for (int j = 0; j < missing.Length; j++)
+                pngs[missing[j]] = rendered[j];
+        }
+        return pngs.Select(p => p!).ToArray();
+    }
+
     private AtlasIcons LoadIcons()
     {
         var icons = AtlasIcons.FromNearestExamples(Atlas, row => ImagePaths[row], IconSize);

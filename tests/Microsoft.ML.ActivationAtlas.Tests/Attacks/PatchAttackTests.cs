@@ -146,6 +146,41 @@ public sealed class PatchAttackTests(AttackAtlasFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public void AnExampleAtlasIsAttackedWithInvertedIconsOfThePastedCellsOnly()
+    {
+        // The fixture's atlas holds example images only; the attack inverts just the cells it pastes.
+        var atlas = fixture.Atlas;
+        Assert.Equal(AtlasIconKind.Examples, atlas.IconKind);
+        PatchAttackOptions Options(AtlasIconKind? icons) => new()
+        {
+            Patches = 2, Sizes = [0.3f], Corners = [PatchCorner.BottomRight], MaximumImages = 3, Icons = icons, IconSteps = 6,
+        };
+        var examples = atlas.AttackWithPatches("cat", "dog", Attacked, Options(AtlasIconKind.Examples));
+        var asHeld = atlas.AttackWithPatches("cat", "dog", Attacked, Options(null));
+        var inverted = atlas.AttackWithPatches("cat", "dog", Attacked, Options(AtlasIconKind.Inversion));
+        Assert.Equal(AtlasIconKind.Examples, examples.IconKind);
+        Assert.Equal(AtlasIconKind.Examples, asHeld.IconKind);
+        Assert.Equal(AtlasIconKind.Inversion, inverted.IconKind);
+        var inversionSize = new ActivationAtlas.Inversion.FeatureInversionEstimator.Options().Size;
+        for (int p = 0; p < 2; p++)
+        {
+            // The same cells, ranked the same way; an example-image icon against a feature-inversion icon of the inversion's size.
+            Assert.Equal(examples.Patches[p].Cell, inverted.Patches[p].Cell);
+            Assert.Equal(examples.Patches[p].Icon, asHeld.Patches[p].Icon);
+            using var example = SkiaSharp.SKBitmap.Decode(examples.Patches[p].Icon);
+            using var icon = SkiaSharp.SKBitmap.Decode(inverted.Patches[p].Icon);
+            Assert.Equal(atlas.IconSize, example.Width);
+            Assert.Equal(inversionSize, icon.Width);
+            Assert.NotEqual(inverted.Patches[0].Icon, inverted.Patches[1].Icon);
+        }
+        // Seeded: the icons, and so every answer, reproduce.
+        var again = atlas.AttackWithPatches("cat", "dog", Attacked, Options(AtlasIconKind.Inversion));
+        Assert.Equal(inverted.Patches[0].Icon, again.Patches[0].Icon);
+        Assert.Equal(inverted.Predictions, again.Predictions);
+        Assert.Throws<ArgumentOutOfRangeException>(() => atlas.AttackWithPatches("cat", "dog", Attacked, new PatchAttackOptions { IconSteps = 0 }));
+    }
+
+    [Fact]
     public void WritesJsonHtmlAndContactSheetUnderATemporaryName()
     {
         string outDir = NewFolder("attack");
@@ -217,11 +252,17 @@ public sealed class PatchAttackTests(AttackAtlasFixture fixture, ITestOutputHelp
     {
         string outDir = NewFolder("cli");
         var (code, error) = AtlasTool.Run("attack", "--atlas", fixture.Atlas.Folder, "--from", "cat", "--to", "dog", "--images", fixture.Images,
-            "--patches", "1", "--sizes", "0.3", "--corners", "bottom-right,top-left", "--max-images", "4", "--out", outDir);
+            "--patches", "1", "--sizes", "0.3", "--corners", "bottom-right,top-left", "--max-images", "4", "--icons", "inversion", "--icon-steps", "4", "--out", outDir);
         output.WriteLine(error);
         Assert.Equal(0, code);
         Assert.True(File.Exists(Path.Combine(outDir, "contact.png")));
         Assert.Contains("noise", error);
+        using (var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "attack.json"))))
+            Assert.Equal("Inversion", json.RootElement.GetProperty("icons").GetString());
+        (code, error) = AtlasTool.Run("attack", "--atlas", fixture.Atlas.Folder, "--from", "cat", "--to", "dog", "--images", fixture.Images,
+            "--icons", "photos", "--out", NewFolder("z"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("--icons: 'photos'", error);
 
         (code, error) = AtlasTool.Run("attack", "--atlas", fixture.Atlas.Folder, "--from", "cat", "--to", "wolf", "--images", fixture.Images, "--out", NewFolder("x"));
         Assert.NotEqual(0, code);
