@@ -129,8 +129,12 @@ internal static class ActivationGridBuilder
     {
         var atlasModel = atlasExtraction.Settings.Model!;
         var atlasLayer = atlasExtraction.Layers[0];
+        // The same file, the same built-in name, or (a model file given again by another path, the atlas holding its
+        // copy) the same network and preprocessing graphs.
         bool sameModel = model is null || model.Description == atlasModel.Description
-            || (model.BuiltInName ?? model.Description) == atlas.ModelName;
+            || (model.BuiltInName ?? model.Description) == atlas.ModelName
+            || (model.BuiltInName is null && atlasModel.BuiltInName is null && model.Network.Equals(atlasModel.Network)
+                && Equals(model.PreprocessingModel, atlasModel.PreprocessingModel));
         bool sameLayer = layer == atlas.LayerName || layer == atlasLayer.Name || layer == atlasLayer.FriendlyName;
         if (!sameModel || !sameLayer)
             throw new ArgumentException($"The atlas '{atlas.Folder}' was built on model {atlas.ModelName}, layer {atlas.LayerName}; " +

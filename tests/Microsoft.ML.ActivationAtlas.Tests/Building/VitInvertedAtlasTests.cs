@@ -29,6 +29,7 @@ public sealed class VitInvertedAtlasTests(ITestOutputHelper output) : IDisposabl
         var built = new MLContext(1).Atlas().Build(images, Path.Combine(_root, "atlas"), new AtlasBuildOptions
         {
             Model = Model,
+            ModelName = "vit_tiny.onnx", // as the command line names a model file
             Layer = "encoder_layer_2",
             GridSizes = [2],
             IconSize = 32,
@@ -42,6 +43,20 @@ public sealed class VitInvertedAtlasTests(ITestOutputHelper output) : IDisposabl
         var fidelities = cells.Select(c => c.GetProperty("fidelity").GetDouble()).ToArray();
         output.WriteLine($"vit_tiny atlas, 2x2 grid: fidelity {string.Join(", ", fidelities.Select(f => f.ToString("F3")))}");
         Assert.All(fidelities, f => Assert.InRange(f, 0.5, 1.0));
+
+        // One image on this atlas, the model named again by its file: the atlas holds a copy of the network, which is
+        // the same network, so the grid is placed on it (an atlas of another layer is refused, ActivationGridTests).
+        var grid = new MLContext(1).Transforms.ActivationGrid(Path.Combine(SharedData.Cifar10Test, "ship", "0001.jpg"), new ActivationGridOptions
+        {
+            Model = Model,
+            Layer = "encoder_layer_2",
+            Atlas = new MLContext(1).Atlas().Open(built.Folder),
+            IconSteps = 2,
+            IconSize = 16,
+        });
+        Assert.Equal(64, grid.Icons.Count);
+        Assert.NotNull(grid.Atlas);
+        Assert.Equal(2 * 64, grid.Layout.Length);
     }
 
     [Fact]
