@@ -91,6 +91,21 @@ internal sealed class GraphEmitter
         return AddInitializer(key, t);
     }
 
+    /// <summary>A float constant derived from others (e.g. transformed weights), made once per <paramref name="key"/>.</summary>
+    public string DerivedFloatTensor(string key, Func<(float[] Values, long[] Dims)> make)
+    {
+        key = "derived:" + key;
+        if (_constantCache.TryGetValue(key, out var name))
+            return name;
+        var (values, dims) = make();
+        var t = new TensorProto { Name = Fresh("const"), DataType = (int)TensorProto.Types.DataType.Float };
+        t.Dims.AddRange(dims);
+        var bytes = new byte[values.Length * sizeof(float)];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        t.RawData = ByteString.CopyFrom(bytes);
+        return AddInitializer(key, t);
+    }
+
     private string AddInitializer(string? key, TensorProto t)
     {
         _builder.Add(t);

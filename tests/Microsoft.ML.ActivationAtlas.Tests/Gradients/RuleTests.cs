@@ -76,6 +76,28 @@ public sealed class RuleTests
         Assert.True(CheckAgainstFiniteDifferences(model, "x", [1, 2, 6, 6]) < 1e-3);
     }
 
+    // kernel h, w; stride; dilation; pads (top, left, bottom, right); group. Stride-1 ungrouped convolutions take the
+    // flipped-kernel Conv for their input gradient, the others ConvTranspose: both against finite differences.
+    [Theory]
+    [InlineData(3, 3, 1, 1, 1, 1, 1, 1, 1, false)]
+    [InlineData(3, 3, 1, 1, 0, 0, 0, 0, 1, false)]
+    [InlineData(5, 3, 1, 1, 2, 0, 1, 2, 1, false)]
+    [InlineData(3, 3, 1, 2, 2, 2, 2, 2, 1, false)]
+    [InlineData(1, 1, 1, 1, 0, 0, 0, 0, 1, false)]
+    [InlineData(3, 3, 2, 1, 1, 1, 1, 1, 1, true)]
+    [InlineData(3, 3, 1, 1, 1, 1, 1, 1, 2, true)]
+    public void ConvInputGradientMatchesFiniteDifferences(int kh, int kw, int stride, int dilation, int top, int left, int bottom, int right, int group, bool transposed)
+    {
+        const int ci = 4, co = 6;
+        var weights = Random(co * ci / group * kh * kw, 5, 0.5f);
+        var model = Model(13, b => b.NodeWithOutputs("Conv", ["x", b.Initializer("w", weights, co, ci / group, kh, kw)], ["y"],
+            OnnxAttributes.Ints("kernel_shape", kh, kw), OnnxAttributes.Ints("strides", stride, stride), OnnxAttributes.Ints("dilations", dilation, dilation),
+            OnnxAttributes.Ints("pads", top, left, bottom, right), OnnxAttributes.Int("group", group)), ("x", [2, ci, 7, 6]));
+        Assert.True(CheckAgainstFiniteDifferences(model, "x", [2, ci, 7, 6]) < 1e-3);
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", WithRespectTo = "x" });
+        Assert.Equal(transposed, vjp.Graph.Node.Any(n => n.OpType == "ConvTranspose"));
+    }
+
     [Fact]
     public void BroadcastingArithmeticReducesOverBroadcastAxes()
     {
