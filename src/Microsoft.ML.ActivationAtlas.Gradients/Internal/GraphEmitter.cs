@@ -83,12 +83,7 @@ internal sealed class GraphEmitter
             : null;
         if (key is not null && _constantCache.TryGetValue(key, out var name))
             return name;
-        var t = new TensorProto { Name = Fresh("const"), DataType = (int)TensorProto.Types.DataType.Float };
-        t.Dims.AddRange(dims);
-        var bytes = new byte[values.Length * sizeof(float)];
-        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
-        t.RawData = ByteString.CopyFrom(bytes);
-        return AddInitializer(key, t);
+        return AddFloatInitializer(key, values, dims);
     }
 
     /// <summary>A float constant derived from others (e.g. transformed weights), made once per <paramref name="key"/>.</summary>
@@ -98,6 +93,11 @@ internal sealed class GraphEmitter
         if (_constantCache.TryGetValue(key, out var name))
             return name;
         var (values, dims) = make();
+        return AddFloatInitializer(key, values, dims);
+    }
+
+    private string AddFloatInitializer(string? key, float[] values, long[] dims)
+    {
         var t = new TensorProto { Name = Fresh("const"), DataType = (int)TensorProto.Types.DataType.Float };
         t.Dims.AddRange(dims);
         var bytes = new byte[values.Length * sizeof(float)];
