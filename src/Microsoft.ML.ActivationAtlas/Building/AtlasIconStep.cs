@@ -124,11 +124,15 @@ internal static class AtlasIconStep
     /// <summary>The grids that get inverted icons, coarse to fine: all, or those up to <paramref name="finest"/>.</summary>
     public static int[] InvertedGrids(IEnumerable<int> grids, int? finest) => grids.Order().Where(g => finest is null || g <= finest).ToArray();
 
-    /// <summary>The inversion settings of a build: the inversion's own defaults but for the model, layer, cold steps, seed and sessions.</summary>
+    /// <summary>
+    /// The inversion settings of a build: the inversion's own defaults but for the model, layer (read with the build's
+    /// token layout), cold steps, seed and sessions.
+    /// </summary>
     internal static FeatureInversionEstimator.Options InversionOptions(AtlasBuildOptions o, string layer) => new()
     {
         Model = o.Model,
         Layer = layer,
+        Tokens = o.Tokens,
         Steps = o.IconSteps,
         Seed = o.Seed,
         Session = o.Session,
