@@ -47,6 +47,8 @@ public static class GradientGraphBuilder
         foreach (var name in new[] { options.SeedName, options.GradientName, options.ObjectiveName })
             if (g.IsTaken(name))
                 throw new ArgumentException($"The name '{name}' chosen for an added tensor is already used in the model.");
+        if (options.FoldBatchNormalization && !options.DoublePrecision)
+            ConvBatchNormFold.Apply(graph, g, [wrt, options.Of]);
 
         string target = options.Of;
         string? objective = null;
@@ -144,6 +146,8 @@ public static class GradientGraphBuilder
                 throw new ArgumentException($"The tangent output name '{o + options.TangentSuffix}' is already used in the model.");
         graph.Input.Add(GraphAnalysis.FloatValue(options.TangentName));
         g.Reserve(options.TangentName);
+        if (options.FoldBatchNormalization && !options.DoublePrecision)
+            ConvBatchNormFold.Apply(graph, g, [options.At, .. outputs]);
 
         var active = GraphAnalysis.Active(graph, options.At);
         var nodes = GraphAnalysis.Between(graph, active, outputs);

@@ -44,4 +44,11 @@ public sealed class JvpOptions
 
     /// <summary>Set by graphs that edit the result further and convert to float64 themselves.</summary>
     internal bool DeferDoubleConversion { get; set; }
+
+    /// <summary>
+    /// Folds inference batch normalizations into the convolutions that feed them before differentiating (as ONNX
+    /// Runtime folds the forward pass), so the derivative needs no per-channel scale of its own. On by default; off for
+    /// double precision and for tests comparing against the unfolded graph.
+    /// </summary>
+    internal bool FoldBatchNormalization { get; set; } = true;
 }

@@ -57,4 +57,11 @@ public sealed class VjpOptions
     /// group-1 2-D convolutions and the operators with float64 kernels. Default: false.
     /// </summary>
     public bool DoublePrecision { get; set; }
+
+    /// <summary>
+    /// Folds inference batch normalizations into the convolutions that feed them before differentiating (as ONNX
+    /// Runtime folds the forward pass), so the derivative needs no per-channel scale of its own. On by default; off for
+    /// double precision and for tests comparing against the unfolded graph.
+    /// </summary>
+    internal bool FoldBatchNormalization { get; set; } = true;
 }

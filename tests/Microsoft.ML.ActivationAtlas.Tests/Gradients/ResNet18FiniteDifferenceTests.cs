@@ -63,6 +63,58 @@ public sealed class ResNet18FiniteDifferenceTests(ITestOutputHelper output)
         Assert.True(Math.Abs(reverse - finite) <= 5e-2 * Math.Abs(finite), "reverse mode disagrees with finite differences");
     }
 
+    [Fact]
+    public void BatchNormalizationsFoldedIntoTheirConvolutionsGiveTheUnfoldedDerivatives()
+    {
+        var resnet = PretrainedModels.ResNet18;
+        const string layer = "ReLU393_Output_0";
+        string input = resnet.Network.Graph.Input[0].Name;
+        var rng = new Random(11);
+        var x = new float[3 * 224 * 224];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 200 - 100);
+        var v = new float[x.Length];
+        for (int i = 0; i < v.Length; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
+        int bnCount = resnet.Network.Graph.Node.Count(n => n.OpType == "BatchNormalization");
+        Assert.True(bnCount > 10);
+
+        float[] Run(bool fold, out int remaining)
+        {
+            var vjp = GradientGraphBuilder.BuildVjp(resnet.Network, new VjpOptions { Of = layer, FoldBatchNormalization = fold });
+            var jvp = GradientGraphBuilder.BuildJvp(resnet.Network, new JvpOptions { At = input, Outputs = [layer], FoldBatchNormalization = fold });
+            remaining = vjp.Graph.Node.Count(n => n.OpType == "BatchNormalization") + jvp.Graph.Node.Count(n => n.OpType == "BatchNormalization");
+            using var vjpSession = OnnxSessionFactory.Create(vjp);
+            using var jvpSession = OnnxSessionFactory.Create(jvp);
+            var tangent = jvpSession.RunFloat(new Dictionary<string, OnnxFloatTensor>
+            {
+                [input] = new(x, [1, 3, 224, 224]), ["jvp_tangent"] = new(v, [1, 3, 224, 224]),
+            })[layer + "_tangent"];
+            var seed = new float[tangent.Data.Length];
+            var seedRng = new Random(5);
+            for (int i = 0; i < seed.Length; i++) seed[i] = (float)(seedRng.NextDouble() * 2 - 1);
+            var gradient = vjpSession.RunFloat(new Dictionary<string, OnnxFloatTensor>
+            {
+                [input] = new(x, [1, 3, 224, 224]), ["vjp_seed"] = new(seed, tangent.Shape),
+            })["vjp_gradient"];
+            return [.. gradient.Data, .. tangent.Data];
+        }
+
+        var folded = Run(true, out int foldedLeft);
+        var unfolded = Run(false, out int unfoldedLeft);
+        output.WriteLine($"BatchNormalization nodes: model {bnCount}, VJP + JVP folded {foldedLeft}, unfolded {unfoldedLeft}");
+        Assert.Equal(0, foldedLeft);
+        Assert.True(unfoldedLeft >= bnCount, "the unfolded graphs should keep the normalizations (and the VJP's backward ones)");
+        double diff = 0, norm = 0;
+        for (int i = 0; i < folded.Length; i++)
+        {
+            diff += (double)(folded[i] - unfolded[i]) * (folded[i] - unfolded[i]);
+            norm += (double)unfolded[i] * unfolded[i];
+        }
+        double relative = Math.Sqrt(diff / norm);
+        output.WriteLine($"relative difference of the derivatives, folded against unfolded: {relative:E2}");
+        Assert.True(norm > 0);
+        Assert.True(relative < 1e-4, $"folded and unfolded derivatives differ by {relative:E2} (relative)");
+    }
+
     private static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         double s = 0;
