@@ -8,6 +8,11 @@ namespace Microsoft.ML.ActivationAtlas.Gradients.Rules;
 /// Conv: the input gradient is a ConvTranspose with the same weights or, for an ungrouped stride-1 2-D convolution with
 /// constant weights, the equivalent Conv with the weights' channels swapped and kernels flipped (ONNX Runtime's Conv
 /// kernels are faster than its ConvTranspose at the same work); the tangent is a Conv without bias.
+/// Strided convolutions keep ConvTranspose: on ONNX Runtime's CPU provider their Conv forms are slower at ResNet18's
+/// shapes (80 and 224 px). The polyphase form (one Conv with the kernel split by stride phase into s*s*Cin output
+/// channels, then DepthToSpace and a crop) does (s*ceil(k/s)/k)^2 times the work, and its DepthToSpace alone costs a
+/// third to a half of the ConvTranspose it replaces; for 1x1 stride-2 kernels the Conv is cheap, but interleaving the
+/// zeros (Pad of a 6-D view, or a broadcast Mul by a 0/1 mask) costs more than the whole ConvTranspose.
 /// </summary>
 internal static class ConvRules
 {

@@ -76,26 +76,82 @@ public sealed class RuleTests
         Assert.True(CheckAgainstFiniteDifferences(model, "x", [1, 2, 6, 6]) < 1e-3);
     }
 
-    // kernel h, w; stride; dilation; pads (top, left, bottom, right); group. Stride-1 ungrouped convolutions take the
-    // flipped-kernel Conv for their input gradient, the others ConvTranspose: both against finite differences.
+    // kernel h, w; stride; dilation; pads (top, left, bottom, right); group; input height, width. Stride-1 ungrouped
+    // convolutions take the flipped-kernel Conv for their input gradient, the others ConvTranspose (with the largest
+    // output padding, cropped to the input): all against finite differences, strided ones with 7x7, 3x3, 2x2 and 1x1
+    // kernels, asymmetric pads, dilation and odd and even input sizes, so that every output padding and crop is met.
     [Theory]
-    [InlineData(3, 3, 1, 1, 1, 1, 1, 1, 1, false)]
-    [InlineData(3, 3, 1, 1, 0, 0, 0, 0, 1, false)]
-    [InlineData(5, 3, 1, 1, 2, 0, 1, 2, 1, false)]
-    [InlineData(3, 3, 1, 2, 2, 2, 2, 2, 1, false)]
-    [InlineData(1, 1, 1, 1, 0, 0, 0, 0, 1, false)]
-    [InlineData(3, 3, 2, 1, 1, 1, 1, 1, 1, true)]
-    [InlineData(3, 3, 1, 1, 1, 1, 1, 1, 2, true)]
-    public void ConvInputGradientMatchesFiniteDifferences(int kh, int kw, int stride, int dilation, int top, int left, int bottom, int right, int group, bool transposed)
+    [InlineData(3, 3, 1, 1, 1, 1, 1, 1, 1, false, 7, 6)]
+    [InlineData(3, 3, 1, 1, 0, 0, 0, 0, 1, false, 7, 6)]
+    [InlineData(5, 3, 1, 1, 2, 0, 1, 2, 1, false, 7, 6)]
+    [InlineData(3, 3, 1, 2, 2, 2, 2, 2, 1, false, 7, 6)]
+    [InlineData(1, 1, 1, 1, 0, 0, 0, 0, 1, false, 7, 6)]
+    [InlineData(3, 3, 1, 1, 1, 1, 1, 1, 2, true, 7, 6)]
+    [InlineData(3, 3, 2, 1, 1, 1, 1, 1, 2, true, 7, 6)]
+    [InlineData(3, 3, 2, 1, 1, 1, 1, 1, 1, true, 7, 6)]
+    [InlineData(3, 3, 2, 1, 1, 1, 1, 1, 1, true, 8, 9)]
+    [InlineData(3, 3, 2, 1, 2, 0, 1, 2, 1, true, 7, 6)]
+    [InlineData(3, 3, 2, 1, 0, 1, 0, 0, 1, true, 8, 9)]
+    [InlineData(7, 7, 2, 1, 3, 3, 3, 3, 1, true, 8, 9)]
+    [InlineData(7, 7, 2, 1, 3, 3, 3, 3, 1, true, 11, 10)]
+    [InlineData(7, 7, 2, 1, 2, 3, 4, 1, 1, true, 11, 10)]
+    [InlineData(1, 1, 2, 1, 0, 0, 0, 0, 1, true, 7, 6)]
+    [InlineData(1, 1, 2, 1, 0, 0, 0, 0, 1, true, 8, 9)]
+    [InlineData(1, 1, 2, 1, 1, 0, 0, 1, 1, true, 8, 9)]
+    [InlineData(3, 3, 2, 2, 2, 2, 2, 2, 1, true, 7, 6)]
+    [InlineData(3, 3, 2, 3, 1, 2, 3, 0, 1, true, 8, 9)]
+    [InlineData(5, 3, 3, 1, 2, 1, 0, 1, 1, true, 8, 9)]
+    [InlineData(2, 2, 2, 1, 0, 0, 0, 0, 1, true, 8, 9)]
+    public void ConvInputGradientMatchesFiniteDifferences(int kh, int kw, int stride, int dilation, int top, int left, int bottom, int right, int group, bool transposed, int height, int width)
     {
         const int ci = 4, co = 6;
         var weights = Random(co * ci / group * kh * kw, 5, 0.5f);
+        long[] shape = [2, ci, height, width];
         var model = Model(13, b => b.NodeWithOutputs("Conv", ["x", b.Initializer("w", weights, co, ci / group, kh, kw)], ["y"],
             OnnxAttributes.Ints("kernel_shape", kh, kw), OnnxAttributes.Ints("strides", stride, stride), OnnxAttributes.Ints("dilations", dilation, dilation),
-            OnnxAttributes.Ints("pads", top, left, bottom, right), OnnxAttributes.Int("group", group)), ("x", [2, ci, 7, 6]));
-        Assert.True(CheckAgainstFiniteDifferences(model, "x", [2, ci, 7, 6]) < 1e-3);
+            OnnxAttributes.Ints("pads", top, left, bottom, right), OnnxAttributes.Int("group", group)), ("x", shape));
+        Assert.True(CheckAgainstFiniteDifferences(model, "x", shape) < 1e-3);
         var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", WithRespectTo = "x" });
         Assert.Equal(transposed, vjp.Graph.Node.Any(n => n.OpType == "ConvTranspose"));
+    }
+
+    // Strided input gradients on a graph whose input size is known only when it runs: one graph serves odd and even
+    // sizes (the crop follows the input's shape), against finite differences and equal to the graph built for each size.
+    [Theory]
+    [InlineData(7, 3, 2)]
+    [InlineData(3, 1, 2)]
+    [InlineData(1, 0, 2)]
+    [InlineData(3, 1, 3)]
+    public void StridedConvInputGradientServesEveryInputSize(int k, int pad, int stride)
+    {
+        const int ci = 3, co = 5;
+        var weights = Random(co * ci * k * k, 7, 0.5f);
+        var model = Model(13, b => b.NodeWithOutputs("Conv", ["x", b.Initializer("w", weights, co, ci, k, k)], ["y"],
+            OnnxAttributes.Ints("kernel_shape", k, k), OnnxAttributes.Ints("strides", stride, stride), OnnxAttributes.Ints("pads", pad, pad, pad, pad)), ("x", [1, ci, 9, 8]));
+        model.Graph.Input[0] = OnnxValueInfo.Float("x", "batch", ci, "height", "width");
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", WithRespectTo = "x" });
+        using var session = OnnxSessionFactory.Create(vjp);
+        using var forward = OnnxSessionFactory.Create(model);
+        foreach (var (h, w) in new[] { (9, 8), (10, 11), (12, 12) })
+        {
+            long[] shape = [1, ci, h, w];
+            Assert.True(CheckAgainstFiniteDifferences(Sized(model, shape), "x", shape) < 1e-3);
+            var x = new OnnxFloatTensor(Random(ci * h * w, 3), shape);
+            var y = forward.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = x })["y"];
+            var seed = new OnnxFloatTensor(Random(y.Data.Length, 4), y.Shape);
+            var dynamicGradient = session.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = x, ["vjp_seed"] = seed })["vjp_gradient"];
+            using var fixedSession = OnnxSessionFactory.Create(GradientGraphBuilder.BuildVjp(Sized(model, shape), new VjpOptions { Of = "y", WithRespectTo = "x" }));
+            var fixedGradient = fixedSession.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = x, ["vjp_seed"] = seed })["vjp_gradient"];
+            Assert.Equal(shape, dynamicGradient.Shape);
+            Assert.Equal(fixedGradient.Data, dynamicGradient.Data);
+        }
+
+        static ModelProto Sized(ModelProto model, long[] shape)
+        {
+            var m = model.Clone();
+            m.Graph.Input[0] = OnnxValueInfo.Float("x", shape.Cast<object?>().ToArray());
+            return m;
+        }
     }
 
     [Fact]
