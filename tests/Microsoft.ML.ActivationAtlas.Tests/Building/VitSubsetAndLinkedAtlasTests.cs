@@ -171,6 +171,38 @@ public sealed class VitSubsetAndLinkedAtlasTests(ITestOutputHelper output) : IDi
         Assert.False(Directory.Exists(refused) || Directory.Exists(refused + ".partial"));
     }
 
+    /// <summary>
+    /// The command line passes the same through: linked token layers read with <c>--token-layout</c>, the refusal of a
+    /// token layer with a layer of another grid (exit 1, both named, nothing written), and <c>--icon-whitening</c> into
+    /// build.json's icon settings.
+    /// </summary>
+    [Fact]
+    public void TheCommandLineLinksTokenLayersAndWhitensIcons()
+    {
+        string images = InvertedAtlasFixture.CopyImages(_root, "images", 4, "cat", "ship", "frog");
+        string modelPath = Model().NetworkPath!;
+        string[] common = ["--model", modelPath, "--preprocess", "identity", "--images", images, "--grids", "2", "--icon-size", "16"];
+        string linked = Path.Combine(_root, "linked");
+        var (code, error) = Cli.AtlasTool.Run(["build", "--layers", $"{ChannelsFirstTensor},{PatchEmbedding()}", "--token-layout", "nct", "--icons", "examples", "--out", linked, .. common]);
+        Assert.True(code == 0, error);
+        var links = JsonNode.Parse(File.ReadAllText(Path.Combine(linked, LinkedAtlas.LinksFile)))!;
+        Assert.Equal(2, links["layers"]!.AsArray().Count);
+        var positions = links["positions"]!.AsArray().Select(p => p!.AsArray().Select(v => v!.GetValue<int>()).ToArray()).ToArray();
+        Assert.Equal(positions[0], positions[1]);
+
+        string refused = Path.Combine(_root, "refused");
+        (code, error) = Cli.AtlasTool.Run(["build", "--layers", $"encoder_layer_2,{PooledTensor}", "--icons", "examples", "--out", refused, .. common]);
+        Assert.True(code == 1, $"exit {code}: {error}");
+        Assert.Contains("encoder_layer_2", error, StringComparison.Ordinal);
+        Assert.Contains(PooledTensor, error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(refused) || Directory.Exists(refused + ".partial"));
+
+        string whitened = Path.Combine(_root, "whitened");
+        (code, error) = Cli.AtlasTool.Run(["build", "--layer", "encoder_layer_2", "--icon-whitening", "zca", "--icon-steps", "2", "--out", whitened, .. common]);
+        Assert.True(code == 0, error);
+        Assert.Equal("Zca", JsonNode.Parse(File.ReadAllText(Path.Combine(whitened, AtlasFolder.SettingsFile)))!["IconSettings"]!["Whitening"]!.GetValue<string>());
+    }
+
     private sealed class PathRow
     {
         public string ImagePath { get; set; } = "";
