@@ -154,13 +154,14 @@ internal static class AtlasIconStep
     internal static string InversionKey(FeatureInversionEstimator.Options v, int minimumCount, int? finestGrid)
     {
         // Auto resolves the same way for the same layer, and to LucidStandard on convolutional layers: the keys of
-        // stores made before Auto existed stay valid.
+        // stores made before Auto existed stay valid. A non-default token layout is part of the key (icons a subset
+        // atlas inverted before it took the build's layout are not reused); the default adds nothing, as before.
         var transforms = v.Transforms == IconTransforms.Auto ? IconTransforms.LucidStandard : v.Transforms;
         return string.Join("|", "inversion", v.Size, v.NetworkInputSize, v.Steps, v.WarmStartSteps, v.Attempts, v.BatchSize, v.Seed,
             v.LearningRate.ToString("R", CultureInfo.InvariantCulture), v.LearningRateSchedule, v.FinalLearningRateFraction.ToString("R", CultureInfo.InvariantCulture),
             v.EvaluationInterval, v.EarlyStoppingPatience, v.EarlyStoppingTolerance.ToString("R", CultureInfo.InvariantCulture), v.Basis, v.DecorrelateColors,
             transforms, v.Objective, v.CosinePower.ToString("R", CultureInfo.InvariantCulture), v.CosineFloor.ToString("R", CultureInfo.InvariantCulture),
-            v.Whitening, minimumCount, finestGrid);
+            v.Whitening, minimumCount, finestGrid) + (v.Tokens is null || v.Tokens == TokenLayout.Default ? "" : $"|tokens {v.Tokens}");
     }
 
     /// <summary>
