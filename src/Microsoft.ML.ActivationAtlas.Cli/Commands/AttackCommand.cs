@@ -52,12 +52,12 @@ internal sealed class AttackCommand : ICommand
         string outDir = args.Required("out");
         var options = new PatchAttackOptions
         {
-            Patches = args.Int("patches", PatchAttackOptions.Defaults.Patches),
+            Patches = args.Int("patches", PatchAttackOptions.Defaults.Patches, minimum: 1),
             GridSize = args.Has("grid") ? args.Int("grid", 0) : null,
-            MinimumCellCount = args.Int("min-count", PatchAttackOptions.Defaults.MinimumCellCount),
-            MaximumImages = args.Int("max-images", 0),
+            MinimumCellCount = args.Int("min-count", PatchAttackOptions.Defaults.MinimumCellCount, minimum: 1),
+            MaximumImages = args.Int("max-images", 0, minimum: 0),
             Seed = args.Int("seed", PatchAttackOptions.Defaults.Seed),
-            BatchSize = args.Int("batch", PatchAttackOptions.Defaults.BatchSize),
+            BatchSize = args.Int("batch", PatchAttackOptions.Defaults.BatchSize, minimum: 1),
             FixedSize = (float)args.Double("size", PatchAttackOptions.Defaults.FixedSize),
             Icons = args.Optional("icons") switch
             {
@@ -66,7 +66,7 @@ internal sealed class AttackCommand : ICommand
                 "examples" => AtlasIconKind.Examples,
                 var k => throw new UsageException($"option --icons: '{k}' is not one of atlas, inversion, examples"),
             },
-            IconSteps = args.Int("icon-steps", PatchAttackOptions.Defaults.IconSteps),
+            IconSteps = args.Int("icon-steps", PatchAttackOptions.Defaults.IconSteps, minimum: 1),
             FixedCorner = args.Optional("corner") is { } corner ? ParseCorner(corner, "corner") : PatchAttackOptions.Defaults.FixedCorner,
         };
         if (args.Optional("corners") is { } corners)
@@ -79,10 +79,6 @@ internal sealed class AttackCommand : ICommand
             options.Cells = cells.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                 .Select(c => SearchCommand.ParseCell(c, "cells")).Select(c => new AtlasCellId(c.Grid, c.X, c.Y)).ToArray();
         args.RejectUnknown();
-        if (options.Patches < 1)
-            throw new UsageException($"option --patches: {options.Patches} must be at least 1");
-        if (options.IconSteps < 1)
-            throw new UsageException($"option --icon-steps: {options.IconSteps} must be at least 1");
         if (!options.Corners.Contains(options.FixedCorner))
             throw new UsageException($"option --corner: {options.FixedCorner} is not one of --corners");
         if (!options.Sizes.Contains(options.FixedSize))

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.ML.ActivationAtlas.Building;
 using Microsoft.ML.ActivationAtlas.Cluster;
 using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
 
 namespace Microsoft.ML.ActivationAtlas.Cli.Commands;
 
@@ -22,7 +23,8 @@ internal sealed class BuildCommand : ICommand
           --layers <list>    linked atlases of several layers from one network pass: each image is read at the same
                              image location on every layer; <out>/layers/<layer>/ holds each layer's atlas and
                              <out>/index.html switches between them, marking where a selected cell's images landed
-                             in the other layers (--head none or train)
+                             in the other layers (--head none or train); a vision transformer's token layers are
+                             read at the same patch token (with layers of their patch grid only)
           --images <folder>  images, searched recursively; a first-level sub-folder name is the image's label
           --out <dir>        the atlas folder to create (must not exist)
           --samples <n>      images to use, a seeded random sample (default: all)
@@ -46,6 +48,9 @@ internal sealed class BuildCommand : ICommand
           --icon-steps <n>   optimisation steps of a coarsest-grid icon; finer cells start from their parent's icon and
                              take a quarter of them (default {AtlasBuildOptions.Defaults.IconSteps})
           --icon-min-count <n>  cells with fewer images keep their example icon (default {AtlasBuildOptions.Defaults.IconMinimumCount})
+          --icon-whitening <w>  whitening of the icons' objective, fitted from the atlas's rows: none (default),
+                             second-moment (the article's: directions many images share count less) or zca; class
+                             atlases, comparisons and patch attacks of the atlas invert with the same whitening
           --min-count <n>    cells with fewer images are left out (default {AtlasBuildOptions.Defaults.MinimumCount})
           --batch <n>        images per ONNX Runtime call (default {AtlasBuildOptions.Defaults.BatchSize})
           --page-rows <n>    activation rows per stored page, the unit an interrupted extraction resumes from (default {AtlasBuildOptions.Defaults.PageRows})
@@ -80,7 +85,7 @@ internal sealed class BuildCommand : ICommand
             ModelName = model.BuiltInName ?? Path.GetFileName(modelArg),
             Layer = args.Optional("layer") ?? "",
             Session = ModelArguments.Session(args),
-            Samples = args.Int("samples", 0),
+            Samples = args.Int("samples", 0, minimum: 0),
             Seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed),
             Sampling = args.Optional("sampling") switch
             {
@@ -88,13 +93,13 @@ internal sealed class BuildCommand : ICommand
                 "mean" => ActivationSampling.SpatialMean,
                 var s => throw new UsageException($"option --sampling: '{s}' is neither 'random' nor 'mean'"),
             },
-            NumberOfNeighbors = args.Int("neighbors", AtlasBuildOptions.Defaults.NumberOfNeighbors),
+            NumberOfNeighbors = args.Int("neighbors", AtlasBuildOptions.Defaults.NumberOfNeighbors, minimum: 1),
             MinDist = (float)args.Double("min-dist", AtlasBuildOptions.Defaults.MinDist),
             DeterministicLayout = !args.Has("parallel-umap"),
             MaxPoolRelaxation = args.Has("max-pool-relaxation"),
             GridSizes = ParseGrids(args.Optional("grids") ?? DefaultGrids),
             ImageGridSize = args.Has("png-grid") ? args.Int("png-grid", 0) : null,
-            IconSize = args.Int("icon-size", AtlasBuildOptions.Defaults.IconSize),
+            IconSize = args.Int("icon-size", AtlasBuildOptions.Defaults.IconSize, minimum: 1),
             Icons = args.Optional("icons") switch
             {
                 "examples" => AtlasIconKind.Examples,
@@ -103,11 +108,18 @@ internal sealed class BuildCommand : ICommand
             },
             IconGridSize = args.Has("icon-grid") ? args.Int("icon-grid", 0) : null,
             IconBudget = args.Optional("icon-budget") is { } budget ? ParseDuration(budget, "icon-budget") : null,
-            IconSteps = args.Int("icon-steps", AtlasBuildOptions.Defaults.IconSteps),
-            IconMinimumCount = args.Int("icon-min-count", AtlasBuildOptions.Defaults.IconMinimumCount),
-            MinimumCount = args.Int("min-count", AtlasBuildOptions.Defaults.MinimumCount),
-            BatchSize = args.Int("batch", AtlasBuildOptions.Defaults.BatchSize),
-            PageRows = args.Int("page-rows", AtlasBuildOptions.Defaults.PageRows),
+            IconSteps = args.Int("icon-steps", AtlasBuildOptions.Defaults.IconSteps, minimum: 1),
+            IconMinimumCount = args.Int("icon-min-count", AtlasBuildOptions.Defaults.IconMinimumCount, minimum: 1),
+            IconWhitening = args.Optional("icon-whitening") switch
+            {
+                null or "none" => WhiteningKind.None,
+                "second-moment" => WhiteningKind.SecondMomentInverse,
+                "zca" => WhiteningKind.Zca,
+                var s => throw new UsageException($"option --icon-whitening: '{s}' is not one of none, second-moment, zca"),
+            },
+            MinimumCount = args.Int("min-count", AtlasBuildOptions.Defaults.MinimumCount, minimum: 1),
+            BatchSize = args.Int("batch", AtlasBuildOptions.Defaults.BatchSize, minimum: 1),
+            PageRows = args.Int("page-rows", AtlasBuildOptions.Defaults.PageRows, minimum: 1),
             SkipUnreadableImages = args.Has("skip-unreadable"),
             Tokens = ModelArguments.Tokens(args),
         };

@@ -35,9 +35,9 @@ internal sealed class ClassCommand : ICommand
         string className = args.Required("class");
         string? outArg = args.Optional("out");
         string filter = args.Optional("filter") ?? "rank";
-        int top = args.Int("top", 2000);
+        int top = args.Int("top", 2000, minimum: 1);
         int[] grids = BuildCommand.ParseGrids(args.Optional("grids") ?? "10,20,40");
-        int neighbors = args.Int("neighbors", AtlasBuildOptions.Defaults.NumberOfNeighbors);
+        int neighbors = args.Int("neighbors", AtlasBuildOptions.Defaults.NumberOfNeighbors, minimum: 1);
         int seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed);
         string? layersArg = args.Optional("layers");
         var icons = BuildCommand.SubsetIcons(args);

@@ -81,6 +81,18 @@ internal sealed class CommandArgs
     /// <summary>An optional integer option.</summary>
     public int Int(string name, int fallback) => Parse(name, fallback, s => int.Parse(s, CultureInfo.InvariantCulture));
 
+    /// <summary>
+    /// An optional integer option of at least <paramref name="minimum"/>: a value below it is a usage error naming the
+    /// option, found here rather than reported by the library under its own option name.
+    /// </summary>
+    public int Int(string name, int fallback, int minimum)
+    {
+        int value = Int(name, fallback);
+        if (value < minimum)
+            throw new UsageException($"option --{name}: {value} must be at least {minimum}");
+        return value;
+    }
+
     /// <summary>An optional floating-point option.</summary>
     public double Double(string name, double fallback) => Parse(name, fallback, s => double.Parse(s, CultureInfo.InvariantCulture));
 

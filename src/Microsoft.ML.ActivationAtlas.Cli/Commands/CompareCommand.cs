@@ -34,6 +34,8 @@ internal sealed class CompareCommand : ICommand
         string? outArg = args.Optional("out");
         int[] grids = BuildCommand.ParseGrids(args.Optional("grids") ?? "10,20,40");
         double perplexity = args.Double("perplexity", 30);
+        if (!(perplexity > 0))
+            throw new UsageException($"option --perplexity: {perplexity.ToString(System.Globalization.CultureInfo.InvariantCulture)} must be positive");
         int seed = args.Int("seed", AtlasBuildOptions.Defaults.Seed);
         var icons = BuildCommand.SubsetIcons(args);
         args.RejectUnknown();

@@ -49,9 +49,9 @@ internal sealed class GridCommand : ICommand
         {
             Model = model,
             Layer = layer ?? "",
-            IconSteps = args.Int("icon-steps", ActivationGridOptions.Defaults.IconSteps),
-            IconSize = args.Int("icon-size", ActivationGridOptions.Defaults.IconSize),
-            TopClasses = args.Int("top", ActivationGridOptions.Defaults.TopClasses),
+            IconSteps = args.Int("icon-steps", ActivationGridOptions.Defaults.IconSteps, minimum: 1),
+            IconSize = args.Int("icon-size", ActivationGridOptions.Defaults.IconSize, minimum: 8),
+            TopClasses = args.Int("top", ActivationGridOptions.Defaults.TopClasses, minimum: 1),
             Seed = args.Int("seed", 0),
             Session = ModelArguments.Session(args),
             Tokens = ModelArguments.Tokens(args),

@@ -77,9 +77,9 @@ internal static class ModelArguments
 
     public static OnnxSessionOptions Session(CommandArgs args) => new()
     {
-        IntraOpThreads = args.Int("threads", 0),
+        IntraOpThreads = args.Int("threads", 0, minimum: 0),
         UseCuda = args.Has("cuda"),
-        GpuDeviceId = args.Int("device", 0),
+        GpuDeviceId = args.Int("device", 0, minimum: 0),
         Warning = m => Console.Error.WriteLine("atlas: " + m),
     };
 

@@ -1,4 +1,5 @@
 using Microsoft.ML.ActivationAtlas.Extraction;
+using Microsoft.ML.ActivationAtlas.Inversion.Objectives;
 using Microsoft.ML.ActivationAtlas.Onnx;
 
 namespace Microsoft.ML.ActivationAtlas.Building;
@@ -170,6 +171,14 @@ public sealed class AtlasBuildOptions
     /// </summary>
     public int IconSteps { get; set; } = Defaults.IconSteps;
 
+    /// <summary>
+    /// Whitening of the inverted icons' objective against the layer's activation statistics, fitted from the atlas's rows
+    /// (<see cref="WhiteningKind.SecondMomentInverse"/>: the article's choice, directions many images share count less).
+    /// Default <see cref="WhiteningKind.None"/>. The atlases of its subsets (class atlases, comparisons, patch attacks)
+    /// invert their cells with the same whitening, fitted from the same rows.
+    /// </summary>
+    public WhiteningKind IconWhitening { get; set; } = WhiteningKind.None;
+
     /// <summary>Cells with fewer images keep their example icon when icons are inverted. Default <see cref="Defaults.IconMinimumCount"/>.</summary>
     public int IconMinimumCount { get; set; } = Defaults.IconMinimumCount;
 
@@ -236,6 +245,8 @@ public sealed class AtlasBuildOptions
                 $"AtlasBuildOptions.IconBudget must be positive (or Timeout.InfiniteTimeSpan for no limit); {budget} leaves no time for icons: use Icons = AtlasIconKind.Examples for none.");
         if (Head == AtlasHeadKind.Model && HeadModel is null)
             throw new ArgumentException("AtlasBuildOptions.HeadModel is required with Head = Model: an ONNX classifier containing the layer.");
+        if (!Enum.IsDefined(IconWhitening))
+            throw new ArgumentOutOfRangeException(nameof(IconWhitening), IconWhitening, "AtlasBuildOptions.IconWhitening is None, SecondMomentInverse or Zca.");
         Positive(IconSize, nameof(IconSize));
         Positive(IconSteps, nameof(IconSteps));
         Positive(BatchSize, nameof(BatchSize));

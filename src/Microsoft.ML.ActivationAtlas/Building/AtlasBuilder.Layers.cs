@@ -18,12 +18,14 @@ public sealed partial class AtlasBuilder
     /// grid over an S-pixel input is centred at (i + 0.5) S / H input pixels, which for convolutions padded by half
     /// their kernel (ResNet, Inception) is its receptive-field centre to within half a stride, so the cells read on
     /// the layers are centred within one stride of the coarsest layer of each other. Locations are drawn only where
-    /// every layer's cell is at least one cell away from its grid's edges. <see cref="AtlasBuildOptions.Layer"/> is not
-    /// used; an ONNX head (<see cref="AtlasHeadKind.Model"/>) is not available.
+    /// every layer's cell is at least one cell away from its grid's edges. A vision transformer's token layers (read with
+    /// <see cref="AtlasBuildOptions.Tokens"/>) are read at a patch token, the same patch on each of them and on layers of
+    /// the same grid (the patch embedding's output); a token layer with a layer of another grid is refused, naming both.
+    /// <see cref="AtlasBuildOptions.Layer"/> is not used; an ONNX head (<see cref="AtlasHeadKind.Model"/>) is not available.
     /// </remarks>
     /// <param name="imageFolder">The images, searched recursively (sub-folder names are the labels).</param>
     /// <param name="outputFolder">The folder to create; it must not exist.</param>
-    /// <param name="layers">The layers ([N, C, H, W] tensor or friendly names), at least two, in the order shown.</param>
+    /// <param name="layers">The layers ([N, C, H, W] or token tensors, or friendly names), at least two, in the order shown.</param>
     /// <param name="options">The settings every layer's atlas is built with.</param>
     /// <param name="progress">Receives each stage's progress (optional); a layer's stages are named <c>&lt;layer&gt;: &lt;stage&gt;</c>.</param>
     /// <param name="cancellationToken">Cancels the build; the work folder is kept for a later resume.</param>

@@ -54,7 +54,9 @@ internal static class AtlasIconStep
     /// <summary>
     /// What the inverted icons of a build are drawn with, kept in <c>build.json</c> so that the atlases of its subsets
     /// (class atlases, comparisons) draw theirs the same way: the inversion's settings (parameterisation, steps, size,
-    /// transforms, objective, optimiser, seed) and the cells' minimum count.
+    /// transforms, objective, optimiser, seed, whitening, the layer's token layout) and the cells' minimum count. A
+    /// <c>build.json</c> written before the whitening and the token layout were kept reads as no whitening and the
+    /// layout the atlas's extraction reads the layer with.
     /// </summary>
     internal sealed record IconSettings(int Steps, int? WarmStartSteps, int Size, int? NetworkInputSize, int Attempts, int BatchSize, int Seed,
         double LearningRate, [property: JsonConverter(typeof(JsonStringEnumConverter<LearningRateSchedule>))] LearningRateSchedule LearningRateSchedule,
@@ -62,19 +64,25 @@ internal static class AtlasIconStep
         [property: JsonConverter(typeof(JsonStringEnumConverter<ImageBasis>))] ImageBasis Basis, bool DecorrelateColors,
         [property: JsonConverter(typeof(JsonStringEnumConverter<IconTransforms>))] IconTransforms Transforms,
         [property: JsonConverter(typeof(JsonStringEnumConverter<ObjectiveKind>))] ObjectiveKind Objective, double CosinePower, double CosineFloor,
-        int MinimumCount)
+        int MinimumCount,
+        [property: JsonConverter(typeof(JsonStringEnumConverter<WhiteningKind>))] WhiteningKind Whitening = WhiteningKind.None, TokenLayout? Tokens = null)
     {
         /// <summary>The settings of an inversion (its model, layer and session aside).</summary>
         public static IconSettings Of(FeatureInversionEstimator.Options v, int minimumCount) => new(v.Steps, v.WarmStartSteps, v.Size, v.NetworkInputSize,
             v.Attempts, v.BatchSize, v.Seed, v.LearningRate, v.LearningRateSchedule, v.FinalLearningRateFraction, v.EvaluationInterval,
             v.EarlyStoppingPatience, v.EarlyStoppingTolerance, v.Basis, v.DecorrelateColors, v.Transforms, v.Objective, v.CosinePower, v.CosineFloor,
-            minimumCount);
+            minimumCount, v.Whitening, v.Tokens);
 
-        /// <summary>The inversion these settings describe, on <paramref name="model"/>'s <paramref name="layer"/>.</summary>
-        public FeatureInversionEstimator.Options Inversion(ActivationModel model, string layer, OnnxSessionOptions session) => new()
+        /// <summary>
+        /// The inversion these settings describe, on <paramref name="model"/>'s <paramref name="layer"/>, read with the
+        /// recorded token layout or, where none is recorded, <paramref name="layerTokens"/> (the atlas's extraction's).
+        /// </summary>
+        public FeatureInversionEstimator.Options Inversion(ActivationModel model, string layer, OnnxSessionOptions session, TokenLayout? layerTokens) => new()
         {
             Model = model,
             Layer = layer,
+            Tokens = Tokens ?? layerTokens,
+            Whitening = Whitening,
             Session = session,
             Steps = Steps,
             WarmStartSteps = WarmStartSteps,
@@ -126,13 +134,14 @@ internal static class AtlasIconStep
 
     /// <summary>
     /// The inversion settings of a build: the inversion's own defaults but for the model, layer (read with the build's
-    /// token layout), cold steps, seed and sessions.
+    /// token layout), cold steps, seed, whitening and sessions.
     /// </summary>
     internal static FeatureInversionEstimator.Options InversionOptions(AtlasBuildOptions o, string layer) => new()
     {
         Model = o.Model,
         Layer = layer,
         Tokens = o.Tokens,
+        Whitening = o.IconWhitening,
         Steps = o.IconSteps,
         Seed = o.Seed,
         Session = o.Session,
@@ -145,18 +154,21 @@ internal static class AtlasIconStep
     internal static string InversionKey(FeatureInversionEstimator.Options v, int minimumCount, int? finestGrid)
     {
         // Auto resolves the same way for the same layer, and to LucidStandard on convolutional layers: the keys of
-        // stores made before Auto existed stay valid.
+        // stores made before Auto existed stay valid. A non-default token layout is part of the key (icons a subset
+        // atlas inverted before it took the build's layout are not reused); the default adds nothing, as before.
         var transforms = v.Transforms == IconTransforms.Auto ? IconTransforms.LucidStandard : v.Transforms;
         return string.Join("|", "inversion", v.Size, v.NetworkInputSize, v.Steps, v.WarmStartSteps, v.Attempts, v.BatchSize, v.Seed,
             v.LearningRate.ToString("R", CultureInfo.InvariantCulture), v.LearningRateSchedule, v.FinalLearningRateFraction.ToString("R", CultureInfo.InvariantCulture),
             v.EvaluationInterval, v.EarlyStoppingPatience, v.EarlyStoppingTolerance.ToString("R", CultureInfo.InvariantCulture), v.Basis, v.DecorrelateColors,
             transforms, v.Objective, v.CosinePower.ToString("R", CultureInfo.InvariantCulture), v.CosineFloor.ToString("R", CultureInfo.InvariantCulture),
-            v.Whitening, minimumCount, finestGrid);
+            v.Whitening, minimumCount, finestGrid) + (v.Tokens is null || v.Tokens == TokenLayout.Default ? "" : $"|tokens {v.Tokens}");
     }
 
     /// <summary>
     /// The icons of <paramref name="atlas"/>: each cell's nearest example (<paramref name="imagePathOfRow"/>) at
     /// <paramref name="iconSize"/>, and with a <paramref name="plan"/> the inverted icons, coarse grid to fine, within its budget; <paramref name="downstream"/> is what their downstream agreement compares them with.
+    /// <paramref name="activations"/> are the rows of the whole atlas (a subset's atlas: of the atlas it comes from), which
+    /// a whitened inversion is fitted from.
     /// </summary>
     public static Result Render(MLContext ml, GridAtlas atlas, Func<int, string> imagePathOfRow, ReadOnlyMemory<float> activations, int iconSize, Plan? plan,
         Downstream downstream, IAtlasStageStore store, string key, StageReporter report, CancellationToken ct)
@@ -174,7 +186,7 @@ internal static class AtlasIconStep
         int total = cells.Sum(c => c.Length), done = 0, reused = 0;
         var budget = plan.Budget;
         var inversion = plan.Inversion;
-        using var renderer = ml.Transforms.CreateIconRenderer(inversion);
+        using var renderer = ml.Transforms.CreateIconRenderer(inversion, activations);
         var clock = Stopwatch.StartNew();
         int chunkSize = ChunkBatches * inversion.BatchSize;
         var complete = new List<int>();
@@ -300,8 +312,9 @@ internal static class AtlasIconStep
     /// <summary>
     /// Inverted icons (PNG) of a few cells only, each cold-started from the cells' mean activations with the build's
     /// inversion settings and one renderer: for uses that need the icons of some cells of an atlas built without them.
+    /// <paramref name="activations"/> are the atlas's rows, which a whitened inversion is fitted from.
     /// </summary>
-    public static byte[][] RenderCells(MLContext ml, IReadOnlyList<AtlasCell> cells, FeatureInversionEstimator.Options inversion,
+    public static byte[][] RenderCells(MLContext ml, IReadOnlyList<AtlasCell> cells, FeatureInversionEstimator.Options inversion, ReadOnlyMemory<float> activations,
         StageReporter report, CancellationToken ct)
     {
         var stage = report.Start("inversion");
@@ -310,7 +323,7 @@ internal static class AtlasIconStep
             stage.Done("no cells");
             return [];
         }
-        using var renderer = ml.Transforms.CreateIconRenderer(inversion);
+        using var renderer = ml.Transforms.CreateIconRenderer(inversion, activations);
         var directions = cells.Select(c => c.MeanActivation.ToArray()).ToArray();
         double total = (double)directions.Length * inversion.Steps;
         var rendered = renderer.Render(directions, null, new SyncProgress<IconRenderProgress>(p => stage.Report(p.IconSteps / total)), ct);

@@ -649,14 +649,18 @@ public sealed class BuiltAtlas
         string? note = null;
         if (settings is null)
         {
-            settings = AtlasIconStep.IconSettings.Of(new FeatureInversionEstimator.Options { Steps = AtlasBuildOptions.Defaults.IconSteps, Seed = _settings.Seed },
-                AtlasBuildOptions.Defaults.IconMinimumCount);
+            settings = IconSettingsOrDefaults();
             note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"The atlas it comes from does not record its icon settings ({AtlasFolder.SettingsFile} written before they were kept), so its cells are inverted with the defaults: {settings.Steps} steps, {settings.Size} px, seed {settings.Seed}.");
         }
-        var inversion = settings.Inversion(Model, Extraction.Layers[0].Name, options.Session ?? new());
+        var inversion = settings.Inversion(Model, Extraction.Layers[0].Name, options.Session ?? new(), Extraction.Settings.Tokens);
         return (new AtlasIconStep.Plan(inversion, grids.Order().ToArray(), settings.MinimumCount, budget, IconSize), note);
     }
+
+    /// <summary>The settings the atlas's icons were inverted with, or the build's defaults where none are kept.</summary>
+    private AtlasIconStep.IconSettings IconSettingsOrDefaults() => _settings.IconSettings
+        ?? AtlasIconStep.IconSettings.Of(new FeatureInversionEstimator.Options { Steps = AtlasBuildOptions.Defaults.IconSteps, Seed = _settings.Seed },
+            AtlasBuildOptions.Defaults.IconMinimumCount);
 
     /// <summary>The fitted extraction stage of the pipeline.</summary>
     internal ActivationExtractingTransformer Extraction => ((IEnumerable<ITransformer>)Pipeline).OfType<ActivationExtractingTransformer>().First();
@@ -721,8 +725,9 @@ public sealed class BuiltAtlas
 
     /// <summary>
     /// Inverted icons (PNG) of some cells: the atlas's own where it holds one for the cell, else rendered now, cold,
-    /// through the build's icon step (the build's inversion settings, <paramref name="steps"/> steps, the build's seed),
-    /// so an atlas built with example icons need not invert every cell for the few that are used.
+    /// through the build's icon step (the settings the atlas's icons were inverted with, or the defaults for an atlas with
+    /// example icons; <paramref name="steps"/> steps, the build's seed, the layer read with the build's token layout), so
+    /// an atlas built with example icons need not invert every cell for the few that are used.
     /// </summary>
     internal byte[][] InvertedCellIcons(IReadOnlyList<AtlasCell> cells, int steps, StageReporter report, CancellationToken ct)
     {
@@ -734,8 +739,9 @@ public sealed class BuiltAtlas
         var missing = Enumerable.Range(0, cells.Count).Where(i => pngs[i] is null).ToArray();
         if (missing.Length > 0)
         {
-            var build = new AtlasBuildOptions { Model = Model, IconSteps = steps, Seed = _settings.Seed, Session = Extraction.Settings.Session.Clone() };
-            var rendered = AtlasIconStep.RenderCells(_ml, missing.Select(i => cells[i]).ToArray(), AtlasIconStep.InversionOptions(build, Extraction.Layers[0].Name), report, ct);
+            var inversion = IconSettingsOrDefaults().Inversion(Model, Extraction.Layers[0].Name, Extraction.Settings.Session.Clone(), Extraction.Settings.Tokens);
+            inversion.Steps = steps;
+            var rendered = AtlasIconStep.RenderCells(_ml, missing.Select(i => cells[i]).ToArray(), inversion, Activations, report, ct);
             for (int j = 0; j < missing.Length; j++)
                 pngs[missing[j]] = rendered[j];
         }

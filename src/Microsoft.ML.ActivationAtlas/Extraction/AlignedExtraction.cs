@@ -11,7 +11,10 @@ namespace Microsoft.ML.ActivationAtlas.Extraction;
 /// read on every layer at the cell containing the reference cell's centre (<see cref="ActivationSampler.LayerY"/>):
 /// cell i of an H-row grid over an S-pixel input is centred at (i + 0.5) S / H input pixels, which for convolutions
 /// padded by half their kernel is the cell's receptive-field centre to within half a stride. Locations are drawn only
-/// where every layer's cell is at least the margin away from its grid's edges.
+/// where every layer's cell is at least the margin away from its grid's edges. A vision transformer's token layers
+/// ([N, T, C] or [N, C, T], read with the token layout) are read at a patch token: the location is a patch of the
+/// token grid, never the class token, and such a layer aligns only with layers of the same grid (its other token
+/// layers, or its patch embedding's [N, C, G, G] output), where the location is the same cell on each.
 /// </remarks>
 internal sealed class AlignedExtraction : IDisposable
 {
@@ -25,12 +28,30 @@ internal sealed class AlignedExtraction : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         _engine = new ActivationEngine(model, layers, model.Preprocessing, 0, 0, ActivationSampling.RandomPosition, seed, margin, session, tokens);
         _batchSize = batchSize;
-        foreach (var l in _engine.Layers)
-            if (l.Tokens is not null)
-                throw new ArgumentException($"Layer '{l.Name}' is a token layer; aligned multi-layer extraction takes [N, C, H, W] layers.", nameof(layers));
         Reference = _engine.Layers.OrderByDescending(l => (long)l.Height * l.Width).First();
+        CheckTokenGrids(_engine.Layers);
         Sampler = new ActivationSampler(ActivationSampling.RandomPosition, seed, margin, Reference, 0, _engine.Layers);
     }
+
+    /// <summary>
+    /// Refuses token layers together with layers of another grid: a patch token covers one patch of the input, and a
+    /// cell of a grid of other geometry covers no whole number of patches, so no cell of the one is the other's.
+    /// </summary>
+    private static void CheckTokenGrids(OnnxLayerInfo[] layers)
+    {
+        if (layers.FirstOrDefault(l => l.Tokens is not null) is not { } token)
+            return;
+        foreach (var l in layers)
+            if (l.Height != token.Height || l.Width != token.Width)
+                throw new ArgumentException($"Layers {Label(token)} and {Label(l)} cannot be aligned: the first is {Describe(token)}, the second " +
+                    $"{Describe(l)}; a token layer is linked only with layers of its own patch grid (the network's other token layers, " +
+                    "or its patch embedding).", "layers");
+    }
+
+    private static string Label(OnnxLayerInfo l) => l.FriendlyName is { } friendly ? $"'{l.Name}' ({friendly})" : $"'{l.Name}'";
+
+    private static string Describe(OnnxLayerInfo l) =>
+        l.Tokens is null ? $"a grid of {l.Height}x{l.Width} cells ({l.ShapeText})" : $"a token layer of {l.Height}x{l.Width} patches ({l.ShapeText})";
 
     /// <summary>The resolved layers, in request order.</summary>
     public OnnxLayerInfo[] Layers => _engine.Layers;

@@ -59,6 +59,51 @@ public sealed class AtlasUsageTests : IDisposable
         Assert.False(Directory.Exists(outDir) || Directory.Exists(outDir + ".partial"));
     }
 
+    /// <summary>
+    /// Numbers out of range on the icon (and other numeric) options of every verb name the command-line option, as
+    /// the usage error it is, not the library's option behind it, and leave nothing behind.
+    /// </summary>
+    [Fact]
+    public void OutOfRangeNumbersNameTheCommandLineOption()
+    {
+        string images = Cats("images", 6), outDir = Path.Combine(_root, "out"), atlas = Path.Combine(_root, "no-atlas");
+        foreach (var (option, value, minimum) in new[]
+        {
+            ("--icon-steps", "0", "1"), ("--icon-steps", "-3", "1"), ("--icon-size", "0", "1"), ("--icon-size", "-16", "1"),
+            ("--icon-min-count", "0", "1"), ("--min-count", "-1", "1"), ("--batch", "0", "1"), ("--page-rows", "0", "1"),
+            ("--neighbors", "0", "1"), ("--samples", "-5", "0"), ("--threads", "-2", "0"),
+        })
+        {
+            var result = Build(images, outDir, option, value);
+            Fails(2, result, $"option {option}: {value} must be at least {minimum}", "usage: atlas build");
+            Assert.DoesNotContain("AtlasBuildOptions", result.Error);
+        }
+        Fails(2, Build(images, outDir, "--icon-budget", "0"), "option --icon-budget: '0' is not positive");
+        Fails(2, Build(images, outDir, "--icon-budget", "-10m"), "option --icon-budget: '-10m' is not positive");
+        Fails(2, Build(images, outDir, "--icon-whitening", "pca"), "option --icon-whitening: 'pca'", "second-moment");
+        Fails(2, AtlasTool.Run("build", "--model", "resnet18", "--layers", $"{Layer},ReLU347_Output_0", "--images", images, "--out", outDir, "--icon-steps", "0"),
+            "option --icon-steps: 0 must be at least 1");
+        Assert.False(Directory.Exists(outDir) || Directory.Exists(outDir + ".partial"));
+
+        Fails(2, AtlasTool.Run("class", "--atlas", atlas, "--class", "cat", "--icon-budget", "0"), "option --icon-budget", "usage: atlas class");
+        Fails(2, AtlasTool.Run("class", "--atlas", atlas, "--class", "cat", "--top", "0"), "option --top: 0 must be at least 1");
+        Fails(2, AtlasTool.Run("class", "--atlas", atlas, "--class", "cat", "--neighbors", "-1"), "option --neighbors: -1 must be at least 1");
+        Fails(2, AtlasTool.Run("class", "--atlas", atlas, "--class", "cat", "--threads", "-1"), "option --threads: -1 must be at least 0");
+        Fails(2, AtlasTool.Run("compare", "--atlas", atlas, "--classes", "cat,dog", "--icon-budget", "0s"), "option --icon-budget", "usage: atlas compare");
+        Fails(2, AtlasTool.Run("compare", "--atlas", atlas, "--classes", "cat,dog", "--perplexity", "0"), "option --perplexity: 0 must be positive");
+        string[] attack = ["attack", "--atlas", atlas, "--from", "cat", "--to", "dog", "--images", images, "--out", outDir];
+        Fails(2, AtlasTool.Run([.. attack, "--icon-steps", "0"]), "option --icon-steps: 0 must be at least 1", "usage: atlas attack");
+        Fails(2, AtlasTool.Run([.. attack, "--patches", "0"]), "option --patches: 0 must be at least 1");
+        Fails(2, AtlasTool.Run([.. attack, "--min-count", "0"]), "option --min-count: 0 must be at least 1");
+        Fails(2, AtlasTool.Run([.. attack, "--max-images", "-1"]), "option --max-images: -1 must be at least 0");
+        Fails(2, AtlasTool.Run([.. attack, "--batch", "0"]), "option --batch: 0 must be at least 1");
+        string[] grid = ["grid", "--atlas", atlas, "--image", Directory.GetFiles(Path.Combine(images, "cat"))[0], "--out", outDir];
+        Fails(2, AtlasTool.Run([.. grid, "--icon-steps", "0"]), "option --icon-steps: 0 must be at least 1", "usage: atlas grid");
+        Fails(2, AtlasTool.Run([.. grid, "--icon-size", "4"]), "option --icon-size: 4 must be at least 8");
+        Fails(2, AtlasTool.Run([.. grid, "--top", "0"]), "option --top: 0 must be at least 1");
+        Assert.False(Directory.Exists(outDir) || Directory.Exists(outDir + ".partial"));
+    }
+
     [Fact]
     public void BadLayerImagesAndSampleCountsAreNamed()
     {
