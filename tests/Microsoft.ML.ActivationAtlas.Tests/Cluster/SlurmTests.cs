@@ -95,35 +95,56 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
             var job = SlurmArrayJob.Create(command, new SlurmArrayJobOptions { Shards = 4, AtlasExecutable = exe, MaxRestarts = 2 });
             var submitted = job.Submit(Path.Combine(dir, "scripts"));
 
-            // Kill the worker of the first task seen running (its job step), as a crash would. A step can finish
-            // between being listed and being signalled: then take the next one.
+            // Kill the worker of a task seen running (its job step), as a crash would. A signal can miss: the step is
+            // listed as soon as srun creates it, before its process starts, and it can finish between being listed and
+            // being signalled. So signal a step listed with at least a second of run time, and count it killed only
+            // once its task has requeued itself; otherwise take another.
             string? killed = null;
+            var tried = new HashSet<string>(StringComparer.Ordinal);
             var clock = Stopwatch.StartNew();
             while (killed is null && clock.Elapsed < TimeSpan.FromMinutes(5))
             {
-                var steps = Shell("squeue", "-h", "-s", "-o", "%i").Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                string? step = steps.FirstOrDefault(s => s.StartsWith(submitted.ArrayJobId + "_", StringComparison.Ordinal) && s.EndsWith(".0", StringComparison.Ordinal));
-                if (step is not null && Shell("scancel", "--signal=KILL", step).Code == 0)
-                    killed = step;
-                else
+                var steps = Shell("squeue", "-h", "-s", "-o", "%i %M").Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length == 2);
+                string? step = steps.FirstOrDefault(f => f[0].StartsWith(submitted.ArrayJobId + "_", StringComparison.Ordinal)
+                    && f[0].EndsWith(".0", StringComparison.Ordinal) && f[1] is not ("0:00" or "0:01") && !tried.Contains(f[0]))?[0];
+                if (step is null || Shell("scancel", "--signal=KILL", step).Code != 0)
+                {
                     Thread.Sleep(200);
+                    continue;
+                }
+                tried.Add(step);
+                var wait = Stopwatch.StartNew();
+                while (wait.Elapsed < TimeSpan.FromMinutes(1))
+                {
+                    string state = Shell("scontrol", "show", "job", step[..^2]).Output;
+                    if (Regex.Match(state, @"Restarts=(\d+)") is { Success: true } r && r.Groups[1].Value != "0")
+                    {
+                        killed = step;
+                        break;
+                    }
+                    if (state.Contains("JobState=COMPLETED") || state.Contains("JobState=FAILED"))
+                        break;
+                    Thread.Sleep(200);
+                }
             }
-            Assert.True(killed is not null, "no running array task could be killed");
+            Assert.True(killed is not null, $"no running array task could be killed in 5 minutes (signalled: {string.Join(", ", tried)}):\n" + Diagnosis(cluster, dir));
             string task = killed[..^2];
 
             // The task requeues itself; Slurm holds a requeued job for a while, so release it now.
-            int restarts = 0;
             while (clock.Elapsed < TimeSpan.FromMinutes(8) && !Directory.Exists(output))
             {
-                var show = Shell("scontrol", "show", "job", task).Output;
-                restarts = int.Parse(Regex.Match(show, @"Restarts=(\d+)") is { Success: true } m ? m.Groups[1].Value : "0");
-                if (show.Contains("JobState=PENDING") && show.Contains("Reason=BeginTime") && Regex.Match(show, @"JobId=(\d+)") is { Success: true } id)
+                string state = Shell("scontrol", "show", "job", task).Output;
+                if (state.Contains("JobState=PENDING") && state.Contains("Reason=BeginTime") && Regex.Match(state, @"JobId=(\d+)") is { Success: true } id)
                     Shell("scontrol", "update", $"JobId={id.Groups[1].Value}", "StartTime=now");
                 Thread.Sleep(500);
             }
             string logs = string.Join("\n", Directory.GetFiles(Path.Combine(dir, "scripts", "logs")).Select(f => Path.GetFileName(f) + ":\n" + File.ReadAllText(f)));
-            Assert.True(Directory.Exists(output), "the merge job did not write the result:\n" + logs);
-            Assert.Equal(1, restarts);
+            Assert.True(Directory.Exists(output), "the merge job did not write the result:\n" + Diagnosis(cluster, dir));
+            // Read once the result is there: the task's record (kept for minutes after it ends) counts its requeues.
+            string show = Shell("scontrol", "show", "job", task).Output;
+            int restarts = int.Parse(Regex.Match(show, @"Restarts=(\d+)") is { Success: true } m ? m.Groups[1].Value : "0");
+            Assert.True(restarts == 1, $"killed {killed}, restarts {restarts}; last 'scontrol show job {task}':\n{show}\n{Diagnosis(cluster, dir)}");
             Assert.Contains("requeueing", logs);
         }
         finally
@@ -133,6 +154,22 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
             Shell(script, "stop", cluster);
             Directory.Delete(cluster, recursive: true);
         }
+    }
+
+    // What the cluster says of its jobs and node, the ends of its daemons' logs and the tasks' logs: for a failure message.
+    private static string Diagnosis(string cluster, string dir)
+    {
+        static string Tail(string file) => File.Exists(file) ? string.Join("\n", File.ReadLines(file).TakeLast(30)) : "(none)";
+        string logFolder = Path.Combine(dir, "scripts", "logs");
+        string logs = Directory.Exists(logFolder)
+            ? string.Join("\n", Directory.GetFiles(logFolder).Select(f => Path.GetFileName(f) + ":\n" + File.ReadAllText(f)))
+            : "(no task logs)";
+        return "squeue: " + Shell("squeue", "-a", "-o", "%i %T %r %M").Output
+            + "\nsqueue -s: " + Shell("squeue", "-s", "-o", "%i %M").Output
+            + "\nsinfo: " + Shell("sinfo", "-N", "-o", "%N %T %E").Output
+            + "\nslurmctld.log:\n" + Tail(Path.Combine(cluster, "log", "slurmctld.log"))
+            + "\nslurmd.log:\n" + Tail(Path.Combine(cluster, "log", "slurmd.log"))
+            + "\ntask logs:\n" + logs;
     }
 
     private static string ClusterScript()
