@@ -64,4 +64,12 @@ public sealed class VjpOptions
     /// double precision and for tests comparing against the unfolded graph.
     /// </summary>
     internal bool FoldBatchNormalization { get; set; } = true;
+
+    /// <summary>
+    /// Applies the derivative mask of a ReLU that feeds only a max-pool to the pooled tensor (a quarter of the elements
+    /// for ResNet18's stem) instead of the ReLU's output: exact, since the pool passes each window's derivative to the
+    /// element holding its maximum, which is positive exactly where the pooled value is. On by default; off for tests
+    /// comparing against the rules as written. Not used with ReLU redirection or max-pool relaxation.
+    /// </summary>
+    internal bool ReluMaskAtMaxPool { get; set; } = true;
 }

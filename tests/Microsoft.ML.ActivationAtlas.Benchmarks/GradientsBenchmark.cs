@@ -23,7 +23,7 @@ internal sealed class GradientsBenchmark : IBenchmark
 {
     public string Name => "gradients";
 
-    public string Description => "forward + input gradient at a layer, ms/batch vs PyTorch/torchvision CPU: [--model googlenet|resnet18-layer3|resnet18-layer4|vit_tiny] [--batch 8] [--iterations 5] [--rounds 5] [--threads cores] [--spin] [--profile] [--no-torch]";
+    public string Description => "forward + input gradient at a layer, ms/batch vs PyTorch/torchvision CPU: [--model googlenet|resnet18-layer3|resnet18-layer4|vit_tiny] [--batch 8] [--iterations 5] [--rounds 5] [--threads cores] [--spin] [--profile [--profile-nodes N]] [--no-torch]";
 
     // One network cut at one layer: the ONNX file and tensor, and the torchvision module and child to cut after.
     private sealed record Case(string Name, string Path, string Layer, string TorchModel, string Cut, int Size);
@@ -44,7 +44,7 @@ internal sealed class GradientsBenchmark : IBenchmark
         var settings = Comparison.Read(a);
         int threads = settings.Threads;
         if (which == "resnet18")
-            return ProfileResNet18(a.Get("batch", 16), a.Get("iterations", 5), threads);
+            return ProfileResNet18(a.Get("batch", 16), a.Get("iterations", 5), threads, a.Get("profile-nodes", 0));
         if (Resolve(which) is not { } c)
         {
             Console.Error.WriteLine($"gradients: --model {which} is not googlenet, resnet18-layer3, resnet18-layer4, vit_tiny or resnet18 (the icons' graph profile).");
@@ -80,7 +80,7 @@ internal sealed class GradientsBenchmark : IBenchmark
         }
 
         Dictionary<string, object>? profile = a.Has("profile") ? Profile(cut, vjp, threads, iterations,
-            [(input, [batch, 3, c.Size, c.Size]), ("vjp_seed", [batch, .. layerShape[1..]])], ["vjp_gradient"]) : null;
+            [(input, [batch, 3, c.Size, c.Size]), ("vjp_seed", [batch, .. layerShape[1..]])], ["vjp_gradient"], a.Get("profile-nodes", 0)) : null;
 
         var x = Uniform(batch * 3 * c.Size * c.Size, 0);
         long[] seedShape = [batch, .. layerShape[1..]];
@@ -168,7 +168,7 @@ internal sealed class GradientsBenchmark : IBenchmark
     }
 
     // The icons' graph: ResNet18 cut at its 14x14 block, run at 80 px, with the objective seed as an input.
-    private static int ProfileResNet18(int batch, int iterations, int threads)
+    private static int ProfileResNet18(int batch, int iterations, int threads, int topNodes)
     {
         const string layer = "ReLU347_Output_0";
         const int size = 80;
@@ -179,7 +179,7 @@ internal sealed class GradientsBenchmark : IBenchmark
         info.Dim[3] = new Onnx.Protobuf.TensorShapeProto.Types.Dimension { DimValue = size };
         var cut = OnnxGraphSurgery.MakeBatchDynamic(OnnxGraphSurgery.CutInputToLayer(model, layer));
         var vjp = GradientGraphBuilder.BuildVjp(cut, new VjpOptions { Of = layer, WithRespectTo = input });
-        var profile = Profile(cut, vjp, threads, iterations, [(input, [batch, 3, size, size]), ("vjp_seed", [batch, 256, 5, 5])], ["vjp_gradient"]);
+        var profile = Profile(cut, vjp, threads, iterations, [(input, [batch, 3, size, size]), ("vjp_seed", [batch, 256, 5, 5])], ["vjp_gradient"], topNodes);
         Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["benchmark"] = "gradients", ["model"] = "resnet18", ["layer"] = layer, ["batch"] = batch, ["image_size"] = size, ["threads"] = threads, ["profile"] = profile,
@@ -190,7 +190,7 @@ internal sealed class GradientsBenchmark : IBenchmark
     // ONNX Runtime's profiler over `iterations` runs (after one warm-up): kernel microseconds per operator type, for the
     // model's own (forward) nodes and for the nodes the gradient builder added (backward).
     private static Dictionary<string, object> Profile(Onnx.Protobuf.ModelProto forward, Onnx.Protobuf.ModelProto vjp, int threads, int iterations,
-        (string Name, long[] Shape)[] inputs, string[] outputs)
+        (string Name, long[] Shape)[] inputs, string[] outputs, int topNodes = 0)
     {
         var forwardNodes = forward.Graph.Node.Select(n => n.Name).Where(n => n.Length > 0).ToHashSet(StringComparer.Ordinal);
         string prefix = Path.Combine(Path.GetTempPath(), $"ort-profile-{Environment.ProcessId}");
@@ -221,18 +221,28 @@ internal sealed class GradientsBenchmark : IBenchmark
         string file = session.EndProfiling();
         foreach (var v in values) v.Dispose();
         var totals = new Dictionary<(string Op, bool Backward), double>();
+        var perNode = new Dictionary<string, (string Op, string Shapes, double Us)>(StringComparer.Ordinal);
         using (var doc = JsonDocument.Parse(File.ReadAllText(file)))
         {
+            // The warm-up run (the first model_run) allocates the arena's memory and is left out.
+            double warmUpEnd = doc.RootElement.EnumerateArray()
+                .Where(e => e.GetProperty("cat").GetString() == "Session" && e.GetProperty("name").GetString() == "model_run")
+                .Select(e => e.GetProperty("ts").GetDouble() + e.GetProperty("dur").GetDouble()).DefaultIfEmpty(0).Min();
             foreach (var e in doc.RootElement.EnumerateArray())
             {
-                if (e.GetProperty("cat").GetString() != "Node" || !e.TryGetProperty("args", out var args) || !args.TryGetProperty("op_name", out var op))
+                if (e.GetProperty("cat").GetString() != "Node" || !e.TryGetProperty("args", out var args) || !args.TryGetProperty("op_name", out var op)
+                    || e.GetProperty("ts").GetDouble() < warmUpEnd)
                     continue;
                 string name = e.GetProperty("name").GetString() ?? "";
                 if (!name.EndsWith("_kernel_time", StringComparison.Ordinal))
                     continue;
                 string node = name[..^"_kernel_time".Length];
                 var key = (op.GetString() ?? "?", !forwardNodes.Contains(node));
-                totals[key] = totals.GetValueOrDefault(key) + e.GetProperty("dur").GetDouble();
+                double dur = e.GetProperty("dur").GetDouble();
+                totals[key] = totals.GetValueOrDefault(key) + dur;
+                string shapes = args.TryGetProperty("input_type_shape", out var its) ? its.GetRawText() : "";
+                var previous = perNode.GetValueOrDefault(node, (key.Item1, shapes, 0.0));
+                perNode[node] = (previous.Item1, previous.Item2, previous.Item3 + dur);
             }
         }
         File.Delete(file);
@@ -241,14 +251,20 @@ internal sealed class GradientsBenchmark : IBenchmark
         {
             ["op"] = kv.Key.Op,
             ["part"] = kv.Key.Backward ? "backward" : "forward",
-            ["ms_per_run"] = Math.Round(kv.Value / 1000.0 / (iterations + 1), 2),
+            ["ms_per_run"] = Math.Round(kv.Value / 1000.0 / iterations, 2),
             ["share"] = Math.Round(kv.Value / all, 3),
         }).ToList();
         foreach (var o in ops)
             Console.Error.WriteLine($"  {o["op"],-24} {o["part"],-9} {o["ms_per_run"],8} ms/run  {o["share"]:P1}");
+        if (topNodes > 0)
+        {
+            Console.Error.WriteLine($"  the {topNodes} slowest nodes:");
+            foreach (var (node, v) in perNode.OrderByDescending(kv => kv.Value.Us).Take(topNodes))
+                Console.Error.WriteLine($"  {v.Us / 1000.0 / iterations,8:F2} ms/run  {v.Op,-20} {node}  {v.Shapes.Replace("\"float\":", "").Replace("\"", "")}");
+        }
         return new Dictionary<string, object>
         {
-            ["kernel_ms_per_run"] = Math.Round(all / 1000.0 / (iterations + 1), 1),
+            ["kernel_ms_per_run"] = Math.Round(all / 1000.0 / iterations, 1),
             ["backward_share"] = Math.Round(totals.Where(kv => kv.Key.Backward).Sum(kv => kv.Value) / all, 3),
             ["top_ops"] = ops,
         };

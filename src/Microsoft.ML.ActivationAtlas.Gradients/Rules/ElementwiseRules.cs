@@ -30,9 +30,9 @@ internal static class ElementwiseRules
         if (dy is null)
             return result;
         if (ctx.IsActive(n.Input[0]))
-            result[0] = ctx.G.ReduceToShapeOf(left(dy), n.Input[0]);
+            result[0] = ctx.ReduceToOperand(left(dy), n, n.Input[0]);
         if (ctx.IsActive(n.Input[1]))
-            result[1] = ctx.G.ReduceToShapeOf(right(dy), n.Input[1]);
+            result[1] = ctx.ReduceToOperand(right(dy), n, n.Input[1]);
         return result;
     }
 
@@ -114,9 +114,9 @@ internal static class ElementwiseRules
         var result = new string?[n.Input.Count];
         var g = ctx.G;
         if (ctx.IsActive(n.Input[whenTrue]))
-            result[whenTrue] = g.ReduceToShapeOf(g.Where(condition, dy, g.Zero), n.Input[whenTrue]);
+            result[whenTrue] = ctx.ReduceToOperand(g.Where(condition, dy, g.Zero), n, n.Input[whenTrue]);
         if (ctx.IsActive(n.Input[whenFalse]))
-            result[whenFalse] = g.ReduceToShapeOf(g.Where(condition, g.Zero, dy), n.Input[whenFalse]);
+            result[whenFalse] = ctx.ReduceToOperand(g.Where(condition, g.Zero, dy), n, n.Input[whenFalse]);
         return result;
     }
 
@@ -133,7 +133,7 @@ internal static class ElementwiseRules
     {
         var result = new string?[2];
         if (dy[0] is not null && ctx.IsActive(n.Input[0]))
-            result[0] = ctx.G.ReduceToShapeOf(ctx.G.Mul(dy[0]!, PowFactor(ctx, n)), n.Input[0]);
+            result[0] = ctx.ReduceToOperand(ctx.G.Mul(dy[0]!, PowFactor(ctx, n)), n, n.Input[0]);
         return result;
     }
 
@@ -147,7 +147,7 @@ internal static class ElementwiseRules
             return result;
         for (int i = 0; i < n.Input.Count; i++)
             if (ctx.IsActive(n.Input[i]))
-                result[i] = ctx.G.ReduceToShapeOf(dy[0]!, n.Input[i]);
+                result[i] = ctx.ReduceToOperand(dy[0]!, n, n.Input[i]);
         return result;
     }
 

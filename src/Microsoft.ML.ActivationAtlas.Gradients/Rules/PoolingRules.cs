@@ -35,9 +35,9 @@ internal static class PoolingRules
         if (dY[0] is null || !ctx.IsActive(node.Input[0]))
             return [null];
         if (ctx.Settings.MaxPoolRelaxation)
-            return [AveragePoolBackward(ctx.G, node, node.Input[0], dY[0]!, countIncludePad: false)];
+            return [AveragePoolBackward(ctx, node, node.Input[0], dY[0]!, countIncludePad: false)];
         string indices = Indices(ctx, node);
-        return [ctx.G.ScatterAdd(node.Input[0], indices, dY[0]!)];
+        return [ctx.G.ScatterAdd(node.Input[0], indices, MaskOfLoneRelu(ctx, node, dY[0]!))];
     }
 
     private static string?[] MaxPoolJvp(RuleContext ctx, NodeProto node, string?[] dX)
@@ -57,16 +57,24 @@ internal static class PoolingRules
         }
         string indices = Indices(ctx, node);
         string gathered = g.Emit("GatherElements", [g.Flat(dX[0]!), g.Flat(indices)], Int("axis", 0));
-        result[0] = g.Reshape(gathered, g.Shape(node.Output[0]));
+        result[0] = MaskOfLoneRelu(ctx, node, g.Reshape(gathered, g.Shape(node.Output[0])));
         return result;
     }
+
+    // Where the pool's input is the output of a ReLU that feeds nothing else, that ReLU's derivative mask, applied here to
+    // the pooled tensor: each window's derivative goes to the element holding its maximum, which is positive exactly where
+    // the pooled value is. The ReLU's own rule then passes the derivative through.
+    private static string MaskOfLoneRelu(RuleContext ctx, NodeProto node, string d)
+        => ctx.ReluMaskedAtMaxPool.Contains(node.Input[0])
+            ? ctx.G.MulByMask(d, ctx.G.Emit("Greater", [node.Output[0], ctx.G.Zero]))
+            : d;
 
     private static string?[] AveragePoolVjp(RuleContext ctx, NodeProto node, string?[] dY)
     {
         if (dY[0] is null || !ctx.IsActive(node.Input[0]))
             return [null];
         bool include = GetInt(node, "count_include_pad", 0) != 0;
-        return [AveragePoolBackward(ctx.G, node, node.Input[0], dY[0]!, include)];
+        return [AveragePoolBackward(ctx, node, node.Input[0], dY[0]!, include)];
     }
 
     private static string?[] AveragePoolJvp(RuleContext ctx, NodeProto node, string?[] dX)
@@ -77,8 +85,9 @@ internal static class PoolingRules
     /// window's divisor, then spread back over the window by a transposed convolution with a kernel of ones.
     /// Works per channel by folding channels into the batch axis.
     /// </summary>
-    internal static string AveragePoolBackward(GraphEmitter g, NodeProto node, string x, string dy, bool countIncludePad)
+    internal static string AveragePoolBackward(RuleContext ctx, NodeProto node, string x, string dy, bool countIncludePad)
     {
+        var g = ctx.G;
         var a = SpatialAttributes.Read(node, null);
         if (a.Dilations.Any(d => d != 1))
             throw RuleContext.Unsupported(node, "dilated pooling windows are not supported.");
@@ -105,9 +114,10 @@ internal static class PoolingRules
 
         string foldedShape = g.Emit("Concat", [g.Int64s(-1, 1), g.ShapeFrom(dy, 2)], Int("axis", 0));
         string scaled = g.Div(g.Reshape(dy, foldedShape), count);
+        long[]? exact = a.CeilMode ? null : ConvRules.ExactOutputPadding(ctx, x, node.Output[0], a);
         string dx = g.Emit("ConvTranspose", [scaled, kernel], Ints("kernel_shape", a.Kernel), Ints("strides", a.Strides),
-            Ints("pads", a.Pads(extra)), Ints("output_padding", a.MaxOutputPadding));
-        if (a.AnyStride)
+            Ints("pads", a.Pads(extra)), Ints("output_padding", exact ?? a.MaxOutputPadding));
+        if (a.AnyStride && exact is null)
             dx = ConvRules.CropToInput(g, dx, x, a);
         return g.Reshape(dx, g.Shape(x));
     }

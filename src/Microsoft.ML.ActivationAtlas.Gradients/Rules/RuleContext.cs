@@ -15,13 +15,30 @@ internal delegate string?[] VjpRule(RuleContext ctx, NodeProto node, string?[] o
 internal delegate string?[] JvpRule(RuleContext ctx, NodeProto node, string?[] inputTangents);
 
 /// <summary>What a rule may use while emitting derivative nodes.</summary>
-internal sealed class RuleContext(Internal.GraphEmitter emitter, ISet<string> active, DifferentiationSettings settings)
+internal sealed class RuleContext(Internal.GraphEmitter emitter, ISet<string> active, DifferentiationSettings settings, Internal.StaticShapes shapes,
+    IReadOnlySet<string> reluMaskedAtMaxPool)
 {
     /// <summary>Emits the derivative nodes.</summary>
     public Internal.GraphEmitter G { get; } = emitter;
 
     /// <summary>The options that change derivative rules.</summary>
     public DifferentiationSettings Settings { get; } = settings;
+
+    /// <summary>The forward tensors' shapes known before the graph runs.</summary>
+    public Internal.StaticShapes Shapes { get; } = shapes;
+
+    /// <summary>
+    /// Sums the gradient of an element-wise node's output (shaped like that output) back to an operand's shape; where
+    /// the operand is known to have the output's shape it is the gradient itself.
+    /// </summary>
+    public string ReduceToOperand(string grad, NodeProto node, string operand)
+        => Shapes.Same(operand, node.Output[0]) ? grad : G.ReduceToShapeOf(grad, operand);
+
+    /// <summary>
+    /// Outputs of ReLUs that feed only a max-pool: their derivative mask is applied by the max-pool's rule to the pooled
+    /// tensor, and the ReLU's rule passes the derivative through.
+    /// </summary>
+    public IReadOnlySet<string> ReluMaskedAtMaxPool { get; } = reluMaskedAtMaxPool;
 
     /// <summary>True when the tensor depends (differentiably) on the point of differentiation.</summary>
     public bool IsActive(string tensor) => tensor.Length > 0 && active.Contains(tensor);

@@ -13,7 +13,7 @@ internal static class ShapeRules
     {
         foreach (string op in new[] { "Reshape", "Flatten", "Squeeze", "Unsqueeze" })
             table.Add(op, ReshapeBack, SameOpOnFirstInput);
-        table.Add("Expand", (ctx, n, dy) => dy[0] is null || !ctx.IsActive(n.Input[0]) ? new string?[2] : [ctx.G.ReduceToShapeOf(dy[0]!, n.Input[0]), null],
+        table.Add("Expand", (ctx, n, dy) => dy[0] is null || !ctx.IsActive(n.Input[0]) ? new string?[2] : [ctx.ReduceToOperand(dy[0]!, n, n.Input[0]), null],
             SameOpOnFirstInput);
         table.Add("Transpose", TransposeVjp, SameOpOnFirstInput);
         table.Add("Identity", PassThrough, PassThrough);

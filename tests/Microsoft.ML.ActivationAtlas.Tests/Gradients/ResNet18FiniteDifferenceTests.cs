@@ -1,6 +1,7 @@
 using Microsoft.ML.ActivationAtlas.Extraction;
 using Microsoft.ML.ActivationAtlas.Gradients;
 using Microsoft.ML.ActivationAtlas.Onnx;
+using Microsoft.ML.ActivationAtlas.Onnx.Protobuf;
 using Microsoft.ML.ActivationAtlas.Tests.Infrastructure;
 using Microsoft.ML.Data;
 using Xunit.Abstractions;
@@ -67,6 +68,41 @@ public sealed class ResNet18FiniteDifferenceTests(ITestOutputHelper output)
     public void BatchNormalizationsFoldedIntoTheirConvolutionsGiveTheUnfoldedDerivatives()
     {
         var resnet = PretrainedModels.ResNet18;
+        int bnCount = resnet.Network.Graph.Node.Count(n => n.OpType == "BatchNormalization");
+        Assert.True(bnCount > 10);
+        var folded = Derivatives(fold: true, reluMaskAtPool: true, out var foldedGraphs);
+        var unfolded = Derivatives(fold: false, reluMaskAtPool: true, out var unfoldedGraphs);
+        int foldedLeft = foldedGraphs.Sum(m => m.Graph.Node.Count(n => n.OpType == "BatchNormalization"));
+        int unfoldedLeft = unfoldedGraphs.Sum(m => m.Graph.Node.Count(n => n.OpType == "BatchNormalization"));
+        output.WriteLine($"BatchNormalization nodes: model {bnCount}, VJP + JVP folded {foldedLeft}, unfolded {unfoldedLeft}");
+        Assert.Equal(0, foldedLeft);
+        Assert.True(unfoldedLeft >= bnCount, "the unfolded graphs should keep the normalizations (and the VJP's backward ones)");
+        double relative = RelativeDifference(folded, unfolded);
+        output.WriteLine($"relative difference of the derivatives, folded against unfolded: {relative:E2}");
+        Assert.True(relative < 1e-4, $"folded and unfolded derivatives differ by {relative:E2} (relative)");
+    }
+
+    [Fact]
+    public void TheStemReluMaskedAtItsMaxPoolGivesTheSameDerivatives()
+    {
+        var atPool = Derivatives(fold: true, reluMaskAtPool: true, out var atPoolGraphs);
+        var asWritten = Derivatives(fold: true, reluMaskAtPool: false, out var writtenGraphs);
+        // The stem's ReLU output (64 x 112 x 112) is read by a mask only in the rules as written; masked at the pool,
+        // the mask reads the pooled tensor.
+        string stemRelu = PretrainedModels.ResNet18.Network.Graph.Node.First(n => n.OpType == "MaxPool").Input[0];
+        static bool MaskReads(ModelProto m, string tensor) => m.Graph.Node.Any(n => n.OpType == "Greater" && n.Input[0] == tensor);
+        Assert.All(writtenGraphs, m => Assert.True(MaskReads(m, stemRelu)));
+        Assert.All(atPoolGraphs, m => Assert.False(MaskReads(m, stemRelu)));
+        double relative = RelativeDifference(atPool, asWritten);
+        output.WriteLine($"relative difference of the derivatives, ReLU mask at the max-pool against at the ReLU: {relative:E2}");
+        Assert.True(relative < 1e-6, $"the derivatives differ by {relative:E2} (relative)");
+    }
+
+    // The input gradient of a random seed at ResNet18's last block and the tangent of a random direction there, for one
+    // image with values across ReLU's kink, as one array; the VJP and JVP graphs built are returned too.
+    private static float[] Derivatives(bool fold, bool reluMaskAtPool, out ModelProto[] graphs)
+    {
+        var resnet = PretrainedModels.ResNet18;
         const string layer = "ReLU393_Output_0";
         string input = resnet.Network.Graph.Input[0].Name;
         var rng = new Random(11);
@@ -74,45 +110,35 @@ public sealed class ResNet18FiniteDifferenceTests(ITestOutputHelper output)
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 200 - 100);
         var v = new float[x.Length];
         for (int i = 0; i < v.Length; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
-        int bnCount = resnet.Network.Graph.Node.Count(n => n.OpType == "BatchNormalization");
-        Assert.True(bnCount > 10);
-
-        float[] Run(bool fold, out int remaining)
+        var vjp = GradientGraphBuilder.BuildVjp(resnet.Network, new VjpOptions { Of = layer, FoldBatchNormalization = fold, ReluMaskAtMaxPool = reluMaskAtPool });
+        var jvp = GradientGraphBuilder.BuildJvp(resnet.Network, new JvpOptions { At = input, Outputs = [layer], FoldBatchNormalization = fold, ReluMaskAtMaxPool = reluMaskAtPool });
+        graphs = [vjp, jvp];
+        using var vjpSession = OnnxSessionFactory.Create(vjp);
+        using var jvpSession = OnnxSessionFactory.Create(jvp);
+        var tangent = jvpSession.RunFloat(new Dictionary<string, OnnxFloatTensor>
         {
-            var vjp = GradientGraphBuilder.BuildVjp(resnet.Network, new VjpOptions { Of = layer, FoldBatchNormalization = fold });
-            var jvp = GradientGraphBuilder.BuildJvp(resnet.Network, new JvpOptions { At = input, Outputs = [layer], FoldBatchNormalization = fold });
-            remaining = vjp.Graph.Node.Count(n => n.OpType == "BatchNormalization") + jvp.Graph.Node.Count(n => n.OpType == "BatchNormalization");
-            using var vjpSession = OnnxSessionFactory.Create(vjp);
-            using var jvpSession = OnnxSessionFactory.Create(jvp);
-            var tangent = jvpSession.RunFloat(new Dictionary<string, OnnxFloatTensor>
-            {
-                [input] = new(x, [1, 3, 224, 224]), ["jvp_tangent"] = new(v, [1, 3, 224, 224]),
-            })[layer + "_tangent"];
-            var seed = new float[tangent.Data.Length];
-            var seedRng = new Random(5);
-            for (int i = 0; i < seed.Length; i++) seed[i] = (float)(seedRng.NextDouble() * 2 - 1);
-            var gradient = vjpSession.RunFloat(new Dictionary<string, OnnxFloatTensor>
-            {
-                [input] = new(x, [1, 3, 224, 224]), ["vjp_seed"] = new(seed, tangent.Shape),
-            })["vjp_gradient"];
-            return [.. gradient.Data, .. tangent.Data];
-        }
+            [input] = new(x, [1, 3, 224, 224]), ["jvp_tangent"] = new(v, [1, 3, 224, 224]),
+        })[layer + "_tangent"];
+        var seed = new float[tangent.Data.Length];
+        var seedRng = new Random(5);
+        for (int i = 0; i < seed.Length; i++) seed[i] = (float)(seedRng.NextDouble() * 2 - 1);
+        var gradient = vjpSession.RunFloat(new Dictionary<string, OnnxFloatTensor>
+        {
+            [input] = new(x, [1, 3, 224, 224]), ["vjp_seed"] = new(seed, tangent.Shape),
+        })["vjp_gradient"];
+        return [.. gradient.Data, .. tangent.Data];
+    }
 
-        var folded = Run(true, out int foldedLeft);
-        var unfolded = Run(false, out int unfoldedLeft);
-        output.WriteLine($"BatchNormalization nodes: model {bnCount}, VJP + JVP folded {foldedLeft}, unfolded {unfoldedLeft}");
-        Assert.Equal(0, foldedLeft);
-        Assert.True(unfoldedLeft >= bnCount, "the unfolded graphs should keep the normalizations (and the VJP's backward ones)");
+    private static double RelativeDifference(float[] a, float[] reference)
+    {
         double diff = 0, norm = 0;
-        for (int i = 0; i < folded.Length; i++)
+        for (int i = 0; i < a.Length; i++)
         {
-            diff += (double)(folded[i] - unfolded[i]) * (folded[i] - unfolded[i]);
-            norm += (double)unfolded[i] * unfolded[i];
+            diff += (double)(a[i] - reference[i]) * (a[i] - reference[i]);
+            norm += (double)reference[i] * reference[i];
         }
-        double relative = Math.Sqrt(diff / norm);
-        output.WriteLine($"relative difference of the derivatives, folded against unfolded: {relative:E2}");
         Assert.True(norm > 0);
-        Assert.True(relative < 1e-4, $"folded and unfolded derivatives differ by {relative:E2} (relative)");
+        return Math.Sqrt(diff / norm);
     }
 
     private static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

@@ -145,6 +145,11 @@ public sealed class RuleTests
             Assert.Equal(shape, dynamicGradient.Shape);
             Assert.Equal(fixedGradient.Data, dynamicGradient.Data);
         }
+        // Where the input size is known when the graph is built, the transposed convolution's output padding gives that
+        // size exactly; otherwise it is cropped to the input's shape when it runs.
+        Assert.Contains(vjp.Graph.Node, n => n.OpType == "Slice");
+        foreach (var shape in new long[][] { [1, ci, 9, 8], [1, ci, 10, 11] })
+            Assert.DoesNotContain(GradientGraphBuilder.BuildVjp(Sized(model, shape), new VjpOptions { Of = "y", WithRespectTo = "x" }).Graph.Node, n => n.OpType == "Slice");
 
         static ModelProto Sized(ModelProto model, long[] shape)
         {
@@ -169,6 +174,16 @@ public sealed class RuleTests
         var x = new OnnxFloatTensor(Random(24, 6), [2, 3, 2, 2]);
         Assert.True(CheckAgainstFiniteDifferences(model, "x", [2, 3, 2, 2], new() { ["s"] = s }) < 1e-3);
         Assert.True(CheckAgainstFiniteDifferences(model, "s", [1, 3, 1, 1], new() { ["x"] = x }) < 1e-3);
+        // x is never broadcast, and the shapes say so before the graph runs: its gradient sums over nothing; s's sums
+        // where s was broadcast.
+        static int Reductions(ModelProto m, string wrt)
+            => GradientGraphBuilder.BuildVjp(m, new VjpOptions { Of = "y", WithRespectTo = wrt }).Graph.Node.Count(n => n.OpType == "ReduceSum");
+        Assert.Equal(0, Reductions(model, "x"));
+        Assert.Equal(3, Reductions(model, "s")); // in Mul, Div and Sub; not in s + 2, whose output has s's shape
+        model.Graph.Input[0] = OnnxValueInfo.Float("x", "batch", 3, 2, 2);
+        Assert.Equal(0, Reductions(model, "x"));
+        model.Graph.Input[0] = OnnxValueInfo.Float("x", "batch", 3, "height", 2);
+        Assert.Equal(0, Reductions(model, "x"));
     }
 
     [Fact]
