@@ -125,6 +125,20 @@ internal static class ElementwiseRules
         if (ctx.IsActive(n.Input[1]))
             throw RuleContext.Unsupported(n, "an exponent that depends on the differentiation point is not supported.");
         var g = ctx.G;
+        // A constant exponent e: e x^(e-1) with e - 1 worked out here, and 2x for a square (LayerNormalization's variance
+        // written out), which spares a Pow pass over the whole tensor.
+        if (g.ConstantValue(n.Input[1]) is { } c && Onnx.OnnxTensors.ElementCount(c.Dims) == 1
+            && c.DataType is (int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Double
+                or (int)TensorProto.Types.DataType.Int64 or (int)TensorProto.Types.DataType.Int32)
+        {
+            float e = Onnx.OnnxTensors.ToFloats(c)[0];
+            return e switch
+            {
+                1f => g.One,
+                2f => g.Mul(n.Input[0], g.FloatScalar(2f)),
+                _ => g.Mul(g.Emit("Pow", [n.Input[0], g.FloatScalar(e - 1f)]), g.FloatScalar(e)),
+            };
+        }
         string exponent = g.Emit("Cast", [n.Input[1]], Onnx.OnnxAttributes.Int("to", (long)TensorProto.Types.DataType.Float));
         return g.Mul(exponent, g.Emit("Pow", [n.Input[0], g.Sub(exponent, g.One)]));
     }

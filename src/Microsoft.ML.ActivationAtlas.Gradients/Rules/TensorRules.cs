@@ -68,12 +68,72 @@ internal static class TensorRules
                 throw RuleContext.Unsupported(n, $"input {i} depends on the differentiation point.");
         var g = ctx.G;
         string x = n.Input[0];
+        if (PutBackByPad(ctx, n, dy[0]!) is { } padded)
+        {
+            result[0] = padded;
+            return result;
+        }
         var inputs = n.Input.ToArray();
         inputs[0] = g.FlatIndexOf(x);
         string selected = g.Emit(n.OpType, inputs, CopyExcept(n).ToArray());
         result[0] = g.ScatterAdd(x, selected, dy[0]!);
         return result;
     }
+
+    /// <summary>
+    /// The gradient of a Slice with steps of 1, or of a Gather of one constant index: the output gradient put back where
+    /// the forward took it from, with zeros around it, by one Pad (a single pass over the input's size, against zeros,
+    /// flat indices and a scatter). A Slice's starts and axes may be computed when the graph runs (as in attention's
+    /// query, key and value sliced from one projection); starts are clamped as Slice clamps them, and the padding after
+    /// each axis is what the input has beyond the gradient. Null for other cases.
+    /// </summary>
+    private static string? PutBackByPad(RuleContext ctx, NodeProto n, string dy)
+    {
+        var g = ctx.G;
+        string starts, axes;
+        string grad = dy;
+        if (n.OpType == "Gather")
+        {
+            if (g.ConstantValue(n.Input[1]) is not { } index || !IsInteger(index) || Onnx.OnnxTensors.ElementCount(index.Dims) != 1 || index.Dims.Count > 1)
+                return null;
+            long axis = GetInt(n, "axis", 0);
+            starts = g.Int64s(Onnx.OnnxTensors.ToLongs(index));
+            axes = g.Int64s(axis);
+            if (index.Dims.Count == 0)
+                grad = g.Unsqueeze(dy, [axis]); // the output's rank is the input's, so a negative axis means the same axis
+        }
+        else
+        {
+            if (RuleContext.Input(n, 4) is { } stepsName && (g.ConstantValue(stepsName) is not { } steps || !IsInteger(steps)
+                || Onnx.OnnxTensors.ToLongs(steps).Any(v => v != 1)))
+                return null;
+            starts = AsInt64(g, n.Input[1]);
+            axes = RuleContext.Input(n, 3) is { } axesName
+                ? AsInt64(g, axesName)
+                : g.Emit("Range", [g.Int64Scalar(0), g.Emit("Squeeze", [g.Emit("Shape", [starts]), g.Int64s(0)]), g.Int64Scalar(1)]);
+        }
+        string shape = g.Shape(n.Input[0]);
+        string rank = g.Emit("Shape", [shape]);
+        string dims = g.Emit("Gather", [shape, axes], Int("axis", 0));
+        // begin = clamp(start + dim where the start is negative, 0, dim); negative axes count from the rank.
+        string begin = g.Emit("Min", [g.Emit("Max", [g.Add(starts, g.Mul(NegativeAsOne(g, starts), dims)), g.Int64s(0)]), dims]);
+        string after = g.Sub(g.Sub(dims, begin), g.Emit("Gather", [g.Shape(grad), axes], Int("axis", 0)));
+        string normalizedAxes = g.Add(axes, g.Mul(NegativeAsOne(g, axes), rank));
+        string zeros = g.Emit("ConstantOfShape", [g.Mul(rank, g.Int64s(2))], Tensor("value", Internal.GraphEmitter.Int64Value(0)));
+        string pads = g.Emit("ScatterElements", [zeros, g.Emit("Concat", [normalizedAxes, g.Add(normalizedAxes, rank)], Int("axis", 0)),
+            g.Emit("Concat", [begin, after], Int("axis", 0))], Int("axis", 0));
+        return g.Emit("Pad", [grad, pads]);
+    }
+
+    private static bool IsInteger(TensorProto t)
+        => t.DataType is (int)TensorProto.Types.DataType.Int64 or (int)TensorProto.Types.DataType.Int32;
+
+    private static string AsInt64(Internal.GraphEmitter g, string x)
+        => g.Emit("Cast", [x], Int("to", (long)TensorProto.Types.DataType.Int64));
+
+    // 1 where the value is negative, else 0 (int64).
+    private static string NegativeAsOne(Internal.GraphEmitter g, string x)
+        => g.Emit("Cast", [g.Emit("Less", [x, g.Int64s(0)])], Int("to", (long)TensorProto.Types.DataType.Int64));
 
     private static (string Pads, string? Axes) PadsOf(RuleContext ctx, NodeProto n)
     {

@@ -159,6 +159,95 @@ public sealed class RuleTests
         }
     }
 
+    // Gather of one constant index and Slice with steps of 1 (starts constant or computed) put the gradient back with a Pad; other
+    // index sets (repeated indices accumulate) and steps scatter through flat indices. Both against finite differences.
+    [Theory]
+    [InlineData("gather", 1L, 1L, true)]
+    [InlineData("gather", -1L, -1L, true)]
+    [InlineData("gather", 0L, 0L, true)]
+    [InlineData("gather-vector1", 2L, 1L, true)]
+    [InlineData("gather-repeated", 0L, 1L, false)]
+    [InlineData("slice", 1L, 2L, true)]
+    [InlineData("slice-negative", -3L, -1L, true)]
+    [InlineData("slice-no-axes", 1L, 0L, true)]
+    [InlineData("slice-beyond", 7L, 2L, true)]
+    [InlineData("slice-step", 0L, 1L, false)]
+    [InlineData("slice-runtime", 0L, 2L, true)]
+    public void GatherAndSliceGradientsPutTheGradientBack(string kind, long start, long axis, bool padded)
+    {
+        long[] shape = [2, 4, 5];
+        var model = Model(13, b =>
+        {
+            string y = kind switch
+            {
+                "gather" => b.Node("Gather", ["x", b.Initializer("i", new long[] { start })], OnnxAttributes.Int("axis", axis)),
+                "gather-vector1" => b.Node("Gather", ["x", b.Initializer("i", new long[] { start }, 1)], OnnxAttributes.Int("axis", axis)),
+                "gather-repeated" => b.Node("Gather", ["x", b.Initializer("i", new long[] { 0, 2, 0 }, 3)], OnnxAttributes.Int("axis", axis)),
+                "slice" => b.Node("Slice", ["x", b.Vector("s", start), b.Vector("e", 4), b.Vector("a", axis)]),
+                "slice-negative" => b.Node("Slice", ["x", b.Vector("s", start, 1), b.Vector("e", long.MaxValue, 3), b.Vector("a", axis, 1)]),
+                "slice-no-axes" => b.Node("Slice", ["x", b.Vector("s", start, 0, 2), b.Vector("e", 2, 3, 5)]),
+                "slice-beyond" => b.Node("Slice", ["x", b.Vector("s", start, 0), b.Vector("e", 9, 4), b.Vector("a", axis, 1)]),
+                // Starts computed when the graph runs, as attention's query, key and value slices are: half the axis.
+                "slice-runtime" => b.Node("Slice", ["x", b.Node("Div", [b.Node("Gather", [b.Node("Shape", ["x"]), b.Vector("ax", axis)], OnnxAttributes.Int("axis", 0)), b.Vector("two", 2)]),
+                    b.Vector("e", long.MaxValue), b.Vector("a", axis)]),
+                _ => b.Node("Slice", ["x", b.Vector("s", start), b.Vector("e", 5), b.Vector("a", axis), b.Vector("st", 2)]),
+            };
+            // A non-linear use, so that the gradient differs from one position to the next.
+            b.NodeWithOutputs("Mul", [y, y], ["y"]);
+        }, ("x", shape));
+        if (kind != "slice-beyond")
+            Assert.True(CheckAgainstFiniteDifferences(model, "x", shape) < 1e-3);
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", WithRespectTo = "x" });
+        Assert.Equal(padded, vjp.Graph.Node.Any(n => n.OpType == "Pad"));
+        Assert.Equal(!padded, vjp.Graph.Node.Any(n => n.OpType == "ScatterElements" && n.Input.Count == 3 && OnnxAttributes.GetString(n, "reduction", "none") == "add"));
+        if (kind == "slice-beyond")
+        {
+            // An empty slice: the gradient is zeros of the input's shape.
+            using var session = OnnxSessionFactory.Create(vjp);
+            var x = new OnnxFloatTensor(Random(40, 3), shape);
+            using var forward = OnnxSessionFactory.Create(model);
+            var y = forward.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = x })["y"];
+            Assert.Equal(0, y.Data.Length);
+            var gradient = session.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = x, ["vjp_seed"] = new(y.Data, y.Shape) })["vjp_gradient"];
+            Assert.Equal(shape, gradient.Shape);
+            Assert.All(gradient.Data, v => Assert.Equal(0f, v));
+        }
+    }
+
+    // Pow with a constant exponent (a square is 2x, no Pow pass; others e x^(e-1)) and with one computed when the graph
+    // runs, in both modes, against finite differences; inputs kept positive for the fractional exponent.
+    [Theory]
+    [InlineData(2f, false)]
+    [InlineData(3f, false)]
+    [InlineData(0.5f, false)]
+    [InlineData(1f, false)]
+    [InlineData(2f, true)]
+    public void PowGradientsMatchFiniteDifferences(float exponent, bool computed)
+    {
+        long[] shape = [2, 3, 4];
+        var model = Model(13, b =>
+        {
+            string positive = b.Node("Add", [b.Node("Mul", ["x", "x"]), b.Constant("c", 0.5f)]);
+            string e = computed ? b.Node("Add", [b.Constant("e0", exponent - 1f), b.Constant("one", 1f)]) : b.Constant("e", exponent);
+            b.NodeWithOutputs("Pow", [positive, e], ["y"]);
+        }, ("x", shape));
+        Assert.True(CheckAgainstFiniteDifferences(model, "x", shape) < 1e-3);
+        var vjp = GradientGraphBuilder.BuildVjp(model, new VjpOptions { Of = "y", WithRespectTo = "x" });
+        int pows = vjp.Graph.Node.Count(n => n.OpType == "Pow");
+        Assert.Equal(exponent is 2f or 1f && !computed ? 1 : 2, pows); // the forward's, and the derivative's where it needs one
+        var jvp = GradientGraphBuilder.BuildJvp(model, new JvpOptions { At = "x", Outputs = ["y"] });
+        var x = new OnnxFloatTensor(Random(24, 8), shape);
+        var v = new OnnxFloatTensor(Random(24, 9), shape);
+        using var jvpSession = OnnxSessionFactory.Create(jvp);
+        var tangent = jvpSession.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = x, ["jvp_tangent"] = v })["y_tangent"];
+        using var forward = OnnxSessionFactory.Create(model);
+        const float h = 1e-3f;
+        var plus = forward.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = new(x.Data.Zip(v.Data, (a, d) => a + h * d).ToArray(), shape) })["y"];
+        var minus = forward.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = new(x.Data.Zip(v.Data, (a, d) => a - h * d).ToArray(), shape) })["y"];
+        for (int i = 0; i < tangent.Data.Length; i++)
+            Assert.True(Math.Abs(tangent.Data[i] - (plus.Data[i] - minus.Data[i]) / (2 * h)) <= 2e-2 * (1 + Math.Abs(tangent.Data[i])), $"tangent {i}");
+    }
+
     [Fact]
     public void BroadcastingArithmeticReducesOverBroadcastAxes()
     {
