@@ -65,8 +65,9 @@ public static class OnnxSessionFactory
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
-        if (options.IntraOpThreads > 0)
-            so.IntraOpNumThreads = options.IntraOpThreads;
+        int threads = options.IntraOpThreads > 0 ? options.IntraOpThreads : CpuTopology.PhysicalCores;
+        if (threads > 0)
+            so.IntraOpNumThreads = threads;
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
         so.AddSessionConfigEntry("session.inter_op.allow_spinning", options.AllowSpinning ? "1" : "0");
         return so;

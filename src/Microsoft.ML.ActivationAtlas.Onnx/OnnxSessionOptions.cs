@@ -23,7 +23,10 @@ public sealed class OnnxSessionOptions
     /// </summary>
     public bool FallbackToCpu { get; set; } = true;
 
-    /// <summary>Threads ONNX Runtime uses inside one operator; 0 (the default) lets it choose (one per physical core).</summary>
+    /// <summary>
+    /// Threads ONNX Runtime uses inside one operator; 0 (the default) means one per physical core the process may use
+    /// (counted from the CPU topology on Linux; elsewhere ONNX Runtime's own count).
+    /// </summary>
     public int IntraOpThreads { get; set; }
 
     /// <summary>

@@ -193,7 +193,7 @@ internal sealed class BuildCommand : ICommand
           --icon-budget <t>   of an atlas with inverted icons: time for the cells' inverted icons (drawn with the settings
                               the atlas was built with), e.g. 90s, 10m or unlimited (default 10m on the CPU, unlimited with
                               --cuda); cells left show example stand-ins. An atlas with example icons gives example icons.
-          --threads <n>       ONNX Runtime intra-op threads for the inversion (default: ONNX Runtime's choice)
+          --threads <n>       ONNX Runtime intra-op threads for the inversion (default: one per physical core)
           --cuda [--device <id>]  invert on CUDA (Gpu build), falling back to the CPU with a warning
         """;
 

@@ -15,7 +15,7 @@ internal static class ModelArguments
         "  --range min,max                the values pixel 0 and 255 map to\n" +
         "  --bgr                          the network takes BGR channels\n" +
         "  --interleaved                  the network takes [N,H,W,C] input\n" +
-        "  --threads <n>                  ONNX Runtime intra-op threads (default: ONNX Runtime's choice)\n" +
+        "  --threads <n>                  ONNX Runtime intra-op threads (default: one per physical core)\n" +
         "  --cuda [--device <id>]         run on CUDA (Gpu build), falling back to the CPU with a warning\n";
 
     /// <summary>The token-layout options of the verbs that take a layer (TokenLayout's properties).</summary>

@@ -15,6 +15,34 @@ public sealed class OnnxSessionFactoryTests
         return model;
     }
 
+    // Sessions default to one intra-op thread per physical core: the count from Linux's sysfs topology equals the
+    // distinct (physical id, core id) pairs /proc/cpuinfo lists, capped by the processors the process may use.
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void DefaultThreadsAreOnePerPhysicalCore()
+    {
+        Assert.True(OperatingSystem.IsLinux(), "this test reads Linux's CPU topology");
+        var pairs = new HashSet<string>();
+        string package = "0";
+        foreach (var line in File.ReadLines("/proc/cpuinfo"))
+        {
+            var parts = line.Split(':', 2);
+            if (parts.Length != 2)
+                continue;
+            string key = parts[0].Trim(), value = parts[1].Trim();
+            if (key == "physical id")
+                package = value;
+            else if (key == "core id")
+                pairs.Add(package + "/" + value);
+        }
+        int cores = CpuTopology.PhysicalCores;
+        Assert.InRange(cores, 1, Environment.ProcessorCount);
+        if (pairs.Count > 0)
+            Assert.Equal(Math.Min(pairs.Count, Environment.ProcessorCount), cores);
+        using var session = OnnxSessionFactory.Create(Identity(), new OnnxSessionOptions());
+        Assert.NotNull(session);
+    }
+
     [Fact]
     public void CudaRequestWithoutCudaFallsBackToCpuWithAWarning()
     {
