@@ -11,7 +11,7 @@ internal static class ActivationRules
 {
     public static void Register(RuleTable table)
     {
-        table.Add("Relu", ReluVjp, ReluJvp);
+        table.Add("Relu", ReluVjp, ReluMasked);
         table.Add("Clip", (ctx, n, dy) => Masked(ctx, n, dy, ClipMask(ctx, n)), (ctx, n, dx) => Masked(ctx, n, dx, ClipMask(ctx, n)));
         AddFactor(table, "LeakyRelu", (ctx, n) =>
         {
@@ -98,16 +98,17 @@ internal static class ActivationRules
         return result;
     }
 
-    // Both modes: a ReLU feeding only a max-pool passes the derivative through; the pool's rule masks it (PoolingRules).
-    private static string?[] ReluJvp(RuleContext ctx, NodeProto n, string?[] dx)
-        => ctx.ReluMaskedAtMaxPool.Contains(n.Output[0]) ? [dx[0]] : Masked(ctx, n, dx, dx[0] is null ? null : ReluMask(ctx, n));
+    // Both modes: d times the mask, except that a ReLU feeding only a max-pool passes d through, the pool's rule masking
+    // it (PoolingRules; the builder offers that only without redirection).
+    private static string?[] ReluMasked(RuleContext ctx, NodeProto n, string?[] d)
+        => ctx.ReluMaskedAtMaxPool.Contains(n.Output[0])
+            ? [ctx.IsActive(n.Input[0]) ? d[0] : null]
+            : Masked(ctx, n, d, d[0] is null ? null : ReluMask(ctx, n));
 
     private static string?[] ReluVjp(RuleContext ctx, NodeProto n, string?[] dy)
     {
-        if (ctx.ReluMaskedAtMaxPool.Contains(n.Output[0]))
-            return [ctx.IsActive(n.Input[0]) ? dy[0] : null];
         if (!ctx.Settings.ReluRedirection || dy[0] is null || !ctx.IsActive(n.Input[0]))
-            return Masked(ctx, n, dy, dy[0] is null ? null : ReluMask(ctx, n));
+            return ReluMasked(ctx, n, dy);
         // Lucid's redirected ReLU gradient: where no gradient gets through the ReLU for an example, let it
         // through except where it would push an already negative input further down (ascent convention).
         var g = ctx.G;
