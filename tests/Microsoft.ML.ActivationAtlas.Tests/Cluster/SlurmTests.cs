@@ -95,32 +95,40 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
             var job = SlurmArrayJob.Create(command, new SlurmArrayJobOptions { Shards = 4, AtlasExecutable = exe, MaxRestarts = 2 });
             var submitted = job.Submit(Path.Combine(dir, "scripts"));
 
-            // Kill the worker of a task seen running (its job step), as a crash would. A signal can miss: the step is
-            // listed as soon as srun creates it, before its process starts, and it can finish between being listed and
-            // being signalled. So signal a step listed with at least a second of run time, and count it killed only
-            // once its task has requeued itself; otherwise take another.
+            // Kill the worker of a task seen running, as a crash would: the process itself, found by its command line,
+            // not its job step through Slurm (a step is listed before its process starts, so a signal can be lost; and
+            // when Slurm's own kill of a step is slow to finish, slurmd drains the node and nothing runs again). The
+            // worker can finish between being found and being killed, so count a task killed only once it has requeued
+            // itself; otherwise take another.
             string? killed = null;
-            var tried = new HashSet<string>(StringComparer.Ordinal);
+            var tried = new HashSet<int>();
             var clock = Stopwatch.StartNew();
             while (killed is null && clock.Elapsed < TimeSpan.FromMinutes(5))
             {
-                var steps = Shell("squeue", "-h", "-s", "-o", "%i %M").Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                    .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length == 2);
-                string? step = steps.FirstOrDefault(f => f[0].StartsWith(submitted.ArrayJobId + "_", StringComparison.Ordinal)
-                    && f[0].EndsWith(".0", StringComparison.Ordinal) && f[1] is not ("0:00" or "0:01") && !tried.Contains(f[0]))?[0];
-                if (step is null || Shell("scancel", "--signal=KILL", step).Code != 0)
+                var worker = Workers(output).FirstOrDefault(w => !tried.Contains(w.Pid));
+                if (worker.Pid == 0)
                 {
                     Thread.Sleep(200);
                     continue;
                 }
-                tried.Add(step);
-                var wait = Stopwatch.StartNew();
-                while (wait.Elapsed < TimeSpan.FromMinutes(1))
+                tried.Add(worker.Pid);
+                try
                 {
-                    string state = Shell("scontrol", "show", "job", step[..^2]).Output;
+                    using var process = Process.GetProcessById(worker.Pid);
+                    process.Kill();
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                {
+                    continue; // it ended first
+                }
+                string candidate = $"{submitted.ArrayJobId}_{worker.Shard}";
+                var wait = Stopwatch.StartNew();
+                while (wait.Elapsed < TimeSpan.FromMinutes(2))
+                {
+                    string state = Shell("scontrol", "show", "job", candidate).Output;
                     if (Regex.Match(state, @"Restarts=(\d+)") is { Success: true } r && r.Groups[1].Value != "0")
                     {
-                        killed = step;
+                        killed = candidate;
                         break;
                     }
                     if (state.Contains("JobState=COMPLETED") || state.Contains("JobState=FAILED"))
@@ -128,8 +136,8 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
                     Thread.Sleep(200);
                 }
             }
-            Assert.True(killed is not null, $"no running array task could be killed in 5 minutes (signalled: {string.Join(", ", tried)}):\n" + Diagnosis(cluster, dir));
-            string task = killed[..^2];
+            Assert.True(killed is not null, $"no running array task could be killed in 5 minutes (killed processes: {string.Join(", ", tried)}):\n" + Diagnosis(cluster, dir));
+            string task = killed;
 
             // The task requeues itself; Slurm holds a requeued job for a while, so release it now.
             while (clock.Elapsed < TimeSpan.FromMinutes(8) && !Directory.Exists(output))
@@ -156,6 +164,38 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
         }
     }
 
+    /// <summary>
+    /// The running shard workers of the job whose result is <paramref name="output"/> (each writes a folder under
+    /// <c>&lt;output&gt;.shards</c>): process id and shard number.
+    /// </summary>
+    private static IEnumerable<(int Pid, int Shard)> Workers(string output)
+    {
+        foreach (string folder in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(folder), out int pid))
+                continue;
+            string[] args;
+            try
+            {
+                args = File.ReadAllText(Path.Combine(folder, "cmdline")).Split('\0');
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                continue;
+            }
+            int shard = Array.IndexOf(args, "--shard");
+            int outAt = Array.IndexOf(args, "--out");
+            if (args.Length > 0 && Path.GetFileName(args[0]) == "dotnet" && shard > 0 && shard + 1 < args.Length
+                && outAt > 0 && outAt + 1 < args.Length && args[outAt + 1].StartsWith(Shard.ShardFolder(output) + "/", StringComparison.Ordinal)
+                && int.TryParse(args[shard + 1].Split('/')[0], out int k))
+                yield return (pid, k);
+        }
+    }
+
     // What the cluster says of its jobs and node, the ends of its daemons' logs and the tasks' logs: for a failure message.
     private static string Diagnosis(string cluster, string dir)
     {
@@ -167,6 +207,7 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
         return "squeue: " + Shell("squeue", "-a", "-o", "%i %T %r %M").Output
             + "\nsqueue -s: " + Shell("squeue", "-s", "-o", "%i %M").Output
             + "\nsinfo: " + Shell("sinfo", "-N", "-o", "%N %T %E").Output
+            + "\nprocesses: " + Shell("ps", "-eo", "pid,ppid,stat,etime,args").Output
             + "\nslurmctld.log:\n" + Tail(Path.Combine(cluster, "log", "slurmctld.log"))
             + "\nslurmd.log:\n" + Tail(Path.Combine(cluster, "log", "slurmd.log"))
             + "\ntask logs:\n" + logs;

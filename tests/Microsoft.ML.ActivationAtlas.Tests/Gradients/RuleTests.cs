@@ -207,7 +207,7 @@ public sealed class RuleTests
             var x = new OnnxFloatTensor(Random(40, 3), shape);
             using var forward = OnnxSessionFactory.Create(model);
             var y = forward.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = x })["y"];
-            Assert.Equal(0, y.Data.Length);
+            Assert.Empty(y.Data);
             var gradient = session.RunFloat(new Dictionary<string, OnnxFloatTensor> { ["x"] = x, ["vjp_seed"] = new(y.Data, y.Shape) })["vjp_gradient"];
             Assert.Equal(shape, gradient.Shape);
             Assert.All(gradient.Data, v => Assert.Equal(0f, v));
