@@ -60,8 +60,8 @@ public static class GradientGraphBuilder
 
         var active = GraphAnalysis.Active(graph, wrt);
         var nodes = GraphAnalysis.Between(graph, active, [target]);
-        var ctx = new RuleContext(g, active, new DifferentiationSettings(options.MaxPoolRelaxation, options.ReluRedirection), StaticShapes.Infer(graph, g),
-            options.ReluMaskAtMaxPool && !options.ReluRedirection && !options.MaxPoolRelaxation ? GraphAnalysis.ReluOutputsFeedingOnlyMaxPool(graph, [wrt, options.Of]) : []);
+        var ctx = new RuleContext(graph, g, active, new DifferentiationSettings(options.MaxPoolRelaxation, options.ReluRedirection),
+            options.ReluMaskAtMaxPool, [wrt, options.Of]);
 
         var gradients = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         string seed;
@@ -152,8 +152,8 @@ public static class GradientGraphBuilder
 
         var active = GraphAnalysis.Active(graph, options.At);
         var nodes = GraphAnalysis.Between(graph, active, outputs);
-        var ctx = new RuleContext(g, active, new DifferentiationSettings(options.MaxPoolRelaxation, false), StaticShapes.Infer(graph, g),
-            options.ReluMaskAtMaxPool && !options.MaxPoolRelaxation ? GraphAnalysis.ReluOutputsFeedingOnlyMaxPool(graph, [options.At, .. outputs]) : []);
+        var ctx = new RuleContext(graph, g, active, new DifferentiationSettings(options.MaxPoolRelaxation, false),
+            options.ReluMaskAtMaxPool, [options.At, .. outputs]);
         var tangents = new Dictionary<string, string>(StringComparer.Ordinal) { [options.At] = options.TangentName };
 
         foreach (var node in nodes)

@@ -70,7 +70,8 @@ internal static class ActivationRules
         return result;
     }
 
-    private static string ReluMask(RuleContext ctx, NodeProto n) => ctx.G.Emit("Greater", [n.Output[0], ctx.G.Zero]);
+    /// <summary>A ReLU's derivative mask from its output <paramref name="y"/> (or a max-pool of it): y &gt; 0.</summary>
+    internal static string ReluMask(Internal.GraphEmitter g, string y) => g.Emit("Greater", [y, g.Zero]);
 
     private static string ClipMask(RuleContext ctx, NodeProto n)
     {
@@ -103,7 +104,7 @@ internal static class ActivationRules
     private static string?[] ReluMasked(RuleContext ctx, NodeProto n, string?[] d)
         => ctx.ReluMaskedAtMaxPool.Contains(n.Output[0])
             ? [ctx.IsActive(n.Input[0]) ? d[0] : null]
-            : Masked(ctx, n, d, d[0] is null ? null : ReluMask(ctx, n));
+            : Masked(ctx, n, d, d[0] is null ? null : ReluMask(ctx.G, n.Output[0]));
 
     private static string?[] ReluVjp(RuleContext ctx, NodeProto n, string?[] dy)
     {

@@ -139,7 +139,7 @@ internal static class ElementwiseRules
                 _ => g.Mul(g.Emit("Pow", [n.Input[0], g.FloatScalar(e - 1f)]), g.FloatScalar(e)),
             };
         }
-        string exponent = g.Emit("Cast", [n.Input[1]], Onnx.OnnxAttributes.Int("to", (long)TensorProto.Types.DataType.Float));
+        string exponent = g.ToFloat(n.Input[1]);
         return g.Mul(exponent, g.Emit("Pow", [n.Input[0], g.Sub(exponent, g.One)]));
     }
 

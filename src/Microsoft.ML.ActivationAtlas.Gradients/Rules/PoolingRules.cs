@@ -66,7 +66,7 @@ internal static class PoolingRules
     // the pooled value is. The ReLU's own rule then passes the derivative through.
     private static string MaskOfLoneRelu(RuleContext ctx, NodeProto node, string d)
         => ctx.ReluMaskedAtMaxPool.Contains(node.Input[0])
-            ? ctx.G.MulByMask(d, ctx.G.Emit("Greater", [node.Output[0], ctx.G.Zero]))
+            ? ctx.G.MulByMask(d, ActivationRules.ReluMask(ctx.G, node.Output[0]))
             : d;
 
     private static string?[] AveragePoolVjp(RuleContext ctx, NodeProto node, string?[] dY)

@@ -77,8 +77,7 @@ internal static class ReductionRules
     private static string Extreme(RuleContext ctx, NodeProto n)
     {
         var g = ctx.G;
-        string hit = g.Emit("Cast", [g.Emit("Equal", [n.Input[0], Unreduce(ctx, n, n.Output[0])])],
-            Int("to", (long)TensorProto.Types.DataType.Float));
+        string hit = g.ToFloat(g.Emit("Equal", [n.Input[0], Unreduce(ctx, n, n.Output[0])]));
         string count = g.Emit("ReduceSum", Axes(ctx, n) is { } axes ? [hit, axes] : [hit], Int("keepdims", 1));
         return g.Div(hit, count);
     }

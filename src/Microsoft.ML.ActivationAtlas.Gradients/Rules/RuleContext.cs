@@ -15,17 +15,36 @@ internal delegate string?[] VjpRule(RuleContext ctx, NodeProto node, string?[] o
 internal delegate string?[] JvpRule(RuleContext ctx, NodeProto node, string?[] inputTangents);
 
 /// <summary>What a rule may use while emitting derivative nodes.</summary>
-internal sealed class RuleContext(Internal.GraphEmitter emitter, ISet<string> active, DifferentiationSettings settings, Internal.StaticShapes shapes,
-    IReadOnlySet<string> reluMaskedAtMaxPool)
+internal sealed class RuleContext
 {
+    private readonly ISet<string> _active;
+
+    /// <summary>
+    /// The context for differentiating <paramref name="graph"/>: its static shapes, and, where
+    /// <paramref name="reluMaskAtMaxPool"/> asks for it and neither ReLU redirection nor max-pool relaxation changes
+    /// those rules, the ReLUs whose mask the max-pool they feed applies (none of them in <paramref name="keep"/>: the
+    /// point of differentiation and the tensors differentiated).
+    /// </summary>
+    public RuleContext(GraphProto graph, Internal.GraphEmitter emitter, ISet<string> active, DifferentiationSettings settings,
+        bool reluMaskAtMaxPool, IEnumerable<string> keep)
+    {
+        G = emitter;
+        _active = active;
+        Settings = settings;
+        Shapes = Internal.StaticShapes.Infer(graph, emitter);
+        ReluMaskedAtMaxPool = reluMaskAtMaxPool && !settings.ReluRedirection && !settings.MaxPoolRelaxation
+            ? Internal.GraphAnalysis.ReluOutputsFeedingOnlyMaxPool(graph, keep)
+            : new HashSet<string>();
+    }
+
     /// <summary>Emits the derivative nodes.</summary>
-    public Internal.GraphEmitter G { get; } = emitter;
+    public Internal.GraphEmitter G { get; }
 
     /// <summary>The options that change derivative rules.</summary>
-    public DifferentiationSettings Settings { get; } = settings;
+    public DifferentiationSettings Settings { get; }
 
     /// <summary>The forward tensors' shapes known before the graph runs.</summary>
-    public Internal.StaticShapes Shapes { get; } = shapes;
+    public Internal.StaticShapes Shapes { get; }
 
     /// <summary>
     /// Sums the gradient of an element-wise node's output (shaped like that output) back to an operand's shape; where
@@ -38,10 +57,10 @@ internal sealed class RuleContext(Internal.GraphEmitter emitter, ISet<string> ac
     /// Outputs of ReLUs that feed only a max-pool: their derivative mask is applied by the max-pool's rule to the pooled
     /// tensor, and the ReLU's rule passes the derivative through.
     /// </summary>
-    public IReadOnlySet<string> ReluMaskedAtMaxPool { get; } = reluMaskedAtMaxPool;
+    public IReadOnlySet<string> ReluMaskedAtMaxPool { get; }
 
     /// <summary>True when the tensor depends (differentiably) on the point of differentiation.</summary>
-    public bool IsActive(string tensor) => tensor.Length > 0 && active.Contains(tensor);
+    public bool IsActive(string tensor) => tensor.Length > 0 && _active.Contains(tensor);
 
     /// <summary>Builds a node-specific error for a case a rule does not cover.</summary>
     public static UnsupportedOperatorException Unsupported(NodeProto node, string detail)

@@ -45,8 +45,8 @@ internal static class SamplingRules
         string shape = g.Shape(x);
         string h = g.Emit("Gather", [shape, g.Int64Scalar(2)], Int("axis", 0));
         string w = g.Emit("Gather", [shape, g.Int64Scalar(3)], Int("axis", 0));
-        string hf = g.Emit("Cast", [h], Int("to", (long)TensorProto.Types.DataType.Float));
-        string wf = g.Emit("Cast", [w], Int("to", (long)TensorProto.Types.DataType.Float));
+        string hf = g.ToFloat(h);
+        string wf = g.ToFloat(w);
         string hMax = g.Sub(hf, g.One), wMax = g.Sub(wf, g.One);
 
         // Source pixel coordinates of every output pixel, [N, Ho, Wo], as the op unnormalises them.
@@ -68,15 +68,14 @@ internal static class SamplingRules
         string flatShape = g.Emit("Concat", [g.Emit("Slice", [g.Shape(grid), g.Int64s(0), g.Int64s(1), g.Int64s(0)]), g.Int64s(1, -1)], Int("axis", 0));
         string Inside(string v, string max) => g.Emit("And", [g.Emit("GreaterOrEqual", [v, g.Zero]), g.Emit("LessOrEqual", [v, max])]);
         string Clamp(string v, string max) => g.Emit("Min", [g.Emit("Max", [v, g.Zero]), max]);
-        string ToLong(string v) => g.Emit("Cast", [v], Int("to", (long)TensorProto.Types.DataType.Int64));
         var indices = new List<string>();
         var weights = new List<string>();
         foreach (var (ty, wy) in new[] { (y0, gy), (y1, fy) })
             foreach (var (tx, wx) in new[] { (x0, gx), (x1, fx) })
             {
-                string valid = g.Emit("Cast", [g.Emit("And", [Inside(tx, wMax), Inside(ty, hMax)])], Int("to", (long)TensorProto.Types.DataType.Float));
+                string valid = g.ToFloat(g.Emit("And", [Inside(tx, wMax), Inside(ty, hMax)]));
                 weights.Add(g.Reshape(g.Mul(g.Mul(wy, wx), valid), flatShape));
-                string index = g.Add(g.Mul(ToLong(Clamp(ty, hMax)), w), ToLong(Clamp(tx, wMax)));
+                string index = g.Add(g.Mul(g.ToInt64(Clamp(ty, hMax)), w), g.ToInt64(Clamp(tx, wMax)));
                 indices.Add(g.Reshape(index, flatShape));
             }
 

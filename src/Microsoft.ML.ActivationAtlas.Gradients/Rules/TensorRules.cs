@@ -107,9 +107,9 @@ internal static class TensorRules
             if (RuleContext.Input(n, 4) is { } stepsName && (g.ConstantValue(stepsName) is not { } steps || !IsInteger(steps)
                 || Onnx.OnnxTensors.ToLongs(steps).Any(v => v != 1)))
                 return null;
-            starts = AsInt64(g, n.Input[1]);
+            starts = g.ToInt64(n.Input[1]);
             axes = RuleContext.Input(n, 3) is { } axesName
-                ? AsInt64(g, axesName)
+                ? g.ToInt64(axesName)
                 : g.Emit("Range", [g.Int64Scalar(0), g.Emit("Squeeze", [g.Emit("Shape", [starts]), g.Int64s(0)]), g.Int64Scalar(1)]);
         }
         string shape = g.Shape(n.Input[0]);
@@ -128,12 +128,9 @@ internal static class TensorRules
     private static bool IsInteger(TensorProto t)
         => t.DataType is (int)TensorProto.Types.DataType.Int64 or (int)TensorProto.Types.DataType.Int32;
 
-    private static string AsInt64(Internal.GraphEmitter g, string x)
-        => g.Emit("Cast", [x], Int("to", (long)TensorProto.Types.DataType.Int64));
-
     // 1 where the value is negative, else 0 (int64).
     private static string NegativeAsOne(Internal.GraphEmitter g, string x)
-        => g.Emit("Cast", [g.Emit("Less", [x, g.Int64s(0)])], Int("to", (long)TensorProto.Types.DataType.Int64));
+        => g.ToInt64(g.Emit("Less", [x, g.Int64s(0)]));
 
     private static (string Pads, string? Axes) PadsOf(RuleContext ctx, NodeProto n)
     {
