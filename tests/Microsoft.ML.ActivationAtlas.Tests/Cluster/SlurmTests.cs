@@ -179,13 +179,9 @@ public sealed class SlurmTests(ShardedJobFixture fixture) : IClassFixture<Sharde
             {
                 args = File.ReadAllText(Path.Combine(folder, "cmdline")).Split('\0');
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                continue;
-            }
-            catch (UnauthorizedAccessException)
-            {
-                continue;
+                continue; // it ended, or is not ours to read
             }
             int shard = Array.IndexOf(args, "--shard");
             int outAt = Array.IndexOf(args, "--out");
